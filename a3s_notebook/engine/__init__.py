@@ -1,0 +1,1 @@
+"""The session engine: pure asyncio, no IPython or widget imports."""

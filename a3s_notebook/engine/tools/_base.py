@@ -1,0 +1,68 @@
+"""The tool interface: what a tool is, what it gets, what it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from a3s_notebook.engine.tasks import Task
+from a3s_notebook.llm.types import ToolDefinition
+
+__all__ = ["Tool", "ToolContext", "ToolResult"]
+
+
+class ToolResult(BaseModel):
+    """What a tool returns: its output text and an exit code (0 ok, 1 error)."""
+
+    name: str
+    output: str
+    exit_code: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def is_error(self) -> bool:
+        """True when the exit code is not 0."""
+        return self.exit_code != 0
+
+    @classmethod
+    def error(cls, name: str, message: str) -> ToolResult:
+        """A failed result with exit code 1."""
+        return cls(name=name, output=message, exit_code=1)
+
+
+@dataclass
+class ToolContext:
+    """What a running tool may use.
+
+    ``emit_output`` streams a piece of output to the event stream (``tool_output_delta``);
+    ``set_tasks`` replaces the session's task list (``todo_write``).
+    """
+
+    workspace: Path
+    session_id: str = ""
+    tool_id: str = ""
+    emit_output: Callable[[str], None] = field(default=lambda _text: None)
+    set_tasks: Callable[[list[Task]], None] | None = None
+    get_tasks: Callable[[], list[Task]] | None = None
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """A tool the agent can call."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+    async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run the tool. Raise only for unexpected failures; expected ones return an error result."""
+        ...
+
+
+def definition(tool: Tool) -> ToolDefinition:
+    """The definition the model sees."""
+    return ToolDefinition(name=tool.name, description=tool.description, parameters=tool.parameters)
