@@ -1,5 +1,61 @@
-"""a3s_notebook: LLM agent sessions as first-class citizens of Jupyter."""
+"""a3s_notebook: LLM agent sessions as first-class citizens of Jupyter.
+
+The public names below are what users type; everything else is an implementation
+detail. The engine and the LLM layer are imported lazily so that
+``%load_ext a3s_notebook`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from a3s_notebook._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from a3s_notebook.engine import (
+        AgentResult,
+        ConfirmationPolicy,
+        PermissionPolicy,
+        Session,
+        SessionConfig,
+        SessionManager,
+    )
+    from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
+
+__all__ = [
+    "AgentResult",
+    "ConfirmationPolicy",
+    "PermissionPolicy",
+    "ScriptedClient",
+    "ScriptedTurn",
+    "Session",
+    "SessionConfig",
+    "SessionManager",
+    "__version__",
+]
+
+_LAZY = {
+    "AgentResult": "a3s_notebook.engine",
+    "ConfirmationPolicy": "a3s_notebook.engine",
+    "PermissionPolicy": "a3s_notebook.engine",
+    "Session": "a3s_notebook.engine",
+    "SessionConfig": "a3s_notebook.engine",
+    "SessionManager": "a3s_notebook.engine",
+    "ScriptedClient": "a3s_notebook.llm.scripted",
+    "ScriptedTurn": "a3s_notebook.llm.scripted",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'a3s_notebook' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,1 +1,107 @@
-"""The session engine: pure asyncio, no IPython or widget imports."""
+"""The session engine: pure asyncio. Imports neither IPython nor ipywidgets."""
+
+from a3s_notebook.engine.agent import AgentResult
+from a3s_notebook.engine.config import (
+    ContextUsage,
+    SessionConfig,
+    SessionState,
+    StorageBackend,
+    validate_session_id,
+)
+from a3s_notebook.engine.errors import (
+    AgentError,
+    BudgetExceededError,
+    ConfigError,
+    InvalidSessionIdError,
+    SessionNotFoundError,
+    SessionPausedError,
+    StoreError,
+)
+from a3s_notebook.engine.events import (
+    AgentEnd,
+    AgentEvent,
+    AgentStart,
+    ConfirmationReceived,
+    ConfirmationRequired,
+    ConfirmationTimeout,
+    ContextCompacted,
+    ErrorEvent,
+    PermissionDenied,
+    TaskUpdated,
+    TextDeltaEvent,
+    ToolEnd,
+    ToolStart,
+    TurnEnd,
+    TurnStart,
+    parse_event,
+)
+from a3s_notebook.engine.hitl import (
+    ConfirmationManager,
+    ConfirmationPolicy,
+    PendingConfirmationInfo,
+    TimeoutAction,
+)
+from a3s_notebook.engine.lanes import SessionLane, SessionQueueConfig
+from a3s_notebook.engine.manager import DEFAULT_MODEL, SessionManager
+from a3s_notebook.engine.permissions import (
+    PermissionDecision,
+    PermissionPolicy,
+    PermissionRule,
+    PermissionRuleError,
+)
+from a3s_notebook.engine.session import Session
+from a3s_notebook.engine.store import FileSessionStore, MemorySessionStore, SessionStore
+from a3s_notebook.engine.tasks import Task, TaskPriority, TaskStatus
+from a3s_notebook.engine.telemetry import LlmCostRecord
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "AgentEnd",
+    "AgentError",
+    "AgentEvent",
+    "AgentResult",
+    "AgentStart",
+    "BudgetExceededError",
+    "ConfigError",
+    "ConfirmationManager",
+    "ConfirmationPolicy",
+    "ConfirmationReceived",
+    "ConfirmationRequired",
+    "ConfirmationTimeout",
+    "ContextCompacted",
+    "ContextUsage",
+    "ErrorEvent",
+    "FileSessionStore",
+    "InvalidSessionIdError",
+    "LlmCostRecord",
+    "MemorySessionStore",
+    "PendingConfirmationInfo",
+    "PermissionDecision",
+    "PermissionDenied",
+    "PermissionPolicy",
+    "PermissionRule",
+    "PermissionRuleError",
+    "Session",
+    "SessionConfig",
+    "SessionLane",
+    "SessionManager",
+    "SessionNotFoundError",
+    "SessionPausedError",
+    "SessionQueueConfig",
+    "SessionState",
+    "SessionStore",
+    "StorageBackend",
+    "StoreError",
+    "Task",
+    "TaskPriority",
+    "TaskStatus",
+    "TaskUpdated",
+    "TextDeltaEvent",
+    "TimeoutAction",
+    "ToolEnd",
+    "ToolStart",
+    "TurnEnd",
+    "TurnStart",
+    "parse_event",
+    "validate_session_id",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from a3s_notebook.engine.tasks import AgentGoal, ExecutionPlan, Task, TaskStatus
 from a3s_notebook.llm.types import TokenUsage
@@ -324,6 +324,11 @@ class StepEnd(_Event):
     step_number: int
     total_steps: int
 
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, v: Any) -> TaskStatus:
+        return TaskStatus.parse(v)
+
 
 class GoalExtracted(_Event):
     """A goal was extracted from the prompt."""
@@ -453,8 +458,7 @@ AgentEvent = Annotated[
 _ADAPTER: TypeAdapter[AgentEvent] = TypeAdapter(AgentEvent)
 
 EVENT_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default
-    for cls in _Event.__subclasses__()
+    cls.model_fields["type"].default for cls in _Event.__subclasses__()
 )
 """Every wire name this version knows."""
 

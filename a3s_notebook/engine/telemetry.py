@@ -45,6 +45,8 @@ class LlmCostRecord(BaseModel):
     provenance: dict[str, Any] | None = None
     estimated: bool = False
     """True when the token counts are a characters/4 estimate (the scripted provider)."""
+    purpose: str = "generate"
+    """Why the call was made: ``"generate"`` (a run) or ``"compaction"`` (a summary)."""
 
     @property
     def input_tokens(self) -> int:

@@ -1,1 +1,59 @@
-"""Built-in tools (being written)."""
+"""Tools the agent can call: the interface, the registry and the built-in tools (spec section 11).
+
+``default_registry()`` gives the 8 built-ins (read, write, edit, bash, grep, glob, ls,
+todo_write). File tools are confined to the session's workspace (:func:`resolve_in_workspace`);
+``bash`` only starts there.
+"""
+
+from __future__ import annotations
+
+from a3s_notebook.engine.tools._base import Tool, ToolContext, ToolResult, definition
+from a3s_notebook.engine.tools._bash import DEFAULT_BASH_TIMEOUT_MS
+from a3s_notebook.engine.tools._common import (
+    MAX_LINE_LENGTH,
+    MAX_OUTPUT_SIZE,
+    MAX_READ_LINES,
+    BuiltinTool,
+    ToolFailure,
+    truncate_output,
+)
+from a3s_notebook.engine.tools._registry import ToolRegistry, default_registry
+from a3s_notebook.engine.tools._workspace import WorkspaceViolation, resolve_in_workspace
+from a3s_notebook.engine.tools.builtin import (
+    BashTool,
+    EditTool,
+    GlobTool,
+    GrepTool,
+    LsTool,
+    ReadTool,
+    TodoWriteTool,
+    WriteTool,
+    builtin_tools,
+)
+
+__all__ = [
+    "DEFAULT_BASH_TIMEOUT_MS",
+    "MAX_LINE_LENGTH",
+    "MAX_OUTPUT_SIZE",
+    "MAX_READ_LINES",
+    "BashTool",
+    "BuiltinTool",
+    "EditTool",
+    "GlobTool",
+    "GrepTool",
+    "LsTool",
+    "ReadTool",
+    "TodoWriteTool",
+    "Tool",
+    "ToolContext",
+    "ToolFailure",
+    "ToolRegistry",
+    "ToolResult",
+    "WorkspaceViolation",
+    "WriteTool",
+    "builtin_tools",
+    "default_registry",
+    "definition",
+    "resolve_in_workspace",
+    "truncate_output",
+]

@@ -59,7 +59,7 @@ class Tool(Protocol):
     parameters: dict[str, Any]
 
     async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        """Run the tool. Raise only for unexpected failures; expected ones return an error result."""
+        """Run the tool; expected failures return an error result, bugs raise."""
         ...
 
 

@@ -1,0 +1,335 @@
+"""The agent loop (spec section 1): stream an LLM call, run the tools it asks for, repeat.
+
+Each tool call goes through: parse check -> permission policy -> confirmation (when the
+decision is Ask and the tool's lane is not a YOLO lane) -> lane queue -> tool. Every call
+the model makes gets exactly one ``tool_end`` event and one tool result, whatever path
+it took (quirks 2 and 3 fixed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from a3s_notebook.engine.compaction import should_auto_compact
+from a3s_notebook.engine.errors import AgentError
+from a3s_notebook.engine.events import (
+    AgentEnd,
+    AgentStart,
+    ErrorEvent,
+    PermissionDenied,
+    ReasoningDeltaEvent,
+    TextDeltaEvent,
+    ToolEnd,
+    ToolOutputDelta,
+    ToolStart,
+    TurnEnd,
+    TurnStart,
+)
+from a3s_notebook.engine.lanes import SessionLane
+from a3s_notebook.engine.permissions import PermissionDecision
+from a3s_notebook.engine.tools import ToolContext, ToolResult
+from a3s_notebook.llm.types import (
+    PARSE_ERROR_KEY,
+    Done,
+    LlmResponse,
+    Message,
+    ReasoningDelta,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    ToolResultBlock,
+    ToolUseStart,
+)
+
+if TYPE_CHECKING:
+    from a3s_notebook.engine.session import Session
+
+__all__ = ["AgentResult", "run_agent"]
+
+
+@dataclass
+class AgentResult:
+    """What a run returns: the final text, the full history, usage and cost of the run."""
+
+    text: str
+    messages: list[Message]
+    usage: TokenUsage
+    tool_calls_count: int
+    session_id: str = ""
+    model: str = ""
+    cost_usd: float | None = None
+    turns: int = 0
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_markdown_(self) -> str:
+        cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"
+        est = " (estimated)" if self.usage.estimated else ""
+        return (
+            f"{self.text}\n\n---\n*{self.model} · {self.turns} LLM calls · "
+            f"{self.tool_calls_count} tool calls · {self.usage.total_tokens} tokens{est} · "
+            f"cost {cost}*"
+        )
+
+
+@dataclass
+class _Outcome:
+    call: ToolCall
+    output: str
+    exit_code: int
+    duration_ms: int = 0
+
+
+async def run_agent(session: Session, prompt: str) -> AgentResult:
+    """Run one prompt to its final answer. The caller holds the session's Generate lane."""
+    session._emit(AgentStart(prompt=prompt))
+    session._add_message(Message.user(prompt))
+    total = TokenUsage()
+    tool_calls = 0
+    run_cost: float | None = None
+    turn = 0
+    try:
+        while True:
+            turn += 1
+            if turn > session.config.max_tool_rounds:
+                raise AgentError(f"Max tool rounds ({session.config.max_tool_rounds}) exceeded")
+            await session._maybe_auto_compact()
+            session._check_budget()
+            session._emit(TurnStart(turn=turn))
+            response, latency_ms, ttft_ms = await _call_llm(session)
+            usage = response.usage
+            total = total + usage
+            record = session._record_usage(
+                usage,
+                turn=turn,
+                latency_ms=latency_ms,
+                ttft_ms=ttft_ms,
+                tool_names=[c.name for c in response.message.tool_calls()],
+            )
+            if record.cost_usd is not None:
+                run_cost = (run_cost or 0.0) + record.cost_usd
+            session._add_message(response.message)
+            session._emit(TurnEnd(turn=turn, usage=usage))
+            calls = response.message.tool_calls()
+            if not calls:
+                text = response.message.text()
+                session._emit(AgentEnd(text=text, usage=total))
+                await session._maybe_auto_compact()
+                return AgentResult(
+                    text=text,
+                    messages=list(session.messages),
+                    usage=total,
+                    tool_calls_count=tool_calls,
+                    session_id=session.id,
+                    model=session.model_name,
+                    cost_usd=run_cost,
+                    turns=turn,
+                )
+            tool_calls += len(calls)
+            await _run_tools(session, calls)
+    except asyncio.CancelledError:
+        _close_dangling_calls(session, "the run was interrupted")
+        session._emit(ErrorEvent(message="Run cancelled"))
+        raise
+    except Exception as exc:
+        _close_dangling_calls(session, f"the run failed: {exc}")
+        session._set_error()
+        session._emit(ErrorEvent(message=str(exc)))
+        raise
+
+
+async def _call_llm(session: Session) -> tuple[LlmResponse, float, float | None]:
+    """One streamed call; text and tool starts are forwarded as events."""
+    llm = session.llm
+    started = time.perf_counter()
+    ttft: float | None = None
+    response: LlmResponse | None = None
+    async for ev in llm.stream(
+        list(session.messages),
+        system=session.system_prompt(),
+        tools=session.tools.definitions(),
+    ):
+        if ttft is None and not isinstance(ev, Done):
+            ttft = (time.perf_counter() - started) * 1000
+        if isinstance(ev, TextDelta):
+            session._emit(TextDeltaEvent(text=ev.text))
+        elif isinstance(ev, ReasoningDelta):
+            session._emit(ReasoningDeltaEvent(text=ev.text))
+        elif isinstance(ev, ToolUseStart):
+            session._emit(ToolStart(id=ev.id, name=ev.name))
+        elif isinstance(ev, Done):
+            response = ev.response
+    if response is None:
+        raise AgentError(f"{llm.provider}/{llm.model}: the stream ended without a response")
+    return response, (time.perf_counter() - started) * 1000, ttft
+
+
+def _close_dangling_calls(session: Session, why: str) -> None:
+    """Give every unanswered tool call of the last assistant message an error result.
+
+    Without this the next LLM call would be rejected (a tool_use with no tool_result).
+    """
+    if not session.messages or session.messages[-1].role != "assistant":
+        return
+    calls = session.messages[-1].tool_calls()
+    if not calls:
+        return
+    session._add_message(_results_message(calls, {}, why))
+
+
+async def _run_tools(session: Session, calls: list[ToolCall]) -> None:
+    """Run one response's tool calls; results go back in call order as one message."""
+    outcomes: dict[str, _Outcome] = {}
+    parallel: list[ToolCall] = []
+    sequential: list[ToolCall] = []
+    for call in calls:
+        if _is_parallel_query(session, call):
+            parallel.append(call)
+        else:
+            sequential.append(call)
+
+    async def one(call: ToolCall) -> None:
+        outcomes[call.id] = await _run_one(session, call)
+
+    # read-only tools that need no human run side by side in the Query lane; the rest
+    # (and Query tools that need a confirmation: quirk 2 fixed) are taken one by one
+    parallel_task = asyncio.gather(*(one(c) for c in parallel)) if parallel else None
+    try:
+        for call in sequential:
+            await one(call)
+        if parallel_task is not None:
+            await parallel_task
+    except BaseException:
+        if parallel_task is not None:
+            parallel_task.cancel()
+            await asyncio.gather(parallel_task, return_exceptions=True)
+        # keep what finished; calls that did not finish get an error result
+        session._add_message(_results_message(calls, outcomes, "the run was interrupted"))
+        raise
+    session._add_message(_results_message(calls, outcomes, "no result"))
+
+
+def _results_message(calls: list[ToolCall], outcomes: dict[str, _Outcome], why: str) -> Message:
+    blocks = []
+    for c in calls:
+        o = outcomes.get(c.id)
+        if o is None:
+            blocks.append(
+                ToolResultBlock(
+                    tool_use_id=c.id, content=f"Tool '{c.name}' was not run: {why}.", is_error=True
+                )
+            )
+        else:
+            blocks.append(
+                ToolResultBlock(tool_use_id=c.id, content=o.output, is_error=o.exit_code != 0)
+            )
+    return Message(role="user", content=list(blocks))
+
+
+def _is_parallel_query(session: Session, call: ToolCall) -> bool:
+    if PARSE_ERROR_KEY in call.args:
+        return False
+    if SessionLane.from_tool_name(call.name) is not SessionLane.QUERY:
+        return False
+    decision = session.permission_policy.check(call.name, call.args)
+    if decision is PermissionDecision.ALLOW:
+        return True
+    if decision is PermissionDecision.ASK:
+        return not session.confirmations.requires_confirmation(call.name)
+    return False
+
+
+async def _run_one(session: Session, call: ToolCall) -> _Outcome:
+    """Decide, maybe confirm, execute, and emit ``tool_end`` for one call."""
+    name, args = call.name, call.args
+    if PARSE_ERROR_KEY in args:
+        return _finish(session, call, f"Error: {args[PARSE_ERROR_KEY]}", 1)
+    decision, rule = session.permission_policy.explain(name, args)
+    if decision is PermissionDecision.DENY:
+        session._emit(
+            PermissionDenied(
+                tool_id=call.id,
+                tool_name=name,
+                args=args,
+                reason="Blocked by deny rule in permission policy" + (f" ({rule})" if rule else ""),
+            )
+        )
+        return _finish(
+            session, call, f"Permission denied: Tool '{name}' is blocked by permission policy.", 1
+        )
+    if decision is PermissionDecision.ASK and session.confirmations.requires_confirmation(name):
+        why = f"matches ask rule {rule}" if rule else "no rule allows this tool (default: ask)"
+        fut = session.confirmations.request_confirmation(call.id, name, args, reason=why)
+        response = await session.confirmations.wait_for_decision(call.id, fut)
+        if not response.approved:
+            if response.timed_out:
+                ms = session.confirmations.policy.default_timeout_ms
+                text = (
+                    f"Tool '{name}' execution timed out waiting for confirmation ({ms}ms). "
+                    "Execution rejected."
+                )
+            else:
+                text = (
+                    f"Tool '{name}' execution was rejected by user. "
+                    f"Reason: {response.reason or 'No reason provided'}"
+                )
+            return _finish(session, call, text, 1)
+    return await _execute(session, call)
+
+
+async def _execute(session: Session, call: ToolCall) -> _Outcome:
+    lane = SessionLane.from_tool_name(call.name)
+
+    def emit_output(text: str) -> None:
+        session._emit(ToolOutputDelta(id=call.id, name=call.name, delta=text))
+
+    ctx = ToolContext(
+        workspace=session.workspace,
+        session_id=session.id,
+        tool_id=call.id,
+        emit_output=emit_output,
+        set_tasks=session.set_tasks,
+        get_tasks=lambda: list(session.tasks),
+    )
+    started = time.perf_counter()
+
+    async def run() -> ToolResult:
+        return await session.tools.execute(call.name, call.args, ctx)
+
+    result = await session.queue.run(lane, run)
+    ms = int((time.perf_counter() - started) * 1000)
+    session.tool_metrics.record(call.name, result.exit_code == 0, ms)
+    return _finish(session, call, result.output, result.exit_code, ms, result.metadata)
+
+
+def _finish(
+    session: Session,
+    call: ToolCall,
+    output: str,
+    exit_code: int,
+    duration_ms: int = 0,
+    metadata: dict[str, Any] | None = None,
+) -> _Outcome:
+    session._emit(
+        ToolEnd(
+            id=call.id,
+            name=call.name,
+            output=output,
+            exit_code=exit_code,
+            duration_ms=duration_ms,
+            args=call.args,
+        )
+    )
+    return _Outcome(call, output, exit_code, duration_ms)
+
+
+def auto_compact_due(session: Session) -> bool:
+    """Whether the session crossed its auto-compaction threshold."""
+    cu = session.context_usage
+    return session.config.auto_compact and should_auto_compact(
+        cu.used_tokens, cu.max_tokens, session.config.auto_compact_threshold
+    )

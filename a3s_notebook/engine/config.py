@@ -1,0 +1,174 @@
+"""Session configuration, state and context usage (spec: Session core)."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from a3s_notebook.engine.errors import (
+    ConfigError,
+    InvalidSessionIdError,
+    friendly_validation_error,
+)
+from a3s_notebook.engine.hitl import ConfirmationPolicy
+from a3s_notebook.engine.lanes import SessionQueueConfig
+from a3s_notebook.engine.permissions import PermissionPolicy
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "ContextUsage",
+    "SessionConfig",
+    "SessionState",
+    "StorageBackend",
+    "validate_session_id",
+]
+
+DEFAULT_MAX_TOKENS = 200_000
+"""Context window assumed when a session does not set ``max_context_length``."""
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def validate_session_id(session_id: str) -> str:
+    """Check that an id is safe as a file name; return it unchanged.
+
+    Only ASCII letters, digits, ``-``, ``_`` and ``.``; not starting with ``.``; no ``..``.
+    """
+    if not session_id:
+        raise InvalidSessionIdError("Session ID must not be empty")
+    if not _SAFE_ID.match(session_id) or session_id.startswith(".") or ".." in session_id:
+        raise InvalidSessionIdError(
+            f"Session ID contains unsafe characters: {session_id!r}. Use only letters, "
+            "digits, '-', '_' and '.', not starting with '.' and without '..'"
+        )
+    return session_id
+
+
+class SessionState(str, Enum):
+    """Lifecycle state, serialized by variant name."""
+
+    UNKNOWN = "Unknown"
+    ACTIVE = "Active"
+    PAUSED = "Paused"
+    COMPLETED = "Completed"
+    ERROR = "Error"
+
+
+class StorageBackend(str, Enum):
+    """Where a session is kept. Memory-backed sessions are never written to disk."""
+
+    MEMORY = "memory"
+    FILE = "file"
+    CUSTOM = "custom"
+
+
+class ContextUsage(BaseModel):
+    """How full the context window is.
+
+    ``used_tokens`` is the last call's prompt tokens (not a running sum); ``percent`` is a
+    fraction 0..1, not 0..100.
+    """
+
+    used_tokens: int = 0
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    percent: float = 0.0
+    turns: int = 0
+
+    def update(self, used_tokens: int) -> None:
+        """Set the used tokens and recompute the fraction."""
+        self.used_tokens = used_tokens
+        self.percent = used_tokens / self.max_tokens if self.max_tokens else 0.0
+
+
+class SessionConfig(BaseModel):
+    """Everything that configures a session; persisted in the session's file header.
+
+    Bad values raise :class:`ConfigError` naming the field and the fix; unknown fields
+    are refused with a suggestion.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = ""
+    workspace: str = ""
+    system_prompt: str | None = None
+    max_context_length: int = 0
+    """Context window in tokens; 0 keeps the default of 200,000."""
+    auto_compact: bool = False
+    auto_compact_threshold: float = 0.80
+    storage_type: StorageBackend = StorageBackend.FILE
+    queue_config: SessionQueueConfig | None = None
+    confirmation_policy: ConfirmationPolicy | None = None
+    permission_policy: PermissionPolicy | None = None
+    parent_id: str | None = None
+    security_config: dict[str, Any] | None = None
+    planning_enabled: bool = False
+    goal_tracking: bool = False
+    max_tool_rounds: int = 50
+    cost_limit_usd: float | None = None
+    """Stop before an LLM call once the session's known cost reaches this many USD."""
+    token_limit: int | None = None
+    """Stop before an LLM call once the session's total tokens reach this number."""
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise friendly_validation_error("SessionConfig", exc, type(self).model_fields) from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionConfig:
+        """Validate a dict (e.g. a file header) with the same friendly errors."""
+        return cls(**data)
+
+    @field_validator("max_context_length")
+    @classmethod
+    def _max_context(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("must be 0 (keep 200000) or a positive number of tokens")
+        return v
+
+    @field_validator("auto_compact_threshold")
+    @classmethod
+    def _threshold(cls, v: float) -> float:
+        if not 0.0 < v <= 1.0:
+            raise ValueError("must be a fraction in (0, 1], e.g. 0.8 for 80%")
+        return v
+
+    @field_validator("max_tool_rounds")
+    @classmethod
+    def _rounds(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be at least 1 (the default is 50)")
+        return v
+
+    @field_validator("cost_limit_usd")
+    @classmethod
+    def _cost_limit(cls, v: float | None) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError("must be a non-negative number of USD, or None for no limit")
+        return v
+
+    @field_validator("token_limit")
+    @classmethod
+    def _token_limit(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise ValueError("must be a non-negative number of tokens, or None for no limit")
+        return v
+
+    @field_validator("parent_id")
+    @classmethod
+    def _parent(cls, v: str | None) -> str | None:
+        return None if v is None else validate_session_id(v)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; fields that are None are left out (as the reference does)."""
+        return self.model_dump(mode="json", exclude_none=True, by_alias=False)
+
+
+def config_error(field: str, message: str) -> ConfigError:
+    """A ConfigError for one field of SessionConfig."""
+    return ConfigError(f"SessionConfig.{field}: {message}")

@@ -1,0 +1,364 @@
+"""The session manager: create, find, fork, restore and account for sessions."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from a3s_notebook.engine.agent import AgentResult
+from a3s_notebook.engine.config import SessionConfig, StorageBackend, validate_session_id
+from a3s_notebook.engine.errors import ConfigError, SessionNotFoundError, StoreError
+from a3s_notebook.engine.session import Session
+from a3s_notebook.engine.store import FileSessionStore, MemorySessionStore, SessionStore
+from a3s_notebook.engine.tools import ToolRegistry, default_registry
+from a3s_notebook.llm.types import LlmClient
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DEFAULT_MODEL", "SessionManager"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "scripted/demo"
+"""The offline default: needs no key and no network."""
+
+
+def _client_factory(
+    model: str, api_key: str | None, base_url: str | None
+) -> Callable[[], LlmClient]:
+    # the key lives only in this closure: never in the config, the file or an event
+    def make() -> LlmClient:
+        from a3s_notebook.llm.factory import create_client
+
+        return create_client(model, api_key=api_key, base_url=base_url)
+
+    return make
+
+
+class SessionManager:
+    """Creates and keeps sessions; persists them to one JSONL file each.
+
+    Args:
+        store: a folder for the JSONL files (default ``.a3s/sessions``), a
+            :class:`SessionStore`, or ``"memory"`` to keep nothing on disk.
+        default_model: used when ``create_session`` gets no model.
+        tools: the tool registry given to new sessions (default: the built-in tools).
+    """
+
+    def __init__(
+        self,
+        store: SessionStore | str | Path | None = None,
+        *,
+        default_model: str = DEFAULT_MODEL,
+        tools: Callable[[], ToolRegistry] = default_registry,
+    ) -> None:
+        if store is None:
+            store = Path(".a3s/sessions")
+        if isinstance(store, str) and store == "memory":
+            store = MemorySessionStore()
+        if isinstance(store, (str, Path)):
+            store = FileSessionStore(store)
+        self.store: SessionStore = store
+        self._memory_store = MemorySessionStore()
+        self.default_model = default_model
+        self._tools = tools
+        self._sessions: dict[str, Session] = {}
+
+    def __repr__(self) -> str:
+        return f"SessionManager(store={self.store.backend_name}, sessions={len(self._sessions)})"
+
+    # --- create --------------------------------------------------------------------
+
+    def create_session(
+        self,
+        config: SessionConfig | None = None,
+        *,
+        model: str | None = None,
+        session_id: str | None = None,
+        llm: LlmClient | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        tools: ToolRegistry | None = None,
+    ) -> Session:
+        """Make a new session and write its file header.
+
+        ``model`` is ``"provider/model"`` (or ``provider:model``), e.g.
+        ``"openai/gpt-4o-mini"``; ``llm`` passes a ready client instead (e.g. a
+        ``ScriptedClient``). The API key is never stored.
+        """
+        config = config if config is not None else SessionConfig()
+        if not isinstance(config, SessionConfig):
+            raise ConfigError(
+                f"config must be a SessionConfig, got {type(config).__name__}: "
+                "use SessionConfig(name=..., workspace=...)"
+            )
+        sid = validate_session_id(session_id) if session_id else uuid.uuid4().hex[:12]
+        if sid in self._sessions or self.store.exists(sid):
+            raise ConfigError(
+                f"a session with id '{sid}' already exists: use manager.get_session('{sid}') "
+                "or choose another id"
+            )
+        if config.workspace:
+            ws = Path(config.workspace).expanduser()
+            try:
+                ws.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"SessionConfig.workspace: cannot create folder {ws}: {exc}"
+                ) from exc
+            config.workspace = str(ws.resolve())
+        else:
+            config.workspace = str(Path.cwd().resolve())
+        model_name, llm_config, factory = self._resolve_model(model, llm, api_key, base_url)
+        if factory is not None and llm is None:
+            # fail now, not at the first prompt, for a bad model name or a missing key
+            llm = factory()
+        session = Session(
+            sid,
+            config,
+            model_name=model_name,
+            tools=tools or self._tools(),
+            store=self._store_for(config),
+            llm=llm,
+            llm_factory=factory,
+            llm_config=llm_config,
+        )
+        session._persist(session._header())
+        self._sessions[sid] = session
+        return session
+
+    def _store_for(self, config: SessionConfig) -> SessionStore:
+        return self._memory_store if config.storage_type is StorageBackend.MEMORY else self.store
+
+    def _resolve_model(
+        self,
+        model: str | None,
+        llm: LlmClient | None,
+        api_key: str | None,
+        base_url: str | None,
+    ) -> tuple[str, dict[str, Any] | None, Callable[[], LlmClient] | None]:
+        if llm is not None:
+            name = model or f"{llm.provider}/{llm.model}"
+            return name, {"provider": llm.provider, "model": llm.model}, None
+        name = model or self.default_model
+        from a3s_notebook.llm.factory import parse_model
+
+        provider, model_part = parse_model(name)
+        canonical = f"{provider}/{model_part}"
+        llm_config: dict[str, Any] = {"provider": provider, "model": model_part}
+        if base_url:
+            llm_config["base_url"] = base_url
+        return canonical, llm_config, _client_factory(canonical, api_key, base_url)
+
+    # --- find ----------------------------------------------------------------------
+
+    def get_session(self, session_id: str) -> Session:
+        """The session with this id, restoring it from the store if needed."""
+        if session_id in self._sessions:
+            return self._sessions[session_id]
+        validate_session_id(session_id)
+        if self.store.exists(session_id):
+            return self.restore_session(session_id)
+        raise SessionNotFoundError(f"Session not found: {session_id}")
+
+    def get(self, session_id: str) -> Session:
+        """Alias of :meth:`get_session`."""
+        return self.get_session(session_id)
+
+    def find(self, name_or_id: str) -> Session:
+        """A session by id, or by name when no id matches."""
+        try:
+            return self.get_session(name_or_id)
+        except (SessionNotFoundError, ValueError):
+            for s in self._sessions.values():
+                if s.config.name == name_or_id:
+                    return s
+            raise SessionNotFoundError(f"Session not found: {name_or_id}") from None
+
+    def list_sessions(self) -> list[Session]:
+        """Sessions in memory, oldest first."""
+        return sorted(self._sessions.values(), key=lambda s: s.created_at)
+
+    def session_count(self) -> int:
+        """How many sessions are in memory."""
+        return len(self._sessions)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def destroy_session(self, session_id: str) -> bool:
+        """Forget a session and delete its file; never raises for store failures."""
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            session.cancel()
+        try:
+            self.store.delete(session_id)
+            self._memory_store.delete(session_id)
+        except Exception as exc:
+            logger.warning("could not delete session %s from the store: %s", session_id, exc)
+        return session is not None
+
+    def pause_session(self, session_id: str) -> bool:
+        """Active -> Paused."""
+        return self.get_session(session_id).pause()
+
+    def resume_session(self, session_id: str) -> bool:
+        """Paused -> Active."""
+        return self.get_session(session_id).resume()
+
+    def clear(self, session_id: str) -> None:
+        """Empty a session's history."""
+        self.get_session(session_id).clear()
+
+    def compact(self, session_id: str) -> bool:
+        """Compact a session's history now."""
+        return self.get_session(session_id).compact()
+
+    def confirm_tool(
+        self, session_id: str, tool_id: str, approved: bool, reason: str | None = None
+    ) -> bool:
+        """Decide a pending tool call of a session."""
+        return self.get_session(session_id).confirm(tool_id, approved, reason)
+
+    def cancel_operation(self, session_id: str) -> bool:
+        """Cancel a session's pending confirmations and its running prompt."""
+        return self.get_session(session_id).cancel()
+
+    def configure(
+        self,
+        session_id: str,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        llm: LlmClient | None = None,
+    ) -> Session:
+        """Switch a session's model (the key is kept in memory only)."""
+        session = self.get_session(session_id)
+        name, llm_config, factory = self._resolve_model(model, llm, api_key, base_url)
+        if factory is not None and llm is None:
+            llm = factory()
+        session.model_name = name
+        session.llm_config = llm_config
+        session._llm = llm
+        session._llm_factory = factory
+        session._persist({"kind": "model", "model": name, "llm_config": llm_config})
+        return session
+
+    # --- fork and children ---------------------------------------------------------
+
+    def fork_session(
+        self, source_id: str, new_id: str | None = None, name: str | None = None
+    ) -> Session:
+        """Copy a session (history, usage, ledger, tasks, model) into a new one."""
+        src = self.get_session(source_id)
+        config = src.config.model_copy(deep=True)
+        config.name = name if name is not None else f"{src.config.name or src.id} (fork)"
+        config.parent_id = src.id
+        child = self._create_like(src, config, new_id)
+        child.messages = [m.model_copy(deep=True) for m in src.messages]
+        child.cost_records = [r.model_copy(deep=True) for r in src.cost_records]
+        child.tasks = [t.model_copy(deep=True) for t in src.tasks]
+        child.context_usage = src.context_usage.model_copy()
+        child._rewrite("fork")
+        return child
+
+    def create_child_session(
+        self, parent_id: str, config: SessionConfig | None = None, session_id: str | None = None
+    ) -> Session:
+        """A new session linked to a parent; inherits its confirmation policy and model."""
+        parent = self.get_session(parent_id)
+        config = config or SessionConfig(workspace=parent.config.workspace)
+        if config.confirmation_policy is None:
+            config.confirmation_policy = parent.confirmations.policy
+        config.parent_id = parent.id
+        return self._create_like(parent, config, session_id)
+
+    def _create_like(self, src: Session, config: SessionConfig, session_id: str | None) -> Session:
+        """A new session on the same model and client as ``src`` (the key stays in memory)."""
+        child = self.create_session(
+            config, model=src.model_name, session_id=session_id, llm=src.llm
+        )
+        child._llm_factory = src._llm_factory
+        child.llm_config = src.llm_config
+        child._rewrite("create_child")
+        return child
+
+    def get_child_sessions(self, parent_id: str) -> list[Session]:
+        """Sessions whose parent is ``parent_id``."""
+        return [s for s in self._sessions.values() if s.config.parent_id == parent_id]
+
+    # --- restore -------------------------------------------------------------------
+
+    def restore_session(self, session_id: str) -> Session:
+        """Rebuild a session from its file: config, state, messages, ledger, tasks."""
+        records = self.store.load(session_id)
+        if records is None:
+            raise SessionNotFoundError(f"Session not found: {session_id}")
+        header = next((r for r in records if r.get("kind") == "header"), None)
+        if header is None:
+            raise StoreError(
+                f"session {session_id}: the file has no header record, so its config is "
+                "unknown. It was not written by a3s_notebook, or its first line is damaged."
+            )
+        config = SessionConfig.from_dict(header.get("config") or {})
+        model = str(header.get("model") or self.default_model)
+        llm_config = header.get("llm_config")
+        base_url = (llm_config or {}).get("base_url")
+        # lazy: a restore needs no key; the client is made at the first prompt
+        factory = _client_factory(model, None, base_url)
+        session = Session(
+            session_id,
+            config,
+            model_name=model,
+            tools=self._tools(),
+            store=self.store,
+            llm_factory=factory,
+            llm_config=llm_config,
+        )
+        created = header.get("created_at")
+        if isinstance(created, (int, float)):
+            session.created_at = float(created)
+        session._apply_records([r for r in records if r is not header])
+        if session.model_name != model:
+            session._llm_factory = _client_factory(
+                session.model_name, None, (session.llm_config or {}).get("base_url")
+            )
+        self._sessions[session_id] = session
+        return session
+
+    def load_all_sessions(self) -> int:
+        """Restore every stored session not yet in memory; returns how many were loaded."""
+        n = 0
+        for sid in self.store.list():
+            if sid in self._sessions:
+                continue
+            try:
+                self.restore_session(sid)
+                n += 1
+            except Exception as exc:
+                logger.warning("could not restore session %s: %s", sid, exc)
+        return n
+
+    # --- runs and costs ------------------------------------------------------------
+
+    def send(self, session_id: str, prompt: str) -> AgentResult:
+        """Run a prompt in a session (sync)."""
+        return self.get_session(session_id).send(prompt)
+
+    async def send_async(self, session_id: str, prompt: str) -> AgentResult:
+        """Run a prompt in a session (async)."""
+        return await self.get_session(session_id).send_async(prompt)
+
+    def costs(self) -> pd.DataFrame:
+        """The cost ledger of every session in memory, one row per LLM call."""
+        from a3s_notebook.analysis.costs import records_frame
+
+        rows = [r for s in self.list_sessions() for r in s.cost_records]
+        return records_frame(rows)

@@ -1,0 +1,698 @@
+"""A session: history, state, context usage, tasks, policies, the cost ledger, events.
+
+Sessions are made by :class:`a3s_notebook.engine.manager.SessionManager`. Every entry
+point has a sync and an async form (``send`` / ``send_async``, ``stream`` /
+``stream_async``, ``compact`` / ``compact_async``); the sync forms work in a script, in
+terminal IPython and inside a running Jupyter kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from a3s_notebook.engine import _sync
+from a3s_notebook.engine.agent import AgentResult, auto_compact_due, run_agent
+from a3s_notebook.engine.compaction import compact_messages, estimate_tokens
+from a3s_notebook.engine.config import (
+    DEFAULT_MAX_TOKENS,
+    ContextUsage,
+    SessionConfig,
+    SessionState,
+)
+from a3s_notebook.engine.errors import BudgetExceededError, SessionPausedError
+from a3s_notebook.engine.events import (
+    AgentEvent,
+    BudgetExceeded,
+    ContextCompacted,
+    ContextUsageUpdated,
+    PersistenceFailed,
+    StateChanged,
+    TaskUpdated,
+    UsageRecorded,
+    event_to_dict,
+    parse_event,
+)
+from a3s_notebook.engine.hitl import (
+    ConfirmationManager,
+    ConfirmationPolicy,
+    PendingConfirmationInfo,
+)
+from a3s_notebook.engine.lanes import LaneQueue, QueueStats, SessionLane
+from a3s_notebook.engine.permissions import PermissionPolicy
+from a3s_notebook.engine.store import FORMAT_VERSION, SessionStore
+from a3s_notebook.engine.tasks import Task, TaskStatus
+from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
+from a3s_notebook.engine.tools import ToolRegistry
+from a3s_notebook.llm.types import LlmClient, LlmResponse, Message, TokenUsage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Session"]
+
+logger = logging.getLogger(__name__)
+
+_PERSISTED_EVENTS = frozenset(
+    {
+        "confirmation_required",
+        "confirmation_received",
+        "confirmation_timeout",
+        "permission_denied",
+        "context_compacted",
+        "error",
+        "tool_end",
+        "budget_exceeded",
+    }
+)
+_MAX_PERSISTED_OUTPUT = 2000
+
+Subscriber = Callable[[AgentEvent], None]
+
+
+class Session:
+    """One agent conversation with its own model, workspace, policies and ledger."""
+
+    def __init__(
+        self,
+        session_id: str,
+        config: SessionConfig,
+        *,
+        model_name: str,
+        tools: ToolRegistry,
+        store: SessionStore | None = None,
+        llm: LlmClient | None = None,
+        llm_factory: Callable[[], LlmClient] | None = None,
+        llm_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = session_id
+        self.config = config
+        self.state = SessionState.ACTIVE
+        self.messages: list[Message] = []
+        self.context_usage = ContextUsage(
+            max_tokens=config.max_context_length or DEFAULT_MAX_TOKENS
+        )
+        self.cost_records: list[LlmCostRecord] = []
+        self.tasks: list[Task] = []
+        self.model_name = model_name
+        self.llm_config = llm_config
+        self.tools = tools
+        self.tool_metrics = ToolMetrics()
+        self.created_at = time.time()
+        self.updated_at = self.created_at
+        self.provenance: dict[str, Any] | None = None
+        """Set by the magics before a run: which notebook cell asked."""
+        self._store = store
+        self._llm = llm
+        self._llm_factory = llm_factory
+        self._subscribers: list[Subscriber] = []
+        if config.permission_policy is None:
+            config.permission_policy = PermissionPolicy()
+        self.queue = LaneQueue(config.queue_config, session_id=session_id)
+        self.confirmations = ConfirmationManager(
+            config.confirmation_policy or ConfirmationPolicy.enabled_policy(), self._emit
+        )
+        self._runs: set[asyncio.Task[Any]] = set()
+
+    # --- identity and views -------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"Session(id={self.id!r}, name={self.config.name!r}, model={self.model_name!r}, "
+            f"state={self.state.value}, messages={len(self.messages)})"
+        )
+
+    @property
+    def name(self) -> str:
+        """The config's name, or the id when the name is empty."""
+        return self.config.name or self.id
+
+    @property
+    def workspace(self) -> Path:
+        """The folder the tools may touch."""
+        return Path(self.config.workspace or ".").resolve()
+
+    @property
+    def permission_policy(self) -> PermissionPolicy:
+        """The session's permission rules (shared, mutable)."""
+        policy = self.config.permission_policy
+        assert policy is not None
+        return policy
+
+    @property
+    def llm(self) -> LlmClient:
+        """The session's LLM client, created on first use (so a restore needs no key)."""
+        if self._llm is None:
+            if self._llm_factory is None:
+                raise RuntimeError(
+                    f"LLM client not configured for session {self.id}. "
+                    "Pass model='provider/model' when creating it."
+                )
+            self._llm = self._llm_factory()
+        return self._llm
+
+    def system_prompt(self) -> str | None:
+        """The system prompt sent with every call."""
+        return self.config.system_prompt
+
+    def history(self) -> list[Message]:
+        """A copy of the conversation."""
+        return list(self.messages)
+
+    @property
+    def total_usage(self) -> TokenUsage:
+        """Tokens over all calls, derived from the ledger."""
+        total = TokenUsage()
+        for r in self.cost_records:
+            total = total + TokenUsage(
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
+                total_tokens=r.total_tokens,
+                cache_read_tokens=r.cache_read_tokens,
+                cache_write_tokens=r.cache_write_tokens,
+                reasoning_tokens=r.reasoning_tokens,
+                estimated=r.estimated,
+            )
+        return total
+
+    @property
+    def total_cost(self) -> float | None:
+        """USD over all priced calls, derived from the ledger; None if no call has a price."""
+        known = [r.cost_usd for r in self.cost_records if r.cost_usd is not None]
+        return sum(known) if known else None
+
+    def costs(self) -> pd.DataFrame:
+        """The cost ledger as a pandas DataFrame, one row per LLM call."""
+        from a3s_notebook.analysis.costs import records_frame
+
+        return records_frame(self.cost_records)
+
+    # --- events --------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _emit(self, event: AgentEvent) -> None:
+        if event.type in _PERSISTED_EVENTS:
+            data = event_to_dict(event)
+            if isinstance(data.get("output"), str) and len(data["output"]) > _MAX_PERSISTED_OUTPUT:
+                data["output"] = data["output"][:_MAX_PERSISTED_OUTPUT] + "..."
+            self._persist({"kind": "event", "event": data})
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                # a broken subscriber (a widget, a logger) must not break the run
+                logger.exception("session %s: event subscriber failed on %s", self.id, event.type)
+
+    # --- persistence ---------------------------------------------------------------
+
+    def _persist(self, record: dict[str, Any]) -> None:
+        if self._store is None:
+            return
+        record.setdefault("ts", time.time())
+        try:
+            self._store.append(self.id, record)
+        except Exception as exc:
+            logger.warning("session %s: could not persist %s: %s", self.id, record["kind"], exc)
+            failed = PersistenceFailed(
+                session_id=self.id, operation=str(record["kind"]), error=str(exc)
+            )
+            for callback in list(self._subscribers):
+                try:
+                    callback(failed)
+                except Exception:
+                    logger.exception("event subscriber failed")
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "kind": "header",
+            "format": FORMAT_VERSION,
+            "id": self.id,
+            "created_at": self.created_at,
+            "model": self.model_name,
+            "llm_config": self.llm_config,
+            "config": self.config.to_dict(),
+        }
+
+    def _snapshot(self) -> list[dict[str, Any]]:
+        """The whole session as records (used for atomic rewrites)."""
+        now = time.time()
+        recs: list[dict[str, Any]] = [self._header()]
+        recs += [
+            {"kind": "usage", "ts": now, "record": r.model_dump(mode="json")}
+            for r in self.cost_records
+        ]
+        if self.tasks:
+            recs.append(
+                {
+                    "kind": "tasks",
+                    "ts": now,
+                    "tasks": [t.model_dump(mode="json") for t in self.tasks],
+                }
+            )
+        recs.append({"kind": "state", "ts": now, "state": self.state.value})
+        recs += [
+            {"kind": "message", "ts": now, "message": m.model_dump(mode="json", exclude_none=True)}
+            for m in self.messages
+        ]
+        recs.append(
+            {"kind": "context", "ts": now, "context_usage": self.context_usage.model_dump()}
+        )
+        return recs
+
+    def _rewrite(self, operation: str) -> None:
+        if self._store is None:
+            return
+        try:
+            old = self._store.load(self.id) or []
+            # the audit trail (confirmations, denials, compactions) survives a rewrite
+            events = [r for r in old if r.get("kind") == "event"]
+            self._store.rewrite(self.id, self._snapshot() + events)
+        except Exception as exc:
+            logger.warning("session %s: could not rewrite its file: %s", self.id, exc)
+            self._emit(PersistenceFailed(session_id=self.id, operation=operation, error=str(exc)))
+
+    def _persist_config(self) -> None:
+        self._persist({"kind": "config", "config": self.config.to_dict()})
+
+    def _touch(self) -> None:
+        self.updated_at = time.time()
+
+    # --- history, usage, tasks -----------------------------------------------------
+
+    def _add_message(self, message: Message) -> None:
+        self.messages.append(message)
+        self.context_usage.turns = len(self.messages)
+        self._touch()
+        self._persist(
+            {"kind": "message", "message": message.model_dump(mode="json", exclude_none=True)}
+        )
+
+    def _record_usage(
+        self,
+        usage: TokenUsage,
+        *,
+        turn: int | None,
+        latency_ms: float | None,
+        ttft_ms: float | None,
+        tool_names: list[str],
+        purpose: str = "generate",
+        move_context: bool = True,
+    ) -> LlmCostRecord:
+        """Append a ledger row for one call and move the context bar."""
+        from a3s_notebook.llm.pricing import price_call
+
+        provider, _, model = self.model_name.partition("/")
+        if not model:
+            provider, model = "", self.model_name
+        cost = price_call(
+            model,
+            provider,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            cache_read_tokens=usage.cache_read_tokens or 0,
+            cache_write_tokens=usage.cache_write_tokens or 0,
+        )
+        record = LlmCostRecord(
+            session_id=self.id,
+            turn=turn,
+            model=model,
+            provider=provider,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+            cache_read_tokens=usage.cache_read_tokens or 0,
+            cache_write_tokens=usage.cache_write_tokens or 0,
+            reasoning_tokens=usage.reasoning_tokens or 0,
+            cost_usd=cost,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            tool_names=tool_names,
+            provenance=self.provenance,
+            estimated=usage.estimated,
+            purpose=purpose,
+        )
+        self.cost_records.append(record)
+        self._touch()
+        data = record.model_dump(mode="json")
+        self._persist({"kind": "usage", "record": data})
+        self._emit(UsageRecorded(record=data))
+        if move_context:
+            self._set_context_used(usage.prompt_tokens)
+        return record
+
+    def _set_context_used(self, used: int) -> None:
+        self.context_usage.update(used)
+        self._persist({"kind": "context", "context_usage": self.context_usage.model_dump()})
+        cu = self.context_usage
+        self._emit(
+            ContextUsageUpdated(
+                used_tokens=cu.used_tokens,
+                max_tokens=cu.max_tokens,
+                percent=cu.percent,
+                turns=cu.turns,
+            )
+        )
+
+    def set_tasks(self, tasks: list[Task]) -> None:
+        """Replace the task list and broadcast ``task_updated``."""
+        self.tasks = list(tasks)
+        self._touch()
+        self._persist({"kind": "tasks", "tasks": [t.model_dump(mode="json") for t in self.tasks]})
+        self._emit(TaskUpdated(session_id=self.id, tasks=list(self.tasks)))
+
+    def get_tasks(self) -> list[Task]:
+        """A copy of the task list."""
+        return list(self.tasks)
+
+    def active_task_count(self) -> int:
+        """Tasks that are pending or in progress."""
+        return sum(1 for t in self.tasks if TaskStatus(t.status).is_active())
+
+    def _check_budget(self) -> None:
+        cost_limit = self.config.cost_limit_usd
+        if cost_limit is not None:
+            spent = self.total_cost or 0.0
+            if spent >= cost_limit:
+                self._budget_stop("cost_limit_usd", cost_limit, spent, f"${spent:.6f} spent")
+        token_limit = self.config.token_limit
+        if token_limit is not None:
+            used = self.total_usage.total_tokens
+            if used >= token_limit:
+                self._budget_stop("token_limit", token_limit, used, f"{used} tokens used")
+
+    def _budget_stop(self, limit: str, value: float, used: float, what: str) -> None:
+        message = (
+            f"Budget reached for session {self.id}: {what}, {limit} is {value}. No request was "
+            f"sent. Raise SessionConfig.{limit} (session.config.{limit} = ...) to go on."
+        )
+        self._emit(BudgetExceeded(limit=limit, limit_value=value, used=used, message=message))
+        raise BudgetExceededError(message, limit=limit, limit_value=value, used=used)
+
+    # --- state ---------------------------------------------------------------------
+
+    def _set_state(self, state: SessionState) -> None:
+        self.state = state
+        self._touch()
+        self._persist({"kind": "state", "state": state.value})
+        self._emit(StateChanged(state=state.value))
+
+    def pause(self) -> bool:
+        """Active -> Paused; returns False (and changes nothing) from any other state."""
+        if self.state is not SessionState.ACTIVE:
+            return False
+        self._set_state(SessionState.PAUSED)
+        return True
+
+    def resume(self) -> bool:
+        """Paused -> Active; returns False from any other state."""
+        if self.state is not SessionState.PAUSED:
+            return False
+        self._set_state(SessionState.ACTIVE)
+        return True
+
+    def set_completed(self) -> None:
+        """Mark the session completed."""
+        self._set_state(SessionState.COMPLETED)
+
+    def _set_error(self) -> None:
+        self._set_state(SessionState.ERROR)
+
+    # --- rules and confirmations ---------------------------------------------------
+
+    def allow(self, rule: str) -> None:
+        """Add an allow rule such as ``"Bash(git:*)"`` (persisted)."""
+        self.permission_policy.add_rule("allow", rule)
+        self._persist_config()
+
+    def deny(self, rule: str) -> None:
+        """Add a deny rule (persisted)."""
+        self.permission_policy.add_rule("deny", rule)
+        self._persist_config()
+
+    def ask(self, rule: str) -> None:
+        """Add an ask rule (persisted)."""
+        self.permission_policy.add_rule("ask", rule)
+        self._persist_config()
+
+    def remove_rule(self, rule: str, kind: str | None = None) -> bool:
+        """Remove a rule from the allow / deny / ask lists; True if one was removed."""
+        removed = self.permission_policy.remove_rule(rule, kind)
+        if removed:
+            self._persist_config()
+        return removed
+
+    def rules(self) -> dict[str, list[str]]:
+        """The rules by list: ``{"deny": [...], "allow": [...], "ask": [...]}``."""
+        return self.permission_policy.rules()
+
+    def set_permission_policy(self, policy: PermissionPolicy) -> None:
+        """Replace the permission policy (persisted)."""
+        self.config.permission_policy = policy
+        self._persist_config()
+
+    def set_confirmation_policy(self, policy: ConfirmationPolicy) -> None:
+        """Replace the confirmation policy (persisted)."""
+        self.config.confirmation_policy = policy
+        self.confirmations.set_policy(policy)
+        self._persist_config()
+
+    def confirm(
+        self,
+        tool_id: str,
+        approved: bool = True,
+        reason: str | None = None,
+        *,
+        always: bool = False,
+        rule: str | None = None,
+        decided_by: str = "user",
+    ) -> bool:
+        """Decide a pending tool call.
+
+        ``approved=True`` runs it once; ``always=True`` also adds an allow rule (``rule``,
+        or the tool's name) that the user can list with :meth:`rules` and remove with
+        :meth:`remove_rule`; ``approved=False`` refuses it and ``reason`` is what the
+        model is told. Returns False when ``tool_id`` is not pending (already decided,
+        timed out or unknown).
+        """
+        pending = {p.tool_id: p for p in self.confirmations.pending_confirmation_details()}
+        info = pending.get(tool_id)
+        if info is None:
+            return False
+        added: str | None = None
+        if approved and always:
+            added = rule or info.tool_name
+            self.allow(added)
+        return self.confirmations.confirm(
+            tool_id, approved, reason, decided_by=decided_by, rule_added=added
+        )
+
+    def pending_confirmations(self) -> list[PendingConfirmationInfo]:
+        """Tool calls waiting for a decision."""
+        return self.confirmations.pending_confirmation_details()
+
+    def queue_stats(self) -> QueueStats:
+        """Pending and active commands per lane."""
+        return self.queue.stats()
+
+    # --- runs ----------------------------------------------------------------------
+
+    async def send_async(
+        self, prompt: str, *, provenance: dict[str, Any] | None = None
+    ) -> AgentResult:
+        """Run a prompt to its final answer (async)."""
+        if self.state is SessionState.PAUSED:
+            raise SessionPausedError(f"Session {self.id} is paused. Call Resume before generating.")
+        if self.state is SessionState.ERROR:
+            self._set_state(SessionState.ACTIVE)
+        task = asyncio.current_task()
+        if task is not None:
+            self._runs.add(task)
+        try:
+            self.provenance = provenance if provenance is not None else self.provenance
+
+            async def go() -> AgentResult:
+                return await run_agent(self, prompt)
+
+            return await self.queue.run(SessionLane.GENERATE, go)
+        finally:
+            if task is not None:
+                self._runs.discard(task)
+
+    def send(self, prompt: str, *, provenance: dict[str, Any] | None = None) -> AgentResult:
+        """Run a prompt to its final answer (sync; works inside a running event loop too)."""
+        return _sync.run_sync(lambda: self.send_async(prompt, provenance=provenance))
+
+    async def stream_async(
+        self, prompt: str, *, provenance: dict[str, Any] | None = None
+    ) -> AsyncIterator[AgentEvent]:
+        """Run a prompt and yield its events as they happen (async iterator)."""
+        queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
+        unsubscribe = self.subscribe(queue.put_nowait)
+        task = asyncio.ensure_future(self.send_async(prompt, provenance=provenance))
+        task.add_done_callback(lambda _t: queue.put_nowait(None))
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    break
+                yield event
+            # surface the run's failure to the caller after its error event was yielded
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        finally:
+            unsubscribe()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    def stream(
+        self, prompt: str, *, provenance: dict[str, Any] | None = None
+    ) -> Iterator[AgentEvent]:
+        """Run a prompt and yield its events (sync iterator; works inside a running loop)."""
+        return _sync.iterate_sync(lambda: self.stream_async(prompt, provenance=provenance))
+
+    def cancel(self) -> bool:
+        """Cancel pending confirmations and the running prompt; True if anything was stopped."""
+        cancelled = self.confirmations.cancel_all() > 0
+        for task in list(self._runs):
+            if not task.done():
+                task.get_loop().call_soon_threadsafe(task.cancel)
+                cancelled = True
+        return cancelled
+
+    # --- compaction and clear -------------------------------------------------------
+
+    async def compact_async(self) -> bool:
+        """Compact the history now (LLM summary, or truncation without one)."""
+        return await self._compact(manual=True)
+
+    def compact(self) -> bool:
+        """Compact the history now; True if it changed."""
+        return _sync.run_sync(self.compact_async)
+
+    async def _maybe_auto_compact(self) -> bool:
+        if not auto_compact_due(self):
+            return False
+        return await self._compact(manual=False)
+
+    async def _compact(self, *, manual: bool) -> bool:
+        before = len(self.messages)
+        percent_before = self.context_usage.percent
+        try:
+            llm: LlmClient | None = self.llm
+        except Exception:
+            llm = None
+
+        def ledger(response: LlmResponse) -> None:
+            self._record_usage(
+                response.usage,
+                turn=None,
+                latency_ms=None,
+                ttft_ms=None,
+                tool_names=[],
+                purpose="compaction",
+                move_context=False,
+            )
+
+        new = await compact_messages(self.messages, llm, ledger)
+        if new is None:
+            if not manual:
+                # nothing to summarise: stop the check from firing on every turn
+                self._set_context_used(self._estimated_context_tokens())
+            return False
+        self.messages = new
+        self.context_usage.turns = len(new)
+        self._touch()
+        self._set_context_used(self._estimated_context_tokens())
+        self._emit(
+            ContextCompacted(
+                session_id=self.id,
+                before_messages=before,
+                after_messages=len(new),
+                percent_before=percent_before,
+            )
+        )
+        self._rewrite("compact")
+        return True
+
+    def _estimated_context_tokens(self) -> int:
+        chars = len(self.system_prompt() or "") + sum(m.char_count() for m in self.messages)
+        return estimate_tokens(chars)
+
+    def clear(self) -> None:
+        """Empty the history and reset context usage (keeping the configured window)."""
+        self.messages = []
+        self.context_usage = ContextUsage(
+            max_tokens=self.config.max_context_length or DEFAULT_MAX_TOKENS
+        )
+        self._touch()
+        self._rewrite("clear")
+        self._emit(
+            ContextUsageUpdated(
+                used_tokens=0, max_tokens=self.context_usage.max_tokens, percent=0.0, turns=0
+            )
+        )
+
+    # --- restore -------------------------------------------------------------------
+
+    def _apply_records(self, records: list[dict[str, Any]]) -> None:
+        """Rebuild state from stored records (the header is applied by the manager)."""
+        for rec in records:
+            kind = rec.get("kind")
+            try:
+                if kind == "message":
+                    self.messages.append(Message.model_validate(rec["message"]))
+                elif kind == "usage":
+                    self.cost_records.append(LlmCostRecord.model_validate(rec["record"]))
+                elif kind == "state":
+                    self.state = SessionState(rec["state"])
+                elif kind == "tasks":
+                    self.tasks = [Task.model_validate(t) for t in rec["tasks"]]
+                elif kind == "context":
+                    self.context_usage = ContextUsage.model_validate(rec["context_usage"])
+                elif kind == "config":
+                    self.config = SessionConfig.from_dict(rec["config"])
+                    self.confirmations.set_policy(
+                        self.config.confirmation_policy or ConfirmationPolicy.enabled_policy()
+                    )
+                    if self.config.permission_policy is None:
+                        self.config.permission_policy = PermissionPolicy()
+                elif kind == "model":
+                    self.model_name = str(rec["model"])
+                    self.llm_config = rec.get("llm_config")
+            except Exception as exc:
+                logger.warning(
+                    "session %s: skipped a %s record that did not load: %s", self.id, kind, exc
+                )
+            if "ts" in rec and isinstance(rec["ts"], (int, float)):
+                self.updated_at = float(rec["ts"])
+        self.context_usage.turns = len(self.messages)
+        self.context_usage.max_tokens = self.config.max_context_length or DEFAULT_MAX_TOKENS
+
+    def events(self) -> list[AgentEvent]:
+        """The durable events in this session's file (confirmations, denials, tool ends...)."""
+        if self._store is None:
+            return []
+        out: list[AgentEvent] = []
+        for rec in self._store.load(self.id) or []:
+            if rec.get("kind") == "event":
+                try:
+                    ev = parse_event(rec["event"])
+                except Exception:
+                    continue
+                if ev is not None:
+                    out.append(ev)
+        return out
