@@ -1,0 +1,278 @@
+"""Model names and client creation.
+
+A model is named ``provider/model`` (or ``provider:model``): ``openai/gpt-4o-mini``,
+``anthropic/claude-sonnet-4-5``, ``ollama/llama3.2``, ``openrouter/meta-llama/llama-3-70b``,
+``scripted/demo``. Any other provider name works with ``base_url=`` pointing at an
+OpenAI-compatible server.
+
+API keys come from, in order: the ``api_key`` argument, the provider's environment
+variable, a ``.env`` file in the current directory. They are never logged, never shown in
+a ``repr`` or an error, and never persisted (:class:`LlmConfigData` has no field for one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from a3s_notebook.llm._retry import RetryConfig
+from a3s_notebook.llm.anthropic_provider import DEFAULT_ANTHROPIC_BASE_URL, AnthropicClient
+from a3s_notebook.llm.errors import LlmAuthError, UnknownModelError, UnknownProviderError
+from a3s_notebook.llm.openai_provider import DEFAULT_OPENAI_BASE_URL, OpenAIClient
+from a3s_notebook.llm.types import LlmClient
+
+__all__ = [
+    "KNOWN_PROVIDERS",
+    "PROVIDER_ALIASES",
+    "LlmConfigData",
+    "ProviderInfo",
+    "RetryConfig",
+    "create_client",
+    "parse_model",
+    "provider_info",
+    "resolve_api_key",
+]
+
+logger = logging.getLogger("a3s_notebook.llm")
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """What the factory knows about a provider.
+
+    Attributes:
+        name: the canonical provider name.
+        kind: which client serves it: ``openai`` (any OpenAI-compatible server),
+            ``anthropic`` or ``scripted``.
+        env_var: the environment variable holding its key, if it has one.
+        base_url: the default server address; ``None`` when the user must give one.
+        needs_key: whether a request without a key is pointless.
+        placeholder_key: sent when no key is configured, for servers that want some
+            bearer token but check none.
+    """
+
+    name: str
+    kind: Literal["openai", "anthropic", "scripted"]
+    env_var: str | None
+    base_url: str | None
+    needs_key: bool
+    placeholder_key: str | None = None
+
+
+KNOWN_PROVIDERS: dict[str, ProviderInfo] = {
+    p.name: p
+    for p in (
+        ProviderInfo("openai", "openai", "OPENAI_API_KEY", DEFAULT_OPENAI_BASE_URL, True),
+        ProviderInfo(
+            "anthropic", "anthropic", "ANTHROPIC_API_KEY", DEFAULT_ANTHROPIC_BASE_URL, True
+        ),
+        ProviderInfo(
+            "ollama", "openai", "OLLAMA_API_KEY", "http://localhost:11434/v1", False, "ollama"
+        ),
+        ProviderInfo(
+            "openrouter", "openai", "OPENROUTER_API_KEY", "https://openrouter.ai/api/v1", True
+        ),
+        ProviderInfo("deepseek", "openai", "DEEPSEEK_API_KEY", "https://api.deepseek.com/v1", True),
+        ProviderInfo("groq", "openai", "GROQ_API_KEY", "https://api.groq.com/openai/v1", True),
+        # vLLM's own examples use "EMPTY" as the key of a server started without --api-key
+        ProviderInfo("vllm", "openai", "VLLM_API_KEY", None, False, "EMPTY"),
+        ProviderInfo("scripted", "scripted", None, None, False),
+    )
+}
+"""The providers that work by name alone (``vllm`` still needs ``base_url``)."""
+
+PROVIDER_ALIASES: dict[str, str] = {"claude": "anthropic"}
+"""Other names accepted for a known provider."""
+
+_PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_FORM_HINT = "write it as provider/model, e.g. openai/gpt-4o-mini"
+
+
+def _known_list() -> str:
+    names = []
+    for name in KNOWN_PROVIDERS:
+        aliases = [a for a, target in PROVIDER_ALIASES.items() if target == name]
+        names.append(f"{name} (or {', '.join(aliases)})" if aliases else name)
+    return ", ".join(names)
+
+
+def parse_model(name: str) -> tuple[str, str]:
+    """Split ``provider/model`` or ``provider:model`` into ``(provider, model)``.
+
+    The split is at the first ``/`` or ``:``, whichever comes first, so the model part
+    may hold more of either (``openrouter/meta-llama/llama-3-70b``, ``ollama/qwen3:8b``).
+    The provider is lower-cased and aliases resolved (``claude`` -> ``anthropic``); the
+    provider need not be known here (see :func:`create_client`).
+
+    Raises:
+        UnknownModelError: an empty name, a name with no provider part, or an empty part.
+    """
+    text = (name or "").strip()
+    if not text:
+        raise UnknownModelError(f"the model name is empty: {_FORM_HINT}")
+    cut = min((i for i in (text.find("/"), text.find(":")) if i >= 0), default=-1)
+    if cut < 0:
+        raise UnknownModelError(
+            f"the model name {text!r} has no provider: {_FORM_HINT} (known providers: "
+            f"{_known_list()})"
+        )
+    provider = text[:cut].strip().lower()
+    model = text[cut + 1 :].strip()
+    if not provider or not model:
+        raise UnknownModelError(f"the model name {text!r} is incomplete: {_FORM_HINT}")
+    if not _PROVIDER_NAME.match(provider):
+        raise UnknownModelError(
+            f"the provider part {provider!r} of {text!r} is not a provider name (letters, "
+            f"digits, '-', '_', '.'): {_FORM_HINT}"
+        )
+    return PROVIDER_ALIASES.get(provider, provider), model
+
+
+def _env_name(provider: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", provider.upper()) + "_API_KEY"
+
+
+def provider_info(provider: str, base_url: str | None = None) -> ProviderInfo:
+    """The :class:`ProviderInfo` for a provider name (aliases allowed).
+
+    An unknown provider is accepted as an OpenAI-compatible server when ``base_url`` is
+    given; its key is read from ``<PROVIDER>_API_KEY`` and is optional.
+
+    Raises:
+        UnknownProviderError: an unknown provider and no ``base_url``.
+    """
+    name = provider.strip().lower()
+    name = PROVIDER_ALIASES.get(name, name)
+    info = KNOWN_PROVIDERS.get(name)
+    if info is not None:
+        return info
+    if not base_url:
+        raise UnknownProviderError(
+            f"unknown provider {name!r}: use one of {_known_list()}, or pass base_url=... "
+            "for any OpenAI-compatible server"
+        )
+    return ProviderInfo(name, "openai", _env_name(name), None, False, "no-key")
+
+
+def resolve_api_key(env_var: str | None, api_key: str | None = None) -> str | None:
+    """The key to use: ``api_key``, else ``env_var`` from the environment, else from a
+    ``.env`` file in the current directory (read only; the environment is not changed)."""
+    if api_key and api_key.strip():
+        return api_key.strip()
+    if env_var is None:
+        return None
+    value = os.environ.get(env_var)
+    if value and value.strip():
+        return value.strip()
+    dotenv_file = Path.cwd() / ".env"
+    if dotenv_file.is_file():
+        from dotenv import dotenv_values
+
+        value = dotenv_values(dotenv_file).get(env_var)
+        if value and value.strip():
+            return value.strip()
+    return None
+
+
+def create_client(
+    model: str,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    thinking_budget: int | None = None,
+    retry: RetryConfig | None = None,
+) -> LlmClient:
+    """The client for a ``provider/model`` name.
+
+    Args:
+        model: ``provider/model`` or ``provider:model``.
+        api_key: overrides the environment and ``.env``.
+        base_url: the server address; required for ``vllm`` and for unknown providers.
+        temperature: sampling temperature; the provider's default when ``None``.
+        max_tokens: cap on generated tokens (Anthropic: 8192 unless given).
+        thinking_budget: Anthropic extended thinking; ignored by other providers.
+        retry: retry rules; :class:`RetryConfig` defaults when ``None``.
+
+    Raises:
+        UnknownModelError: the name does not parse.
+        UnknownProviderError: an unknown provider without ``base_url``, or ``vllm``
+            without ``base_url``.
+        LlmAuthError: a provider that needs a key and none was found.
+    """
+    provider, model_name = parse_model(model)
+    info = provider_info(provider, base_url)
+    if info.kind == "scripted":
+        from a3s_notebook.llm.scripted import scripted_client
+
+        return scripted_client(model_name)
+
+    url = base_url or info.base_url
+    if not url:
+        raise UnknownProviderError(
+            f"{provider} has no default server address: pass base_url=..., e.g. "
+            "base_url='http://localhost:8000/v1'"
+        )
+    key = resolve_api_key(info.env_var, api_key)
+    if key is None and info.needs_key:
+        raise LlmAuthError(
+            f"No API key for {provider}: set {info.env_var} (environment or a .env file) "
+            "or pass api_key=..."
+        )
+
+    if info.kind == "anthropic":
+        # an Anthropic key is always present here: needs_key is True for it
+        return AnthropicClient(
+            model_name,
+            api_key=key or "",
+            base_url=url,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            thinking_budget=thinking_budget,
+            retry=retry,
+            api_key_env=info.env_var,
+        )
+    if thinking_budget is not None:
+        logger.info("%s/%s: thinking_budget is Anthropic-only and ignored", provider, model_name)
+    return OpenAIClient(
+        model_name,
+        base_url=url,
+        api_key=key or info.placeholder_key,
+        provider=provider,
+        api_key_env=info.env_var,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        retry=retry,
+    )
+
+
+class LlmConfigData(BaseModel):
+    """The persistable part of a model choice: provider, model and server address.
+
+    There is deliberately no ``api_key`` field; unknown fields (such as a key in a file
+    written by hand) are dropped on load.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    provider: str
+    model: str
+    base_url: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``provider/model``."""
+        return f"{self.provider}/{self.model}"
+
+    @classmethod
+    def from_model(cls, model: str, base_url: str | None = None) -> LlmConfigData:
+        """Parse a ``provider/model`` name (see :func:`parse_model`)."""
+        provider, model_name = parse_model(model)
+        return cls(provider=provider, model=model_name, base_url=base_url)

@@ -1,0 +1,626 @@
+"""A scriptable fake LLM server on 127.0.0.1 that speaks both wire formats over real HTTP.
+
+* OpenAI: ``POST /v1/chat/completions`` — SSE chunks ending in ``data: [DONE]`` when the
+  request has ``"stream": true``, a plain JSON completion otherwise. Usage is sent in a
+  last chunk only when the request asks for ``stream_options.include_usage``, as OpenAI
+  does.
+* Anthropic: ``POST /v1/messages`` — ``message_start``, ``content_block_*``,
+  ``message_delta``, ``message_stop`` events (or a JSON message when not streaming).
+
+Each request takes the next queued reply, whatever its path; the reply is rendered in
+the format of the endpoint that was hit, so one :class:`Reply` describes a turn for both
+providers. Every request is recorded (path, headers, JSON body, arrival time)::
+
+    from tests.llm_server import ErrorReply, Reply, ToolCallReply
+    from tests.llm_server import llm_server_fixture  # noqa: F401  (provides `llm_server`)
+
+    async def test_something(llm_server):
+        llm_server.enqueue(
+            ErrorReply.rate_limited(retry_after=0.05),
+            Reply(text=["Hel", "lo"], tool_calls=[ToolCallReply("read", {"path": "a"}, pieces=3)]),
+        )
+        client = OpenAIClient("m", base_url=llm_server.openai_url, api_key="sk-test")
+        ...
+        assert llm_server.requests[-1].body["stream_options"] == {"include_usage": True}
+
+Reply kinds:
+
+* :class:`Reply` — a successful turn: text chunks, reasoning chunks (OpenAI
+  ``reasoning_content`` deltas / Anthropic thinking block with a signature), tool calls
+  with their argument fragments (optionally interleaved across calls), usage in the
+  wire format of the endpoint, stop reason, model, and a delay between chunks.
+* :class:`ErrorReply` — an HTTP error with headers (``Retry-After``) and an error body in
+  the endpoint's format; constructors for 429, 500, 401 and context-length errors.
+* :class:`RawReply` — bytes sent verbatim (malformed SSE, truncated streams...).
+
+With nothing queued the server answers HTTP 400 "llm_server: no reply queued", which is
+not retried, so a test that forgot a reply fails fast with a readable message.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+__all__ = [
+    "ErrorReply",
+    "LlmServer",
+    "RawReply",
+    "RecordedRequest",
+    "Reply",
+    "ServerReply",
+    "ToolCallReply",
+    "llm_server_fixture",
+    "sse",
+]
+
+
+def _chunks(value: str | list[str]) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value else []
+    return [v for v in value if v]
+
+
+def _split(text: str, pieces: int) -> list[str]:
+    if pieces <= 1 or len(text) <= 1:
+        return [text] if text else []
+    size = max(1, -(-len(text) // pieces))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def sse(data: Any, event: str | None = None) -> str:
+    """One SSE event; ``data`` that is not a string is JSON-encoded."""
+    payload = data if isinstance(data, str) else json.dumps(data)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {payload}\n\n"
+
+
+@dataclass
+class ToolCallReply:
+    """A tool call in a :class:`Reply`.
+
+    ``arguments`` is a dict (JSON-encoded, then cut into ``pieces`` fragments), a string
+    (the exact characters, cut into ``pieces``; use it for malformed JSON) or a list of
+    fragments sent as given. ``id`` defaults to ``call_<n>`` (1-based position).
+    """
+
+    name: str
+    arguments: dict[str, Any] | str | list[str] = field(default_factory=dict)
+    id: str | None = None
+    pieces: int = 1
+
+    def fragments(self) -> list[str]:
+        """The argument fragments, in order."""
+        if isinstance(self.arguments, list):
+            return list(self.arguments)
+        raw = self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+        return _split(raw, self.pieces)
+
+    def raw_arguments(self) -> str:
+        """All argument characters."""
+        return "".join(self.fragments())
+
+
+@dataclass
+class Reply:
+    """A successful turn, rendered for whichever endpoint is called.
+
+    Attributes:
+        text: the answer text: one string (one chunk) or a list of chunks.
+        reasoning: reasoning text chunks. OpenAI: deltas in the ``reasoning_field``
+            field; Anthropic: a thinking block first, closed with ``signature``.
+        signature: the thinking block's signature (Anthropic).
+        tool_calls: the tool calls, after the text.
+        interleave: OpenAI only: send the tool calls' fragments round-robin (call 0
+            fragment 0, call 1 fragment 0, ...) instead of one call after the other.
+        usage: the usage object in the endpoint's wire format (OpenAI
+            ``{"prompt_tokens", "completion_tokens", "total_tokens", ...}``; Anthropic
+            ``{"input_tokens", "output_tokens", "cache_read_input_tokens", ...}``, of which
+            ``output_tokens`` goes into ``message_delta`` and the rest into
+            ``message_start``). A small default when ``None``.
+        send_usage: False sends no usage at all (a server that ignores include_usage).
+        stop_reason: the finish/stop reason; by default ``tool_calls``/``stop`` (OpenAI)
+            or ``tool_use``/``end_turn`` (Anthropic).
+        model: the model name reported; the requested one when ``None``.
+        chunk_delay: seconds to sleep before each SSE event (for cancellation tests).
+        reasoning_field: OpenAI delta field for reasoning (``reasoning`` for Ollama-style).
+    """
+
+    text: str | list[str] = ""
+    reasoning: str | list[str] = ""
+    signature: str = "sig-test"
+    tool_calls: list[ToolCallReply] = field(default_factory=list)
+    interleave: bool = False
+    usage: dict[str, Any] | None = None
+    send_usage: bool = True
+    stop_reason: str | None = None
+    model: str | None = None
+    chunk_delay: float = 0.0
+    reasoning_field: str = "reasoning_content"
+
+
+@dataclass
+class ErrorReply:
+    """An HTTP error response.
+
+    The body is ``{"error": {"message", "type", "code"}}`` for OpenAI and
+    ``{"type": "error", "error": {"type", "message"}}`` for Anthropic, built from
+    ``message`` and ``code``; ``body`` replaces it verbatim (a dict is JSON-encoded).
+    """
+
+    status: int
+    message: str = "error"
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | None = None) -> ErrorReply:
+        """HTTP 429, with a ``Retry-After`` header in seconds when given."""
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        return cls(429, "Rate limit reached", "rate_limit_error", headers)
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> ErrorReply:
+        """A 5xx (500 by default)."""
+        return cls(status, "The server had an error", "api_error")
+
+    @classmethod
+    def unauthorized(cls) -> ErrorReply:
+        """HTTP 401 invalid key."""
+        return cls(401, "Incorrect API key provided", "invalid_api_key")
+
+    @classmethod
+    def context_length(cls) -> ErrorReply:
+        """HTTP 400 "too long", worded as the endpoint would word it."""
+        # the message is chosen per format when rendering (see _error_body)
+        return cls(400, "", "context_length_exceeded")
+
+
+@dataclass
+class RawReply:
+    """Bytes sent verbatim with this status and content type."""
+
+    body: str | bytes
+    status: int = 200
+    content_type: str = "text/event-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+ServerReply = Reply | ErrorReply | RawReply
+
+
+@dataclass
+class RecordedRequest:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Header names lower-cased."""
+    body: Any
+    """The parsed JSON body (None when the body was not JSON)."""
+    raw: bytes
+    time: float
+    """``time.monotonic()`` at arrival, to check the waits between retries."""
+
+    @property
+    def format(self) -> str:
+        """``"openai"`` or ``"anthropic"`` (from the path)."""
+        return "anthropic" if self.path.rstrip("/").endswith("/messages") else "openai"
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def _error_body(reply: ErrorReply, fmt: str) -> bytes:
+    if reply.body is not None:
+        body = reply.body
+        return body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    message = reply.message
+    if not message and reply.code == "context_length_exceeded":
+        message = (
+            "prompt is too long: 210000 tokens > 200000 maximum"
+            if fmt == "anthropic"
+            else "This model's maximum context length is 128000 tokens. However, your "
+            "messages resulted in 130000 tokens. Please reduce the length of the messages."
+        )
+    if fmt == "anthropic":
+        kind = reply.code or "api_error"
+        if reply.code == "context_length_exceeded":
+            kind = "invalid_request_error"
+        return json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+    return json.dumps(
+        {"error": {"message": message, "type": reply.code or "error", "code": reply.code}}
+    ).encode()
+
+
+def _openai_events(reply: Reply, model: str, include_usage: bool) -> list[str]:
+    base = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": model,
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return sse({**base, "choices": [choice]})
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    out += [chunk({reply.reasoning_field: r}) for r in _chunks(reply.reasoning)]
+    out += [chunk({"content": t}) for t in _chunks(reply.text)]
+    streams: list[list[str]] = []
+    for i, call in enumerate(reply.tool_calls):
+        start = {
+            "index": i,
+            "id": call.id or f"call_{i + 1}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        parts = [chunk({"tool_calls": [start]})]
+        parts += [
+            chunk({"tool_calls": [{"index": i, "function": {"arguments": f}}]})
+            for f in call.fragments()
+        ]
+        streams.append(parts)
+    if reply.interleave:
+        longest = max((len(s) for s in streams), default=0)
+        out += [s[k] for k in range(longest) for s in streams if k < len(s)]
+    else:
+        out += [c for s in streams for c in s]
+    stop = reply.stop_reason or ("tool_calls" if reply.tool_calls else "stop")
+    out.append(chunk({}, stop))
+    if include_usage and reply.send_usage:
+        usage = reply.usage or {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        out.append(sse({**base, "choices": [], "usage": usage}))
+    out.append("data: [DONE]\n\n")
+    return out
+
+
+def _openai_json(reply: Reply, model: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(_chunks(reply.text)) or None}
+    if reply.reasoning:
+        message[reply.reasoning_field] = "".join(_chunks(reply.reasoning))
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": c.id or f"call_{i + 1}",
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.raw_arguments()},
+            }
+            for i, c in enumerate(reply.tool_calls)
+        ]
+    out: dict[str, Any] = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": reply.stop_reason
+                or ("tool_calls" if reply.tool_calls else "stop"),
+            }
+        ],
+    }
+    if reply.send_usage:
+        out["usage"] = reply.usage or {
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "total_tokens": 15,
+        }
+    return out
+
+
+def _anthropic_usage(reply: Reply) -> dict[str, Any]:
+    if not reply.send_usage:
+        return {"input_tokens": 0, "output_tokens": 0}
+    return reply.usage or {"input_tokens": 10, "output_tokens": 5}
+
+
+def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if reply.reasoning:
+        thinking = "".join(_chunks(reply.reasoning))
+        blocks.append({"type": "thinking", "thinking": thinking, "signature": reply.signature})
+    if reply.text:
+        blocks.append({"type": "text", "text": "".join(_chunks(reply.text))})
+    for i, call in enumerate(reply.tool_calls):
+        raw = call.raw_arguments()
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.id or f"call_{i + 1}",
+                "name": call.name,
+                "input": json.loads(raw) if raw else {},
+            }
+        )
+    return blocks
+
+
+def _anthropic_events(reply: Reply, model: str) -> list[str]:
+    usage = _anthropic_usage(reply)
+    start_usage = {k: v for k, v in usage.items() if k != "output_tokens"}
+    start_usage.setdefault("input_tokens", 0)
+    start_usage["output_tokens"] = 1
+    message: dict[str, Any] = {
+        "id": "msg_test",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": start_usage,
+    }
+    out = [sse({"type": "message_start", "message": message}, "message_start")]
+    out.append(sse({"type": "ping"}, "ping"))
+    index = 0
+
+    def block(start: dict[str, Any], deltas: list[dict[str, Any]]) -> None:
+        nonlocal index
+        out.append(
+            sse(
+                {"type": "content_block_start", "index": index, "content_block": start},
+                "content_block_start",
+            )
+        )
+        for d in deltas:
+            out.append(
+                sse(
+                    {"type": "content_block_delta", "index": index, "delta": d},
+                    "content_block_delta",
+                )
+            )
+        out.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        index += 1
+
+    if reply.reasoning:
+        deltas = [{"type": "thinking_delta", "thinking": r} for r in _chunks(reply.reasoning)]
+        deltas.append({"type": "signature_delta", "signature": reply.signature})
+        block({"type": "thinking", "thinking": "", "signature": ""}, deltas)
+    if reply.text:
+        block(
+            {"type": "text", "text": ""},
+            [{"type": "text_delta", "text": t} for t in _chunks(reply.text)],
+        )
+    for i, call in enumerate(reply.tool_calls):
+        block(
+            {"type": "tool_use", "id": call.id or f"call_{i + 1}", "name": call.name, "input": {}},
+            [{"type": "input_json_delta", "partial_json": f} for f in call.fragments()],
+        )
+    stop = reply.stop_reason or ("tool_use" if reply.tool_calls else "end_turn")
+    out.append(
+        sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": usage.get("output_tokens", 0)},
+            },
+            "message_delta",
+        )
+    )
+    out.append(sse({"type": "message_stop"}, "message_stop"))
+    return out
+
+
+def _anthropic_json(reply: Reply, model: str) -> dict[str, Any]:
+    return {
+        "id": "msg_test",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": _anthropic_blocks(reply),
+        "stop_reason": reply.stop_reason or ("tool_use" if reply.tool_calls else "end_turn"),
+        "stop_sequence": None,
+        "usage": _anthropic_usage(reply),
+    }
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+class LlmServer:
+    """The fake server. Use the :func:`llm_server` fixture, or ``with LlmServer() as s:``.
+
+    Attributes:
+        port: the port it listens on (127.0.0.1, chosen free at start).
+    """
+
+    def __init__(self) -> None:
+        self._replies: deque[ServerReply] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # lifecycle
+
+    def start(self) -> LlmServer:
+        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
+        handler = type("_BoundHandler", (_Handler,), {"server_state": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self.port = int(self._httpd.server_address[1])
+        # a short poll interval: shutdown() waits for the next poll, and tests stop often
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name="llm-server",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> LlmServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # addresses
+
+    @property
+    def openai_url(self) -> str:
+        """``base_url`` for the OpenAI client (``http://127.0.0.1:<port>/v1``)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_url(self) -> str:
+        """``base_url`` for the Anthropic client (``http://127.0.0.1:<port>``)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    # script and record
+
+    def enqueue(self, *replies: ServerReply | str) -> None:
+        """Queue replies; each request takes the next one. A string is ``Reply(text=s)``."""
+        with self._lock:
+            self._replies.extend(Reply(text=r) if isinstance(r, str) else r for r in replies)
+
+    @property
+    def pending(self) -> int:
+        """How many queued replies no request has taken yet."""
+        with self._lock:
+            return len(self._replies)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        """The most recent request (fails the test when there is none)."""
+        with self._lock:
+            assert self._requests, "llm_server received no request"
+            return self._requests[-1]
+
+    def _take(self, request: RecordedRequest) -> ServerReply | None:
+        with self._lock:
+            self._requests.append(request)
+            return self._replies.popleft() if self._replies else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: LlmServer
+    # HTTP/1.0: each response ends when the connection closes, so SSE needs no chunking
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest output clean
+
+    def do_GET(self) -> None:
+        self._send_json(404, {"error": {"message": f"llm_server: no GET {self.path}"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        request = RecordedRequest(
+            method="POST",
+            path=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            raw=raw,
+            time=time.monotonic(),
+        )
+        path = self.path.split("?")[0].rstrip("/")
+        if not path.endswith(("/chat/completions", "/messages")):
+            self._send_json(404, {"error": {"message": f"llm_server: no POST {self.path}"}})
+            return
+        reply = self.server_state._take(request)
+        fmt = request.format
+        try:
+            if reply is None:
+                empty = ErrorReply(400, f"llm_server: no reply queued for POST {self.path}")
+                self._send_error_reply(empty, fmt)
+            elif isinstance(reply, ErrorReply):
+                self._send_error_reply(reply, fmt)
+            elif isinstance(reply, RawReply):
+                data = reply.body.encode() if isinstance(reply.body, str) else reply.body
+                self._send(reply.status, reply.content_type, reply.headers, [data])
+            else:
+                self._send_reply(reply, fmt, body if isinstance(body, dict) else {})
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (cancelled); nothing to do
+
+    def _send_reply(self, reply: Reply, fmt: str, body: dict[str, Any]) -> None:
+        model = reply.model or str(body.get("model") or "test-model")
+        if not body.get("stream"):
+            payload = (
+                _anthropic_json(reply, model) if fmt == "anthropic" else _openai_json(reply, model)
+            )
+            self._send_json(200, payload)
+            return
+        if fmt == "anthropic":
+            events = _anthropic_events(reply, model)
+        else:
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            events = _openai_events(reply, model, include_usage)
+        self._send(
+            200, "text/event-stream", {}, [e.encode() for e in events], delay=reply.chunk_delay
+        )
+
+    def _send_error_reply(self, reply: ErrorReply, fmt: str) -> None:
+        self._send(reply.status, "application/json", reply.headers, [_error_body(reply, fmt)])
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        self._send(status, "application/json", {}, [json.dumps(payload).encode()])
+
+    def _send(
+        self,
+        status: int,
+        content_type: str,
+        headers: dict[str, str],
+        parts: list[bytes],
+        *,
+        delay: float = 0.0,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        if content_type != "text/event-stream":
+            self.send_header("Content-Length", str(sum(len(p) for p in parts)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        for part in parts:
+            if delay:
+                time.sleep(delay)
+            self.wfile.write(part)
+            self.wfile.flush()
+
+
+@pytest.fixture(name="llm_server")
+def llm_server_fixture() -> Iterator[LlmServer]:
+    """The ``llm_server`` fixture: a running :class:`LlmServer`, stopped after the test.
+
+    Import this function into a test module (or a conftest) to make the fixture
+    available there; tests then ask for ``llm_server``.
+    """
+    with LlmServer() as server:
+        yield server

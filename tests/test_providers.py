@@ -1,0 +1,760 @@
+"""The real providers against a local HTTP server that speaks both wire formats.
+
+Nothing here leaves 127.0.0.1: the OpenAI and Anthropic SDKs talk to ``llm_server``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from a3s_notebook.llm._retry import RetryConfig, parse_retry_after
+from a3s_notebook.llm.anthropic_provider import AnthropicClient, to_anthropic_messages
+from a3s_notebook.llm.errors import (
+    ContextLengthError,
+    LlmAuthError,
+    LlmRequestError,
+    UnknownModelError,
+    UnknownProviderError,
+)
+from a3s_notebook.llm.factory import (
+    KNOWN_PROVIDERS,
+    LlmConfigData,
+    create_client,
+    parse_model,
+)
+from a3s_notebook.llm.openai_provider import OpenAIClient, to_openai_messages
+from a3s_notebook.llm.scripted import ScriptedClient
+from a3s_notebook.llm.types import (
+    PARSE_ERROR_KEY,
+    Done,
+    LlmClient,
+    LlmResponse,
+    Message,
+    ReasoningDelta,
+    StreamEvent,
+    TextBlock,
+    TextDelta,
+    ThinkingBlock,
+    ToolDefinition,
+    ToolResultBlock,
+    ToolUseBlock,
+    ToolUseInputDelta,
+    ToolUseStart,
+)
+
+from .llm_server import (
+    ErrorReply,
+    LlmServer,
+    RawReply,
+    Reply,
+    ToolCallReply,
+    llm_server_fixture,  # noqa: F401  (provides the `llm_server` fixture)
+    sse,
+)
+
+KEY = "sk-test-SECRET-0123456789"
+FAST = RetryConfig(base_delay_ms=1, max_delay_ms=5)
+READ_TOOL = ToolDefinition(
+    name="read",
+    description="Read a file",
+    parameters={"type": "object", "properties": {"path": {"type": "string"}}},
+)
+
+
+def openai_client(server: LlmServer, **kw: Any) -> OpenAIClient:
+    kw.setdefault("retry", FAST)
+    return OpenAIClient("gpt-test", base_url=server.openai_url, api_key=KEY, **kw)
+
+
+def anthropic_client(server: LlmServer, **kw: Any) -> AnthropicClient:
+    kw.setdefault("retry", FAST)
+    return AnthropicClient("claude-test", base_url=server.anthropic_url, api_key=KEY, **kw)
+
+
+async def run(
+    client: LlmClient,
+    messages: list[Message] | None = None,
+    *,
+    system: str | None = None,
+    tools: list[ToolDefinition] | None = None,
+) -> tuple[list[StreamEvent], LlmResponse]:
+    events = [
+        e async for e in client.stream(messages or [Message.user("hi")], system=system, tools=tools)
+    ]
+    assert isinstance(events[-1], Done), events[-1]
+    assert sum(isinstance(e, Done) for e in events) == 1
+    return events[:-1], events[-1].response
+
+
+def of_type(events: list[StreamEvent], kind: type[Any]) -> list[Any]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+# --- OpenAI-compatible: streaming ------------------------------------------------------------
+
+
+async def test_openai_text_stream_and_request_shape(llm_server: LlmServer) -> None:
+    llm_server.enqueue(Reply(text=["Hel", "lo", " world"]))
+    events, response = await run(openai_client(llm_server), system="be brief", tools=[READ_TOOL])
+
+    assert [e.text for e in of_type(events, TextDelta)] == ["Hel", "lo", " world"]
+    assert response.message.text() == "Hello world"
+    assert response.stop_reason == "stop"
+    assert response.model == "gpt-test"
+    req = llm_server.last_request
+    assert req.path == "/v1/chat/completions"
+    assert req.headers["authorization"] == f"Bearer {KEY}"
+    assert req.body["stream"] is True
+    assert req.body["stream_options"] == {"include_usage": True}
+    assert req.body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
+    assert req.body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "read",
+                "description": "Read a file",
+                "parameters": READ_TOOL.parameters,
+            },
+        }
+    ]
+    assert "max_tokens" not in req.body and "temperature" not in req.body
+
+
+async def test_openai_tool_arguments_split_over_many_chunks(llm_server: LlmServer) -> None:
+    args = {"path": "src/main.py", "offset": 10, "note": "ünïcode"}
+    llm_server.enqueue(Reply(tool_calls=[ToolCallReply("read", args, id="call_a", pieces=9)]))
+    events, response = await run(openai_client(llm_server), tools=[READ_TOOL])
+
+    starts = of_type(events, ToolUseStart)
+    assert [(s.id, s.name) for s in starts] == [("call_a", "read")]
+    deltas = of_type(events, ToolUseInputDelta)
+    assert len(deltas) >= 8 and {d.id for d in deltas} == {"call_a"}
+    assert json.loads("".join(d.text for d in deltas)) == args
+    assert events.index(starts[0]) < events.index(deltas[0])
+    assert response.message.tool_calls()[0].args == args
+    assert response.stop_reason == "tool_calls"
+
+
+async def test_openai_two_tool_calls_interleaved_by_index(llm_server: LlmServer) -> None:
+    first, second = {"path": "a.txt"}, {"path": "b/c.txt", "limit": 5}
+    llm_server.enqueue(
+        Reply(
+            text="Reading both.",
+            tool_calls=[
+                ToolCallReply("read", first, id="call_1", pieces=4),
+                ToolCallReply("read", second, id="call_2", pieces=5),
+            ],
+            interleave=True,
+        )
+    )
+    events, response = await run(openai_client(llm_server), tools=[READ_TOOL])
+
+    assert [s.id for s in of_type(events, ToolUseStart)] == ["call_1", "call_2"]
+    deltas = of_type(events, ToolUseInputDelta)
+    # the fragments really arrived interleaved, and were put back together per call
+    assert [d.id for d in deltas[:4]] == ["call_1", "call_2", "call_1", "call_2"]
+    for call_id, args in (("call_1", first), ("call_2", second)):
+        assert json.loads("".join(d.text for d in deltas if d.id == call_id)) == args
+    calls = response.message.tool_calls()
+    assert [(c.id, c.args) for c in calls] == [("call_1", first), ("call_2", second)]
+    assert isinstance(response.message.content[0], TextBlock)
+
+
+async def test_openai_usage_from_last_chunk_with_cached_and_reasoning_tokens(
+    llm_server: LlmServer,
+) -> None:
+    usage = {
+        "prompt_tokens": 1200,
+        "completion_tokens": 300,
+        "total_tokens": 1500,
+        "prompt_tokens_details": {"cached_tokens": 1024},
+        "completion_tokens_details": {"reasoning_tokens": 128},
+    }
+    llm_server.enqueue(Reply(text="ok", usage=usage, model="gpt-test-2025-01-01"))
+    _, response = await run(openai_client(llm_server))
+
+    u = response.usage
+    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (1200, 300, 1500)
+    assert u.cache_read_tokens == 1024
+    assert u.reasoning_tokens == 128
+    assert u.estimated is False
+    assert response.model == "gpt-test-2025-01-01"
+
+
+async def test_openai_without_usage_estimates(llm_server: LlmServer) -> None:
+    llm_server.enqueue(Reply(text="x" * 400, send_usage=False))
+    _, response = await run(openai_client(llm_server), [Message.user("y" * 800)])
+    assert response.usage.estimated is True
+    assert response.usage.prompt_tokens == 200
+    assert response.usage.completion_tokens == 100
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_openai_reasoning_deltas(llm_server: LlmServer, field: str) -> None:
+    llm_server.enqueue(Reply(reasoning=["Let me ", "think."], text="42", reasoning_field=field))
+    events, response = await run(openai_client(llm_server))
+
+    assert [e.text for e in of_type(events, ReasoningDelta)] == ["Let me ", "think."]
+    assert response.message.reasoning_content == "Let me think."
+    assert response.message.text() == "42"
+    # reasoning streams before the answer
+    assert isinstance(events[0], ReasoningDelta)
+
+
+async def test_openai_malformed_tool_arguments_become_a_parse_error(
+    llm_server: LlmServer,
+) -> None:
+    llm_server.enqueue(Reply(tool_calls=[ToolCallReply("read", '{"path": "a.txt"', pieces=3)]))
+    _, response = await run(openai_client(llm_server), tools=[READ_TOOL])
+    args = response.message.tool_calls()[0].args
+    assert list(args) == [PARSE_ERROR_KEY]
+    assert "not valid JSON" in args[PARSE_ERROR_KEY]
+
+
+async def test_openai_history_translation(llm_server: LlmServer) -> None:
+    history = [
+        Message.user("read a.txt"),
+        Message(
+            role="assistant",
+            content=[
+                ThinkingBlock(thinking="private", signature="sig"),
+                TextBlock(text="Sure."),
+                ToolUseBlock(id="call_9", name="read", input={"path": "a.txt"}),
+            ],
+            reasoning_content="I should read it.",
+        ),
+        Message(
+            role="user",
+            content=[ToolResultBlock(tool_use_id="call_9", content="hello", is_error=False)],
+        ),
+        Message.assistant("It says hello."),
+        Message.user("thanks"),
+    ]
+    llm_server.enqueue("bye")
+    await run(openai_client(llm_server), history, system="sys")
+
+    sent = llm_server.last_request.body["messages"]
+    assert sent == [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "read a.txt"},
+        {
+            "role": "assistant",
+            "content": "Sure.",
+            "tool_calls": [
+                {
+                    "id": "call_9",
+                    "type": "function",
+                    "function": {"name": "read", "arguments": json.dumps({"path": "a.txt"})},
+                }
+            ],
+            "reasoning_content": "I should read it.",
+        },
+        {"role": "tool", "tool_call_id": "call_9", "content": "hello"},
+        {"role": "assistant", "content": "It says hello."},
+        {"role": "user", "content": "thanks"},
+    ]
+    # the same translation is available without a server
+    assert to_openai_messages(history, "sys") == sent
+
+
+async def test_openai_options_temperature_and_max_tokens(llm_server: LlmServer) -> None:
+    llm_server.enqueue("a", "b")
+    await run(openai_client(llm_server, temperature=0.2, max_tokens=99))
+    assert llm_server.last_request.body["temperature"] == 0.2
+    # OpenAI's newer models only accept max_completion_tokens
+    assert llm_server.last_request.body["max_completion_tokens"] == 99
+    other = OpenAIClient(
+        "llama", base_url=llm_server.openai_url, provider="ollama", max_tokens=7, retry=FAST
+    )
+    await run(other)
+    assert llm_server.last_request.body["max_tokens"] == 7
+
+
+async def test_openai_stream_can_be_abandoned_early(llm_server: LlmServer) -> None:
+    llm_server.enqueue(Reply(text=["a", "b", "c", "d"], chunk_delay=0.01))
+    stream = openai_client(llm_server).stream([Message.user("hi")])
+    first = await stream.__anext__()
+    assert isinstance(first, TextDelta)
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+# --- OpenAI-compatible: errors and retries ---------------------------------------------------
+
+
+async def test_openai_429_retry_after_is_honoured(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply.rate_limited(retry_after=0.05), Reply(text="finally"))
+    # a 5 s base delay: the test only stays fast if Retry-After wins
+    client = openai_client(llm_server, retry=RetryConfig(base_delay_ms=5000))
+    _, response = await run(client)
+
+    assert response.message.text() == "finally"
+    first, second = llm_server.requests
+    assert 0.05 <= second.time - first.time < 1.5
+
+
+async def test_openai_two_500s_then_success(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply.server_error(), ErrorReply.server_error(502), "ok")
+    _, response = await run(openai_client(llm_server))
+    assert response.message.text() == "ok"
+    assert len(llm_server.requests) == 3
+
+
+async def test_openai_retries_exhausted(llm_server: LlmServer) -> None:
+    llm_server.enqueue(*[ErrorReply(503, "Service Unavailable", "overloaded")] * 4)
+    with pytest.raises(LlmRequestError) as info:
+        await run(openai_client(llm_server))
+    text = str(info.value)
+    assert text.startswith("LLM API request failed after 4 attempts. Last status: 503 Body: ")
+    assert "Service Unavailable" in text
+    assert info.value.status == 503 and info.value.attempts == 4
+    assert len(llm_server.requests) == 4
+
+
+async def test_openai_retry_disabled_makes_one_attempt(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply.server_error(), "never reached")
+    with pytest.raises(LlmRequestError, match="after 1 attempts. Last status: 500"):
+        await run(openai_client(llm_server, retry=RetryConfig.disabled()))
+    assert llm_server.pending == 1
+
+
+async def test_openai_401_is_an_auth_error_without_the_key(llm_server: LlmServer) -> None:
+    # a server that echoes the key back must not get it into our error text
+    llm_server.enqueue(ErrorReply(401, f"Incorrect API key provided: {KEY}", "invalid_api_key"))
+    with pytest.raises(LlmAuthError) as info:
+        await run(openai_client(llm_server))
+    text = str(info.value)
+    assert text.startswith("openai rejected the API key (HTTP 401). Set OPENAI_API_KEY")
+    assert "api_key=" in text
+    assert KEY not in text and KEY not in repr(info.value)
+    assert len(llm_server.requests) == 1  # not retried
+
+
+async def test_openai_context_length_error_points_at_compaction(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply.context_length())
+    with pytest.raises(ContextLengthError) as info:
+        await run(openai_client(llm_server))
+    text = str(info.value)
+    assert "context window of openai/gpt-test" in text
+    assert "maximum context length" in text
+    assert "session.compact()" in text and "%a3s_session compact" in text
+    assert len(llm_server.requests) == 1
+
+
+async def test_openai_other_status_fails_at_once_with_body(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply(404, "The model `nope` does not exist", "model_not_found"))
+    with pytest.raises(LlmRequestError) as info:
+        await run(openai_client(llm_server))
+    assert info.value.status == 404
+    assert "HTTP 404" in str(info.value) and "does not exist" in str(info.value)
+
+
+async def test_openai_malformed_sse_line(llm_server: LlmServer) -> None:
+    good = sse({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "hi"}}]})
+    llm_server.enqueue(RawReply(good + "data: {this is not json\n\n" + "data: [DONE]\n\n"))
+    events: list[StreamEvent] = []
+    with pytest.raises(LlmRequestError, match="malformed response stream"):
+        async for event in openai_client(llm_server).stream([Message.user("hi")]):
+            events.append(event)
+    assert [e.text for e in of_type(events, TextDelta)] == ["hi"]
+    assert len(llm_server.requests) == 1
+
+
+async def test_openai_error_inside_the_stream(llm_server: LlmServer) -> None:
+    llm_server.enqueue(RawReply(sse({"error": {"message": "upstream exploded"}})))
+    with pytest.raises(LlmRequestError, match="upstream exploded"):
+        await run(openai_client(llm_server))
+
+
+async def test_connection_refused_names_the_base_url() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/v1"
+    client = OpenAIClient("llama3", base_url=base, provider="ollama", retry=FAST)
+    with pytest.raises(LlmRequestError) as info:
+        await run(client)
+    assert f"Could not reach ollama at {base}" in str(info.value)
+
+
+# --- Anthropic ---------------------------------------------------------------------------------
+
+
+async def test_anthropic_text_and_tool_use(llm_server: LlmServer) -> None:
+    args = {"path": "notes/todo.md", "limit": 20}
+    llm_server.enqueue(
+        Reply(
+            text=["Let me ", "look."],
+            tool_calls=[ToolCallReply("read", args, id="toolu_1", pieces=6)],
+        )
+    )
+    client = AnthropicClient(
+        "claude-test", api_key=KEY, base_url=llm_server.anthropic_url + "/v1/", retry=FAST
+    )
+    assert client.base_url == llm_server.anthropic_url
+    events, response = await run(client, system="You are terse.", tools=[READ_TOOL])
+
+    assert "".join(e.text for e in of_type(events, TextDelta)) == "Let me look."
+    assert [(s.id, s.name) for s in of_type(events, ToolUseStart)] == [("toolu_1", "read")]
+    deltas = of_type(events, ToolUseInputDelta)
+    assert len(deltas) >= 5 and {d.id for d in deltas} == {"toolu_1"}
+    assert response.message.content == [
+        TextBlock(text="Let me look."),
+        ToolUseBlock(id="toolu_1", name="read", input=args),
+    ]
+    assert response.stop_reason == "tool_use"
+    req = llm_server.last_request
+    assert req.path == "/v1/messages"
+    assert req.body["system"] == "You are terse."  # top level, not a message
+    assert all(m["role"] != "system" for m in req.body["messages"])
+    assert req.body["max_tokens"] == 8192
+    assert req.body["stream"] is True
+    assert req.body["tools"] == [
+        {"name": "read", "description": "Read a file", "input_schema": READ_TOOL.parameters}
+    ]
+    assert KEY in req.headers.get("x-api-key", "") + req.headers.get("authorization", "")
+
+
+async def test_anthropic_thinking_is_kept_and_sent_back(llm_server: LlmServer) -> None:
+    llm_server.enqueue(
+        Reply(
+            reasoning=["First, ", "consider."],
+            signature="EqQBCkYIBRgCKkD",
+            text="Answer.",
+        ),
+        "Second answer.",
+    )
+    client = anthropic_client(llm_server, thinking_budget=2048)
+    events, response = await run(client)
+
+    assert [e.text for e in of_type(events, ReasoningDelta)] == ["First, ", "consider."]
+    assert response.message.content == [
+        ThinkingBlock(thinking="First, consider.", signature="EqQBCkYIBRgCKkD"),
+        TextBlock(text="Answer."),
+    ]
+    first = llm_server.last_request.body
+    assert first["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert first["max_tokens"] > 2048
+
+    history = [Message.user("hi"), response.message, Message.user("and?")]
+    await run(client, history)
+    sent = llm_server.last_request.body["messages"]
+    assert sent[1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "First, consider.", "signature": "EqQBCkYIBRgCKkD"},
+            {"type": "text", "text": "Answer."},
+        ],
+    }
+
+
+async def test_anthropic_cache_usage(llm_server: LlmServer) -> None:
+    llm_server.enqueue(
+        Reply(
+            text="cached",
+            usage={
+                "input_tokens": 50,
+                "cache_read_input_tokens": 4000,
+                "cache_creation_input_tokens": 300,
+                "output_tokens": 42,
+            },
+        )
+    )
+    _, response = await run(anthropic_client(llm_server))
+    u = response.usage
+    assert u.prompt_tokens == 4350  # every input token, cached or not
+    assert u.cache_read_tokens == 4000
+    assert u.cache_write_tokens == 300
+    assert u.completion_tokens == 42
+    assert u.total_tokens == 4392
+    assert response.model == "claude-test"
+
+
+async def test_anthropic_tool_results_and_merged_roles(llm_server: LlmServer) -> None:
+    history = [
+        Message.user("go"),
+        Message(role="assistant", content=[ToolUseBlock(id="t1", name="read", input={})]),
+        Message(
+            role="user", content=[ToolResultBlock(tool_use_id="t1", content="boom", is_error=True)]
+        ),
+        Message.user("also this"),
+    ]
+    llm_server.enqueue("done")
+    await run(anthropic_client(llm_server), history)
+    sent = llm_server.last_request.body["messages"]
+    assert sent == to_anthropic_messages(history)
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "boom", "is_error": True},
+        {"type": "text", "text": "also this"},
+    ]
+
+
+async def test_anthropic_401(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply(401, "invalid x-api-key", "authentication_error"))
+    with pytest.raises(LlmAuthError) as info:
+        await run(anthropic_client(llm_server))
+    assert "anthropic rejected the API key (HTTP 401). Set ANTHROPIC_API_KEY" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+async def test_anthropic_prompt_too_long(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply.context_length())
+    with pytest.raises(ContextLengthError, match="prompt is too long.*session.compact"):
+        await run(anthropic_client(llm_server))
+
+
+async def test_anthropic_overloaded_then_success(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply(529, "Overloaded", "overloaded_error"), "fine")
+    _, response = await run(anthropic_client(llm_server))
+    assert response.message.text() == "fine"
+    assert len(llm_server.requests) == 2
+
+
+async def test_anthropic_overloaded_event_before_content_is_retried(
+    llm_server: LlmServer,
+) -> None:
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": "m",
+            "type": "message",
+            "role": "assistant",
+            "model": "c",
+            "content": [],
+            "usage": {"input_tokens": 1, "output_tokens": 1},
+        },
+    }
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    llm_server.enqueue(RawReply(sse(start, "message_start") + sse(error, "error")), "fine")
+    _, response = await run(anthropic_client(llm_server))
+    assert response.message.text() == "fine"
+    assert len(llm_server.requests) == 2
+
+
+async def test_anthropic_malformed_sse(llm_server: LlmServer) -> None:
+    llm_server.enqueue(RawReply("event: message_start\ndata: {nope\n\n"))
+    with pytest.raises(LlmRequestError, match="malformed response stream"):
+        await run(anthropic_client(llm_server))
+
+
+def test_anthropic_thinking_option_checks() -> None:
+    with pytest.raises(ValueError, match="temperature"):
+        AnthropicClient("c", api_key=KEY, thinking_budget=2000, temperature=0.5)
+    with pytest.raises(ValueError, match="max_tokens"):
+        AnthropicClient("c", api_key=KEY, thinking_budget=2000, max_tokens=1000)
+    assert AnthropicClient("c", api_key=KEY, thinking_budget=10_000).max_tokens == 14_096
+
+
+# --- retry rules -------------------------------------------------------------------------------
+
+
+def test_retry_defaults_and_delays() -> None:
+    config = RetryConfig()
+    assert (config.max_retries, config.base_delay_ms, config.max_delay_ms) == (3, 1000, 30_000)
+    assert config.retryable_statuses == {429, 500, 502, 503, 529}
+    assert config.max_attempts == 4
+    assert RetryConfig.disabled().max_retries == 0
+    for k in range(12):
+        nominal = min(1000 * 2**k, 30_000) / 1000
+        delay = config.delay_seconds(k)
+        assert nominal * 0.75 <= delay <= min(nominal * 1.25, 30.0)
+        assert delay == config.delay_seconds(k)  # deterministic
+    assert len({config.delay_seconds(k) / 2**k for k in range(4)}) > 1  # some jitter
+    assert config.delay_seconds(20) <= 30.0
+    assert config.delay_seconds(0, retry_after=2.5) == 2.5
+    assert config.delay_seconds(0, retry_after=301) == config.delay_seconds(0)
+    assert config.delay_seconds(0, retry_after=0) == config.delay_seconds(0)
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after({"retry-after": "0.05"}) == 0.05
+    assert parse_retry_after({"retry-after": "12"}) == 12.0
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+    assert parse_retry_after({"retry-after": "900"}) is None
+    assert parse_retry_after({}) is None
+
+
+# --- factory -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("openai/gpt-4o-mini", ("openai", "gpt-4o-mini")),
+        ("openai:gpt-4o-mini", ("openai", "gpt-4o-mini")),
+        ("openrouter/meta-llama/llama-3-70b", ("openrouter", "meta-llama/llama-3-70b")),
+        ("ollama/qwen3:8b", ("ollama", "qwen3:8b")),
+        ("ollama:qwen3:8b", ("ollama", "qwen3:8b")),
+        ("claude/claude-sonnet-4-5", ("anthropic", "claude-sonnet-4-5")),
+        ("OpenAI/GPT-4o", ("openai", "GPT-4o")),
+        ("scripted/demo", ("scripted", "demo")),
+    ],
+)
+def test_parse_model(name: str, expected: tuple[str, str]) -> None:
+    assert parse_model(name) == expected
+
+
+@pytest.mark.parametrize("name", ["gpt-4o-mini", "", "   ", "openai/", "/gpt"])
+def test_parse_model_rejects(name: str) -> None:
+    with pytest.raises(UnknownModelError, match="provider/model, e.g. openai/gpt-4o-mini"):
+        parse_model(name)
+
+
+def test_unknown_provider(llm_server: LlmServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UnknownProviderError) as info:
+        create_client("acme/model-1")
+    text = str(info.value)
+    for name in KNOWN_PROVIDERS:
+        assert name in text
+    assert "or pass base_url=... for any OpenAI-compatible server" in text
+
+    monkeypatch.setenv("ACME_API_KEY", "acme-key-42")
+    client = create_client("acme/model-1", base_url=llm_server.openai_url)
+    assert isinstance(client, OpenAIClient)
+    assert (client.provider, client.model, client.base_url) == (
+        "acme",
+        "model-1",
+        llm_server.openai_url,
+    )
+    assert client._api_key == "acme-key-42"
+
+
+async def test_created_clients_talk_to_the_server(llm_server: LlmServer) -> None:
+    llm_server.enqueue("from openai", "from anthropic")
+    oa = create_client("openai/gpt-4o-mini", api_key=KEY, base_url=llm_server.openai_url)
+    an = create_client("claude:claude-x", api_key=KEY, base_url=llm_server.anthropic_url)
+    assert isinstance(oa, LlmClient) and isinstance(an, AnthropicClient)
+    assert (await run(oa))[1].message.text() == "from openai"
+    assert (await run(an))[1].message.text() == "from anthropic"
+    assert [r.format for r in llm_server.requests] == ["openai", "anthropic"]
+
+
+def test_scripted_and_keyless_providers() -> None:
+    assert isinstance(create_client("scripted/echo"), ScriptedClient)
+    ollama = create_client("ollama/llama3.2")
+    assert isinstance(ollama, OpenAIClient)
+    assert ollama.base_url == "http://localhost:11434/v1"
+    assert ollama._api_key == "ollama"
+    with pytest.raises(UnknownProviderError, match="base_url"):
+        create_client("vllm/qwen")
+    vllm = create_client("vllm/qwen", base_url="http://127.0.0.1:8000/v1")
+    assert isinstance(vllm, OpenAIClient) and vllm.provider == "vllm"
+
+
+def test_keys_from_argument_env_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+
+    with pytest.raises(LlmAuthError) as info:
+        create_client("groq/llama-3.3-70b")
+    assert str(info.value) == (
+        "No API key for groq: set GROQ_API_KEY (environment or a .env file) or pass api_key=..."
+    )
+
+    (tmp_path / ".env").write_text("GROQ_API_KEY=from-dotenv\nOTHER=1\n")
+    client = create_client("groq/llama-3.3-70b")
+    assert client._api_key == "from-dotenv"  # type: ignore[attr-defined]
+    assert "GROQ_API_KEY" not in os.environ and "OTHER" not in os.environ
+
+    monkeypatch.setenv("GROQ_API_KEY", "from-env")
+    assert create_client("groq/x")._api_key == "from-env"  # type: ignore[attr-defined]
+    explicit = create_client("groq/x", api_key="from-arg")
+    assert explicit._api_key == "from-arg"  # type: ignore[attr-defined]
+
+    with pytest.raises(LlmAuthError, match="set OPENAI_API_KEY"):
+        create_client("openai/gpt-4o-mini")
+
+
+def test_keys_never_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    for client in (
+        create_client("anthropic/claude-x"),
+        create_client("openai/gpt-4o", api_key=KEY),
+        create_client("deepseek/deepseek-chat", api_key=KEY),
+    ):
+        text = repr(client)
+        assert KEY not in text and "api_key" not in text
+        assert client.provider in text and client.model in text
+    assert repr(create_client("openai/gpt-4o", api_key=KEY)) == (
+        "OpenAIClient(provider='openai', model='gpt-4o', base_url='https://api.openai.com/v1')"
+    )
+
+
+def test_llm_config_data_has_no_key() -> None:
+    assert "api_key" not in LlmConfigData.model_fields
+    data = LlmConfigData.model_validate(
+        {"provider": "openai", "model": "gpt-4o", "api_key": KEY, "base_url": None}
+    )
+    assert KEY not in data.model_dump_json()
+    assert LlmConfigData.from_model("claude/x").name == "anthropic/x"
+
+
+def test_protocol_is_satisfied() -> None:
+    assert isinstance(OpenAIClient("m", api_key=KEY), LlmClient)
+    assert isinstance(AnthropicClient("m", api_key=KEY), LlmClient)
+
+
+async def test_concurrent_streams_share_one_server(llm_server: LlmServer) -> None:
+    llm_server.enqueue("one", "two", "three")
+    client = openai_client(llm_server)
+    results = await asyncio.gather(*(run(client) for _ in range(3)))
+    assert sorted(r[1].message.text() for r in results) == ["one", "three", "two"]
+
+
+async def test_openai_tool_calls_without_index_or_id(llm_server: LlmServer) -> None:
+    # some local servers leave out the index, or the id; the calls must still come apart
+    def chunk(delta: dict[str, Any]) -> str:
+        return sse({"id": "c", "model": "m", "choices": [{"index": 0, "delta": delta}]})
+
+    body = "".join(
+        [
+            chunk({"tool_calls": [{"id": "a", "function": {"name": "read", "arguments": ""}}]}),
+            chunk({"tool_calls": [{"function": {"arguments": '{"path": '}}]}),
+            chunk({"tool_calls": [{"function": {"arguments": '"x"}'}}]}),
+            chunk({"tool_calls": [{"id": "b", "function": {"name": "ls", "arguments": "{}"}}]}),
+            chunk({"tool_calls": [{"index": 2, "function": {"name": "pwd", "arguments": "{}"}}]}),
+            "data: [DONE]\n\n",
+        ]
+    )
+    llm_server.enqueue(RawReply(body))
+    events, response = await run(openai_client(llm_server))
+    calls = response.message.tool_calls()
+    assert [(c.id, c.name, c.args) for c in calls[:2]] == [
+        ("a", "read", {"path": "x"}),
+        ("b", "ls", {}),
+    ]
+    assert calls[2].name == "pwd" and calls[2].id  # an id was made up
+    assert [s.name for s in of_type(events, ToolUseStart)] == ["read", "ls", "pwd"]
+
+
+async def test_server_also_answers_without_streaming(llm_server: LlmServer) -> None:
+    import anthropic
+    import openai
+
+    reply = Reply(text="plain", tool_calls=[ToolCallReply("read", {"path": "a"}, id="t1")])
+    llm_server.enqueue(reply, reply)
+    oa = openai.AsyncOpenAI(api_key=KEY, base_url=llm_server.openai_url, max_retries=0)
+    completion = await oa.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}]
+    )
+    await oa.close()
+    message = completion.choices[0].message
+    assert message.content == "plain"
+    assert message.tool_calls and message.tool_calls[0].id == "t1"
+    an = anthropic.AsyncAnthropic(api_key=KEY, base_url=llm_server.anthropic_url, max_retries=0)
+    result = await an.messages.create(
+        model="c", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
+    await an.close()
+    assert [b.type for b in result.content] == ["text", "tool_use"]
+    assert llm_server.pending == 0
