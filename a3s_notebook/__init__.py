@@ -59,3 +59,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext a3s_notebook``: register ``%a3s_session`` and ``%%ask``."""
+    from a3s_notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext a3s_notebook``."""
+    from a3s_notebook.magics import unload_ipython_extension as unload
+
+    unload(ipython)

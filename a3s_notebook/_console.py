@@ -116,7 +116,7 @@ class ConsolePrinter:
         elif isinstance(event, ContextUsageUpdated):
             self._line(
                 f"  context: {event.used_tokens}/{event.max_tokens} tokens "
-                f"({event.percent:.1%}), {event.turns} messages"
+                f"({event.percent:.1%}), history: {event.turns} messages"
             )
         elif isinstance(event, ContextCompacted):
             self._line(

@@ -204,6 +204,13 @@ class SessionManager:
             logger.warning("could not delete session %s from the store: %s", session_id, exc)
         return session is not None
 
+    def forget_session(self, session_id: str) -> bool:
+        """Drop a session from memory (its running prompt is cancelled); its file stays."""
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            session.cancel()
+        return session is not None
+
     def pause_session(self, session_id: str) -> bool:
         """Active -> Paused."""
         return self.get_session(session_id).pause()

@@ -73,6 +73,10 @@ class SessionStore(Protocol):
         """Whether a session is stored."""
         ...
 
+    def rename(self, session_id: str, new_id: str) -> None:
+        """Store a session's records under another id (its header id is updated)."""
+        ...
+
 
 def _scrub(value: Any) -> Any:
     # defence in depth: whatever a caller puts in a record, no key reaches the disk
@@ -129,6 +133,17 @@ class MemorySessionStore:
         """Whether the session has records."""
         with self._lock:
             return session_id in self._records
+
+    def rename(self, session_id: str, new_id: str) -> None:
+        """Move a session's records to another id."""
+        records = self.load(session_id)
+        if records is None:
+            return
+        for rec in records:
+            if rec.get("kind") == "header":
+                rec["id"] = new_id
+        self.rewrite(new_id, records)
+        self.delete(session_id)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -234,6 +249,17 @@ class FileSessionStore:
     def exists(self, session_id: str) -> bool:
         """Whether the session has a file."""
         return self.path(session_id).exists()
+
+    def rename(self, session_id: str, new_id: str) -> None:
+        """Keep a session under another id: its file is rewritten atomically, then removed."""
+        records = self.load(session_id)
+        if records is None:
+            return
+        for rec in records:
+            if rec.get("kind") == "header":
+                rec["id"] = new_id
+        self.rewrite(new_id, records)
+        self.delete(session_id)
 
     def health_check(self) -> None:
         """Write and remove a probe file; raises StoreError if the folder is not writable."""

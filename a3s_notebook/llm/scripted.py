@@ -266,7 +266,7 @@ def demo_behaviour(messages: list[Message]) -> ScriptedTurn:
         ok = bool(results) and not results[-1].is_error
         tasks[0]["status"] = "completed"
         tasks[1]["status"] = "completed" if ok else "failed"
-        tasks[2]["status"] = "in_progress"
+        tasks[2]["status"] = "completed"  # the answer that follows is the report
         return ScriptedTurn(
             text="Updating the plan.",
             tool_calls=[{"name": "todo_write", "args": {"todos": tasks}}],

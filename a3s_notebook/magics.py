@@ -1,0 +1,755 @@
+"""IPython magics: ``%a3s_session`` (manage sessions) and ``%%ask`` (run a prompt).
+
+How ``%%ask`` keeps approval buttons clickable: ipykernel does not process widget
+messages while a cell runs synchronously, but it does while a cell *awaits*. So when
+the extension loads, an input transformer rewrites a ``%%ask`` cell into
+``await <run_ask_cell>(line, body)``: the cell awaits the run, the kernel keeps
+handling button clicks, and the result is still the cell's value (``_`` works in the
+next cell). ``--background`` returns at once and leaves the run as a task on the
+kernel's loop. With autoawait off, ``%%ask`` still works but blocks, so approvals can
+then only be settled by rules or timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Bool, Float, Unicode
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from a3s_notebook.engine import AgentResult, Session, SessionManager
+
+__all__ = ["A3sMagics", "AskResult", "interpolate", "load_ipython_extension", "run_ask_cell"]
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def interpolate(text: str, namespace: dict[str, Any]) -> str:
+    """Fill ``{name}`` from ``namespace``; unknown names (and JSON braces) stay as they are."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return str(namespace[name]) if name in namespace else m.group(0)
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+class AskResult:
+    """The value of a ``%%ask`` cell: the answer, its usage and cost, Markdown to show.
+
+    ``str(result)`` is the answer text; ``result.cost_usd`` is None when the model has
+    no known price.
+    """
+
+    def __init__(self, result: AgentResult, session: Session, fmt: str = "markdown") -> None:
+        self.result = result
+        self.session = session
+        self.format = fmt
+
+    @property
+    def text(self) -> str:
+        """The final answer."""
+        return self.result.text
+
+    @property
+    def usage(self) -> Any:
+        """Token usage of this run."""
+        return self.result.usage
+
+    @property
+    def cost_usd(self) -> float | None:
+        """USD of this run; None when no price is known."""
+        return self.result.cost_usd
+
+    def __str__(self) -> str:
+        return self.result.text
+
+    def __repr__(self) -> str:
+        return self.result.text
+
+    def _footer(self) -> str:
+        r = self.result
+        cost = "cost unknown" if r.cost_usd is None else f"${r.cost_usd:.6f}"
+        est = " (estimated)" if r.usage.estimated else ""
+        return (
+            f"{self.session.name} · {r.model} · {r.turns} LLM calls · {r.tool_calls_count} tool "
+            f"calls · {r.usage.total_tokens} tokens{est} · {cost}"
+        )
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        r = self.result
+        meta = {
+            "a3s": {
+                "session": self.session.id,
+                "model": r.model,
+                "usage": r.usage.model_dump(),
+                "cost_usd": r.cost_usd,
+            }
+        }
+        data: dict[str, Any] = {"text/plain": r.text}
+        if self.format == "markdown":
+            data["text/markdown"] = f"{r.text}\n\n<sub>{self._footer()}</sub>"
+        return data, meta
+
+
+class _ArgParser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so a typo never kills the kernel."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message}\n\n{self.format_usage()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise _HelpShown(message or "")
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _HelpShown(Exception):
+    pass
+
+
+def _ask_parser() -> _ArgParser:
+    p = _ArgParser(
+        prog="%%ask",
+        description="Run the cell body as a prompt in an agent session. {name} is "
+        "filled from your variables; unknown placeholders stay as they are.",
+    )
+    p.add_argument("-s", "--session", help="session name or id (default: the current one)")
+    p.add_argument("-m", "--model", help="switch the session to this provider/model first")
+    p.add_argument(
+        "--background", action="store_true",
+        help="return at once; the run goes on as a task (the result is in the returned handle)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no live view; only the result")
+    p.add_argument("-f", "--format", choices=["markdown", "text"], default="markdown")
+    return p
+
+
+class AskHandle:
+    """What ``%%ask --background`` returns: the running task and, later, its result."""
+
+    def __init__(self, task: asyncio.Task[Any], session: Session) -> None:
+        self.task = task
+        self.session = session
+
+    def done(self) -> bool:
+        """Whether the run finished."""
+        return self.task.done()
+
+    def result(self) -> Any:
+        """The AskResult (raises if the run failed or is still going)."""
+        return self.task.result()
+
+    def cancel(self) -> bool:
+        """Stop the run and its pending confirmations."""
+        return self.session.cancel()
+
+    def __await__(self) -> Any:
+        return self.task.__await__()
+
+    def __repr__(self) -> str:
+        state = "done" if self.task.done() else "running"
+        return f"<%%ask in session {self.session.name!r}: {state}>"
+
+
+@magics_class
+class A3sMagics(Magics):
+    """``%a3s_session`` and ``%%ask``. Defaults are traitlets:
+    ``%config A3sMagics.default_model = "openai/gpt-4o-mini"``.
+    """
+
+    default_model = Unicode(
+        "scripted/demo", help="model of new sessions, as provider/model"
+    ).tag(config=True)
+    sessions_dir = Unicode(".a3s/sessions", help="folder of the session JSONL files").tag(config=True)
+    default_workspace = Unicode(".", help="workspace of new sessions").tag(config=True)
+    confirmation_timeout = Float(
+        300.0, help="seconds an approval card waits before the call is rejected"
+    ).tag(config=True)
+    notebook_rules = Bool(
+        True, help="new sessions allow read-only tools (read, ls, glob, grep, todo_write)"
+    ).tag(config=True)
+    show_view = Bool(True, help="%%ask shows the live SessionView").tag(config=True)
+
+    def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._manager: SessionManager | None = None
+        self.current: Session | None = None
+        self.background: list[AskHandle] = []
+
+    # --- sessions ------------------------------------------------------------------
+
+    @property
+    def manager(self) -> SessionManager:
+        """The SessionManager behind the magics (created on first use)."""
+        if self._manager is None:
+            from a3s_notebook.engine import SessionManager
+
+            self._manager = SessionManager(self.sessions_dir, default_model=self.default_model)
+        return self._manager
+
+    def _new_session(
+        self,
+        name: str,
+        *,
+        model: str | None = None,
+        workspace: str | None = None,
+        system: str | None = None,
+        timeout: float | None = None,
+        yolo: list[str] | None = None,
+    ) -> tuple[Session, str | None]:
+        from a3s_notebook.engine import (
+            ConfirmationPolicy,
+            PermissionPolicy,
+            SessionConfig,
+            validate_session_id,
+        )
+
+        validate_session_id(name)
+        note = None
+        m = self.manager
+        if name in m or m.store.exists(name):
+            # re-running a cell starts over; the old session's file is kept, renamed
+            archived = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            if name in m:
+                m.forget_session(name)
+            m.store.rename(name, archived)
+            note = f"an earlier session '{name}' was kept as '{archived}'"
+        seconds = self.confirmation_timeout if timeout is None else timeout
+        confirmation = ConfirmationPolicy.enabled_policy().with_timeout(int(seconds * 1000))
+        if yolo:
+            confirmation = confirmation.with_yolo_lanes(yolo)
+        config = SessionConfig(
+            name=name,
+            workspace=workspace or self.default_workspace,
+            system_prompt=system,
+            permission_policy=PermissionPolicy.notebook() if self.notebook_rules else None,
+            confirmation_policy=confirmation,
+        )
+        session = m.create_session(config, model=model or self.default_model, session_id=name)
+        self.current = session
+        return session, note
+
+    def _session(self, name: str | None) -> Session:
+        if name:
+            session = self.manager.find(name)
+            return session
+        if self.current is None:
+            try:
+                self.current = self.manager.get_session("default")
+            except KeyError:
+                self.current, _ = self._new_session("default")
+        return self.current
+
+    # --- %%ask ---------------------------------------------------------------------
+
+    @cell_magic
+    def ask(self, line: str, cell: str) -> Any:
+        """Run the cell as a prompt. See ``%%ask --help``.
+
+        This synchronous path is used when autoawait is off; normally the extension's
+        input transformer sends ``%%ask`` cells to :meth:`ask_async` instead.
+        """
+        from a3s_notebook.engine._sync import run_sync
+
+        return run_sync(lambda: self.ask_async(line, cell))
+
+    async def ask_async(self, line: str, cell: str) -> Any:
+        """Run ``%%ask`` (the cell awaits this, so widget clicks keep arriving)."""
+        parser = _ask_parser()
+        try:
+            args = parser.parse_args(shlex.split(line))
+        except _HelpShown:
+            return None  # argparse printed the help
+        except _UsageError as exc:
+            print(str(exc).rstrip(), file=sys.stderr)
+            return None
+        session = self._session(args.session)
+        self.current = session
+        if args.model:
+            self.manager.configure(session.id, model=args.model)
+        prompt = interpolate(cell.strip(), self.shell.user_ns if self.shell else {})
+        if not prompt:
+            print("%%ask: the cell is empty; write the prompt below the %%ask line",
+                  file=sys.stderr)
+            return None
+        provenance = self._provenance()
+        if not args.quiet and self.show_view:
+            self._show(session)
+        elif not self._in_kernel():
+            self._attach_console(session)
+
+        async def go() -> AskResult:
+            result = await session.send_async(prompt, provenance=provenance)
+            return AskResult(result, session, args.format)
+
+        if args.background:
+            task = asyncio.ensure_future(go())
+            handle = AskHandle(task, session)
+            self.background.append(handle)
+            return handle
+        try:
+            with _interrupt_cancels(session):
+                return await go()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # an interrupted cell: stop the run cleanly, keep the session usable
+            session.cancel()
+            print(
+                f"%%ask interrupted: the run in session '{session.name}' was stopped; its "
+                "history is kept up to the last complete message.",
+                file=sys.stderr,
+            )
+            raise
+
+    def _provenance(self) -> dict[str, Any]:
+        shell = self.shell
+        prov: dict[str, Any] = {"source": "%%ask"}
+        if shell is not None:
+            prov["execution_count"] = getattr(shell, "execution_count", None)
+            header = getattr(shell, "parent_header", None) or {}
+            cell_id = (header.get("metadata") or {}).get("cellId")
+            if cell_id:
+                prov["cell_id"] = cell_id
+        return prov
+
+    def _in_kernel(self) -> bool:
+        return self.shell is not None and getattr(self.shell, "kernel", None) is not None
+
+    def _show(self, session: Session) -> None:
+        from IPython.display import display
+
+        if not self._in_kernel():
+            self._attach_console(session)
+            return
+        try:
+            from a3s_notebook.widgets import SessionView
+        except Exception as exc:  # the front end was not built: say so, still run
+            print(f"(a3s: live view unavailable: {exc})", file=sys.stderr)
+            self._attach_console(session)
+            return
+        display(SessionView(session))
+
+    def _attach_console(self, session: Session) -> None:
+        """Terminal IPython: print events as they come, ask for approvals on stdin."""
+        from a3s_notebook._console import ConsolePrinter
+
+        printer = ConsolePrinter()
+        unsubscribe = session.subscribe(printer)
+
+        def on_event(event: Any) -> None:
+            if event.type == "confirmation_required" and sys.stdin is not None and sys.stdin.isatty():
+                loop = asyncio.get_running_loop()
+                loop.create_task(self._ask_terminal(session, event.tool_id))
+            elif event.type in ("agent_end", "error"):
+                unsubscribe()
+                unsub2()
+
+        unsub2 = session.subscribe(on_event)
+
+    async def _ask_terminal(self, session: Session, tool_id: str) -> None:
+        answer = await asyncio.to_thread(input, "  approve? [y/N/a(lways)] ")
+        choice = answer.strip().lower()
+        if choice in ("y", "yes", "a", "always"):
+            session.confirm(tool_id, True, always=choice.startswith("a"))
+        else:
+            reason = await asyncio.to_thread(input, "  reason (optional): ")
+            session.confirm(tool_id, False, reason.strip() or None)
+
+    # --- %a3s_session ----------------------------------------------------------------
+
+    @line_magic
+    def a3s_session(self, line: str) -> Any:
+        """Manage agent sessions. ``%a3s_session help`` lists the subcommands."""
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            print(f"%a3s_session: {exc}", file=sys.stderr)
+            return None
+        if not words:
+            return self._show_current()
+        command, rest = words[0], words[1:]
+        handler = getattr(self, f"_cmd_{command.replace('-', '_')}", None)
+        if handler is None:
+            print(f"%a3s_session: unknown subcommand '{command}'.\n\n{_HELP}", file=sys.stderr)
+            return None
+        try:
+            return handler(rest)
+        except _HelpShown:
+            pass  # argparse printed the help
+        except _UsageError as exc:
+            print(str(exc).rstrip(), file=sys.stderr)
+        except (ValueError, KeyError) as exc:
+            print(f"%a3s_session {command}: {exc}", file=sys.stderr)
+        return None
+
+    def _parser(self, name: str, help: str) -> _ArgParser:
+        return _ArgParser(prog=f"%a3s_session {name}", description=help)
+
+    def _show_current(self) -> Any:
+        if self.current is None:
+            print("No session yet. Start one with: %a3s_session new NAME [--model provider/model]")
+            return None
+        return self._cmd_show([])
+
+    def _cmd_help(self, args: list[str]) -> None:
+        print(_HELP)
+
+    def _cmd_new(self, args: list[str]) -> None:
+        p = self._parser("new", "Start a new session and make it the current one.")
+        p.add_argument("name")
+        p.add_argument("--model", "-m", help="provider/model, e.g. openai/gpt-4o-mini")
+        p.add_argument("--workspace", "-w", help="folder the agent may touch")
+        p.add_argument("--system", "-s", help="system prompt")
+        p.add_argument("--timeout", "-t", type=float, help="seconds an approval waits")
+        p.add_argument("--yolo", help="lanes that skip approval, comma separated: query,execute")
+        a = p.parse_args(args)
+        yolo = [x for x in (a.yolo or "").split(",") if x.strip()]
+        session, note = self._new_session(
+            a.name, model=a.model, workspace=a.workspace, system=a.system,
+            timeout=a.timeout, yolo=yolo,
+        )
+        msg = f"session '{session.name}' ({session.model_name}) in {session.workspace}"
+        print(msg + (f"; {note}" if note else ""))
+
+    def _cmd_use(self, args: list[str]) -> None:
+        p = self._parser("use", "Make a session current (restoring it from its file if needed).")
+        p.add_argument("name")
+        a = p.parse_args(args)
+        self.current = self.manager.find(a.name)
+        print(f"current session: '{self.current.name}' ({self.current.model_name})")
+
+    def _cmd_list(self, args: list[str]) -> pd.DataFrame:
+        import pandas as pd
+
+        self._parser("list", "List the sessions of this kernel and of the session folder.").parse_args(args)
+        self.manager.load_all_sessions()
+        rows = []
+        for s in self.manager.list_sessions():
+            cost = s.total_cost
+            rows.append(
+                {
+                    "current": "*" if s is self.current else "",
+                    "name": s.name,
+                    "id": s.id,
+                    "model": s.model_name,
+                    "state": s.state.value,
+                    "messages": len(s.messages),
+                    "tokens": s.total_usage.total_tokens,
+                    "cost_usd": cost,
+                }
+            )
+        frame = pd.DataFrame(rows, columns=["current", "name", "id", "model", "state", "messages",
+                                            "tokens", "cost_usd"])
+        return frame.astype({"cost_usd": "Float64"})
+
+    def _cmd_show(self, args: list[str]) -> Any:
+        self._parser("show", "Show the current session's live view.").parse_args(args)
+        session = self._session(None)
+        if not self._in_kernel():
+            return session
+        try:
+            from a3s_notebook.widgets import SessionView
+        except Exception as exc:
+            print(f"(a3s: live view unavailable: {exc})", file=sys.stderr)
+            return session
+        return SessionView(session)
+
+    _CONFIG_KEYS = (
+        "model", "name", "system", "workspace", "timeout", "yolo", "auto_compact",
+        "auto_compact_threshold", "max_context_length", "cost_limit_usd", "token_limit",
+        "max_tool_rounds",
+    )
+
+    def _cmd_config(self, args: list[str]) -> Any:
+        p = self._parser("config", "Print (KEY) or set (KEY=VALUE) a setting of the current "
+                         "session. Keys: " + ", ".join(self._CONFIG_KEYS))
+        p.add_argument("setting", nargs="?")
+        a = p.parse_args(args)
+        session = self._session(None)
+        if not a.setting:
+            return {k: self._get(session, k) for k in self._CONFIG_KEYS}
+        key, sep, value = a.setting.partition("=")
+        key = key.strip()
+        if key not in self._CONFIG_KEYS:
+            raise _UsageError(f"unknown key '{key}': use one of {', '.join(self._CONFIG_KEYS)}")
+        if not sep:
+            print(f"{key} = {self._get(session, key)!r}")
+            return None
+        self._set(session, key, value.strip())
+        print(f"{key} = {self._get(session, key)!r}")
+        return None
+
+    def _get(self, s: Session, key: str) -> Any:
+        if key == "model":
+            return s.model_name
+        if key == "system":
+            return s.config.system_prompt
+        if key == "timeout":
+            return s.confirmations.policy.default_timeout_ms / 1000
+        if key == "yolo":
+            return sorted(lane.value.lower() for lane in s.confirmations.policy.yolo_lanes)
+        return getattr(s.config, key)
+
+    def _set(self, s: Session, key: str, value: str) -> None:
+        if key == "model":
+            self.manager.configure(s.id, model=value)
+            return
+        if key == "timeout":
+            policy = s.confirmations.policy.with_timeout(
+                int(float(value) * 1000), s.confirmations.policy.timeout_action
+            )
+            s.set_confirmation_policy(policy)
+            return
+        if key == "yolo":
+            lanes = [x for x in value.split(",") if x.strip()]
+            s.set_confirmation_policy(s.confirmations.policy.with_yolo_lanes(lanes))
+            return
+        field = "system_prompt" if key == "system" else key
+        parsed: Any = value
+        if value.lower() in ("none", "null", ""):
+            parsed = None
+        elif value.lower() in ("true", "false"):
+            parsed = value.lower() == "true"
+        else:
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = value
+        if field in ("name", "system_prompt", "workspace") and parsed is not None:
+            parsed = value
+        setattr(s.config, field, parsed)
+        if field == "max_context_length":
+            s.context_usage.max_tokens = s.config.max_context_length or 200_000
+        s._persist_config()
+
+    def _simple(self, name: str, help: str, args: list[str]) -> Session:
+        self._parser(name, help).parse_args(args)
+        return self._session(None)
+
+    def _cmd_pause(self, args: list[str]) -> None:
+        s = self._simple("pause", "Pause the current session (Active -> Paused).", args)
+        print(f"paused '{s.name}'" if s.pause() else f"'{s.name}' is {s.state.value}, not Active")
+
+    def _cmd_resume(self, args: list[str]) -> None:
+        s = self._simple("resume", "Resume the current session (Paused -> Active).", args)
+        print(f"resumed '{s.name}'" if s.resume() else f"'{s.name}' is {s.state.value}, not Paused")
+
+    def _cmd_clear(self, args: list[str]) -> None:
+        s = self._simple("clear", "Empty the current session's history.", args)
+        s.clear()
+        print(f"cleared '{s.name}'")
+
+    def _cmd_compact(self, args: list[str]) -> None:
+        s = self._simple("compact", "Compact the current session's history now.", args)
+        before = len(s.messages)
+        changed = s.compact()
+        print(
+            f"compacted '{s.name}': {before} -> {len(s.messages)} messages"
+            if changed else f"'{s.name}' has too little history to compact ({before} messages)"
+        )
+
+    def _cmd_fork(self, args: list[str]) -> None:
+        p = self._parser("fork", "Copy the current session into a new one and switch to it.")
+        p.add_argument("name")
+        a = p.parse_args(args)
+        src = self._session(None)
+        child = self.manager.fork_session(src.id, a.name, name=a.name)
+        self.current = child
+        print(f"forked '{src.name}' into '{child.name}' ({len(child.messages)} messages)")
+
+    def _cmd_delete(self, args: list[str]) -> None:
+        p = self._parser("delete", "Delete a session and its file.")
+        p.add_argument("name")
+        a = p.parse_args(args)
+        s = self.manager.find(a.name)
+        self.manager.destroy_session(s.id)
+        if self.current is s:
+            self.current = None
+        print(f"deleted '{s.name}'")
+
+    def _rule(self, kind: str, args: list[str]) -> None:
+        p = self._parser(kind, f"Add a {kind} rule, e.g. 'Bash(git:*)' or 'write'.")
+        p.add_argument("rule", nargs="+")
+        a = p.parse_args(args)
+        rule = " ".join(a.rule)
+        s = self._session(None)
+        getattr(s, kind)(rule)
+        print(f"{kind} {rule}")
+
+    def _cmd_allow(self, args: list[str]) -> None:
+        self._rule("allow", args)
+
+    def _cmd_deny(self, args: list[str]) -> None:
+        self._rule("deny", args)
+
+    def _cmd_ask(self, args: list[str]) -> None:
+        self._rule("ask", args)
+
+    def _cmd_rules(self, args: list[str]) -> pd.DataFrame | None:
+        import pandas as pd
+
+        p = self._parser("rules", "List the current session's rules; --remove RULE drops one.")
+        p.add_argument("--remove", metavar="RULE", help="the rule to remove")
+        a = p.parse_args(args)
+        s = self._session(None)
+        if a.remove:
+            ok = s.remove_rule(a.remove)
+            print(f"removed {a.remove}" if ok else f"no rule '{a.remove}' (see %a3s_session rules)")
+            return None
+        rows = [{"list": k, "rule": r} for k, rules in s.rules().items() for r in rules]
+        return pd.DataFrame(rows, columns=["list", "rule"])
+
+    def _cmd_tasks(self, args: list[str]) -> pd.DataFrame:
+        import pandas as pd
+
+        s = self._simple("tasks", "The agent's task list.", args)
+        rows = [
+            {"id": t.id, "task": t.content, "status": t.status.value, "priority": t.priority.value}
+            for t in s.tasks
+        ]
+        return pd.DataFrame(rows, columns=["id", "task", "status", "priority"])
+
+    def _cmd_cost(self, args: list[str]) -> pd.DataFrame:
+        from a3s_notebook.analysis.costs import cost_by_day, cost_by_model, cost_by_session
+
+        p = self._parser("cost", "The cost ledger: one row per LLM call, or grouped.")
+        p.add_argument("--by", choices=["model", "day", "session"])
+        p.add_argument("--all", action="store_true", help="every session, not only the current")
+        a = p.parse_args(args)
+        frame = self.manager.costs() if a.all or a.by == "session" else self._session(None).costs()
+        if a.by == "model":
+            return cost_by_model(frame)
+        if a.by == "day":
+            return cost_by_day(frame)
+        if a.by == "session":
+            return cost_by_session(frame)
+        return frame
+
+    def _cmd_export(self, args: list[str]) -> None:
+        from a3s_notebook.export import export_session
+
+        p = self._parser("export", "Write the current session to PATH (.md or .jsonl).")
+        p.add_argument("path")
+        a = p.parse_args(args)
+        path = export_session(self._session(None), Path(a.path))
+        print(f"wrote {path}")
+
+
+_HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
+
+  new NAME [--model M] [--workspace DIR] [--system TEXT] [--timeout SECONDS] [--yolo LANES]
+  use NAME            make a session current (restores it from its file)
+  list                the sessions, as a table
+  show                the live view of the current session
+  config KEY          print a setting;  config KEY=VALUE  sets it
+  pause | resume | clear | compact
+  fork NAME           copy the current session and switch to the copy
+  delete NAME
+  allow RULE | deny RULE | ask RULE      e.g. allow 'Bash(git:*)'
+  rules [--remove RULE]
+  tasks               the agent's task list
+  cost [--by model|day|session] [--all]
+  export PATH         .md (transcript, approvals, cost) or .jsonl
+  help
+
+%%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text]
+  the cell body is the prompt; {name} is filled from your variables"""
+
+
+@contextlib.contextmanager
+def _interrupt_cancels(session: Session) -> Iterator[None]:
+    """While a run awaits, a kernel interrupt (SIGINT) cancels it.
+
+    ipykernel 7 does not always turn SIGINT into a cancellation of an awaiting cell
+    (with subshells the cell may not run on the thread that owns its SIGINT handler),
+    and a KeyboardInterrupt raised inside the event loop would not reach the run. So
+    the run installs its own handler and restores the previous one afterwards.
+    """
+    task = asyncio.current_task()
+    if task is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def cancel() -> None:
+        session.cancel()
+        task.cancel()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(cancel)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _magics_instance(shell: InteractiveShell) -> A3sMagics:
+    instance = shell.magics_manager.registry.get("A3sMagics")
+    if not isinstance(instance, A3sMagics):
+        raise RuntimeError("a3s_notebook is not loaded: run %load_ext a3s_notebook")
+    return instance
+
+
+async def run_ask_cell(line: str, body: str) -> Any:
+    """What a rewritten ``%%ask`` cell awaits."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = _magics_instance(shell)
+    return await magics.ask_async(line, body)
+
+
+def _rewrite_ask(lines: list[str]) -> list[str]:
+    """Input transformer: ``%%ask ARGS`` + body -> ``await run_ask_cell(ARGS, body)``."""
+    if not lines or not lines[0].startswith("%%ask"):
+        return lines
+    first = lines[0]
+    if not (first.strip() == "%%ask" or first[len("%%ask")] in " \t"):
+        return lines
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not getattr(shell, "autoawait", False) or shell.loop_runner is None:
+        return lines
+    args = first[len("%%ask") :].strip()
+    body = "".join(lines[1:])
+    call = (
+        "await __import__('a3s_notebook.magics', fromlist=['run_ask_cell'])"
+        f".run_ask_cell({args!r}, {body!r})\n"
+    )
+    return [call]
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    """Register the magics and the ``%%ask`` rewrite (``%load_ext a3s_notebook``)."""
+    ipython.register_magics(A3sMagics)
+    if _rewrite_ask not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(_rewrite_ask)
+
+
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    """Remove the ``%%ask`` rewrite (``%unload_ext a3s_notebook``)."""
+    if _rewrite_ask in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(_rewrite_ask)

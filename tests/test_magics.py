@@ -1,0 +1,225 @@
+"""The magics in a real IPython shell (InteractiveShell), not by calling functions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    monkeypatch.chdir(tmp_path)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "a3s_notebook")
+    magics = shell.magics_manager.registry["A3sMagics"]
+    magics._manager = None
+    magics.current = None
+    magics.sessions_dir = str(tmp_path / "sessions")
+    magics.default_workspace = str(tmp_path / "ws")
+    magics.default_model = "scripted/demo-fast"
+    magics.confirmation_timeout = 0.2
+    yield shell
+    shell.run_line_magic("unload_ext", "a3s_notebook")
+    shell.user_ns.pop("_", None)
+
+
+def run(shell: InteractiveShell, cell: str) -> Any:
+    result = shell.run_cell(cell, store_history=True)
+    assert result.error_before_exec is None, result.error_before_exec
+    assert result.error_in_exec is None, result.error_in_exec
+    return result.result
+
+
+def magics(shell: InteractiveShell) -> Any:
+    return shell.magics_manager.registry["A3sMagics"]
+
+
+def test_ask_with_approval_by_rule_and_result_in_underscore(ip: InteractiveShell, tmp_path: Path) -> None:
+    run(ip, "%a3s_session new demo")
+    run(ip, "%a3s_session allow write")
+    run(ip, "topic = 'the sales data'")
+    out = run(ip, "%%ask\nPlease look at {topic} and {unknown}")
+    assert out.text.startswith("**Done.**")
+    assert (tmp_path / "ws" / "notes.md").exists()
+    # the result is the cell's value: the next cell sees it
+    assert run(ip, "_.text") == out.text
+    session = magics(ip).current
+    assert session.messages[0].text() == "Please look at the sales data and {unknown}"
+    # provenance: the ledger records which cell asked
+    prov = session.cost_records[0].provenance
+    assert prov["source"] == "%%ask" and isinstance(prov["execution_count"], int)
+    bundle, meta = out._repr_mimebundle_()
+    assert "text/markdown" in bundle and meta["a3s"]["session"] == "demo"
+
+
+def test_unapproved_write_times_out_and_the_model_says_so(ip: InteractiveShell, tmp_path: Path) -> None:
+    run(ip, "%a3s_session new strict")
+    out = run(ip, "%%ask\nwrite notes")
+    assert not (tmp_path / "ws" / "notes.md").exists()
+    assert "timed out waiting for confirmation (200ms)" in out.text
+
+
+def test_session_subcommands(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(ip, "%a3s_session new one --model scripted/echo --system 'be brief' --timeout 5 --yolo query")
+    s = magics(ip).current
+    assert s.model_name == "scripted/echo" and s.config.system_prompt == "be brief"
+    assert s.confirmations.policy.default_timeout_ms == 5000
+    run(ip, "%a3s_session config timeout")
+    assert "timeout = 5.0" in capsys.readouterr().out
+    run(ip, "%a3s_session config auto_compact=true")
+    run(ip, "%a3s_session config cost_limit_usd=0.5")
+    assert s.config.auto_compact is True and s.config.cost_limit_usd == 0.5
+    run(ip, "%a3s_session config nonsense=1")
+    assert "unknown key 'nonsense'" in capsys.readouterr().err
+    run(ip, "%a3s_session config auto_compact_threshold=7")
+    assert "auto_compact_threshold" in capsys.readouterr().err
+    run(ip, "%%ask\nhello")
+    run(ip, "%a3s_session deny 'Bash(rm:*)'")
+    rules = run(ip, "%a3s_session rules")
+    assert isinstance(rules, pd.DataFrame)
+    assert ("deny", "Bash(rm:*)") in list(rules.itertuples(index=False, name=None))
+    run(ip, "%a3s_session rules --remove 'Bash(rm:*)'")
+    assert "Bash(rm:*)" not in s.rules()["deny"]
+    run(ip, "%a3s_session deny 'Bash(git'")
+    assert "does not parse" in capsys.readouterr().err
+
+    costs = run(ip, "%a3s_session cost")
+    assert len(costs) == 1 and str(costs["cost_usd"].dtype) == "Float64"
+    by_model = run(ip, "%a3s_session cost --by model")
+    assert list(by_model.index) == ["echo"] or "echo" in by_model.to_string()
+    listing = run(ip, "%a3s_session list")
+    assert list(listing["name"]) == ["one"] and listing["current"].iloc[0] == "*"
+
+    assert run(ip, "%a3s_session pause") is None
+    assert "paused 'one'" in capsys.readouterr().out
+    failed = ip.run_cell("%%ask\nwhile paused")
+    assert "Call Resume before generating" in str(failed.error_in_exec)
+    run(ip, "%a3s_session resume")
+    run(ip, "%a3s_session fork two")
+    assert magics(ip).current.name == "two"
+    assert len(magics(ip).current.messages) == 2
+    run(ip, "%a3s_session use one")
+    assert magics(ip).current.name == "one"
+    run(ip, f"%a3s_session export {tmp_path / 'one.md'}")
+    md = (tmp_path / "one.md").read_text()
+    assert "# Session one" in md and "Echo: hello" in md and "## Cost" in md
+    run(ip, f"%a3s_session export {tmp_path / 'one.jsonl'}")
+    first = json.loads((tmp_path / "one.jsonl").read_text().splitlines()[0])
+    assert first["kind"] == "header"
+    run(ip, "%a3s_session clear")
+    assert magics(ip).current.messages == []
+    run(ip, "%a3s_session delete two")
+    assert not (tmp_path / "sessions" / "two.jsonl").exists()
+    tasks = run(ip, "%a3s_session tasks")
+    assert list(tasks.columns) == ["id", "task", "status", "priority"]
+
+
+def test_help_and_usage_errors(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    run(ip, "%a3s_session help")
+    assert "new NAME" in capsys.readouterr().out
+    run(ip, "%a3s_session new --help")
+    assert "--workspace" in capsys.readouterr().out
+    run(ip, "%a3s_session frobnicate")
+    assert "unknown subcommand 'frobnicate'" in capsys.readouterr().err
+    run(ip, "%%ask --help\nignored")
+    assert "--background" in capsys.readouterr().out
+    run(ip, "%%ask --bogus\nx")
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    run(ip, "%a3s_session new ../evil")
+    assert "unsafe characters" in capsys.readouterr().err
+
+
+def test_new_twice_keeps_the_old_file(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(ip, "%a3s_session new again --model scripted/echo")
+    run(ip, "%%ask\nfirst")
+    run(ip, "%a3s_session new again --model scripted/echo")
+    assert "was kept as 'again-" in capsys.readouterr().out
+    files = sorted(p.name for p in (tmp_path / "sessions").glob("again*.jsonl"))
+    assert len(files) == 2
+    assert magics(ip).current.messages == []
+
+
+def test_ask_switches_session_and_model(ip: InteractiveShell) -> None:
+    run(ip, "%a3s_session new a --model scripted/echo")
+    run(ip, "%a3s_session new b --model scripted/echo")
+    out = run(ip, "%%ask -s a -f text\nhi there")
+    assert out.text == "Echo: hi there"
+    bundle, _ = out._repr_mimebundle_()
+    assert "text/markdown" not in bundle
+    assert magics(ip).current.name == "a"
+    run(ip, "%%ask -m scripted/demo-fast --quiet\nhi")
+    assert magics(ip).current.model_name == "scripted/demo-fast"
+
+
+def test_background_run_returns_at_once(ip: InteractiveShell) -> None:
+    run(ip, "%a3s_session new bg --model scripted/echo")
+    handle = run(ip, "%%ask --background\nlater")
+    assert "bg" in repr(handle)
+    ip.user_ns["h"] = handle
+    result = run(ip, "await h")
+    assert result.text == "Echo: later"
+    assert handle.done()
+
+
+def test_sync_path_with_autoawait_off(ip: InteractiveShell) -> None:
+    run(ip, "%autoawait off")
+    try:
+        run(ip, "%a3s_session new sync --model scripted/echo")
+        out = run(ip, "%%ask\nblocking")
+        assert out.text == "Echo: blocking"
+    finally:
+        run(ip, "%autoawait on")
+
+
+def test_config_traits(ip: InteractiveShell) -> None:
+    run(ip, "%config A3sMagics.default_model = 'scripted/echo'")
+    run(ip, "%a3s_session new traits")
+    assert magics(ip).current.model_name == "scripted/echo"
+
+
+def test_default_session_is_created_on_first_ask(ip: InteractiveShell) -> None:
+    magics(ip).default_model = "scripted/echo"
+    out = run(ip, "%%ask\nno session yet")
+    assert out.text == "Echo: no session yet"
+    assert magics(ip).current.id == "default"
+
+
+def test_loadable_from_ipython_config(tmp_path: Path) -> None:
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "ipython_config.py").write_text(
+        "c.InteractiveShellApp.extensions = ['a3s_notebook']\n"
+        "c.A3sMagics.default_model = 'scripted/echo'\n"
+        f"c.A3sMagics.sessions_dir = {str(tmp_path / 's')!r}\n"
+    )
+    code = "%a3s_session new cfg\n"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-m", "IPython", f"--profile-dir={profile}", "--no-banner", "-c", code],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+    )
+    assert "session 'cfg' (scripted/echo)" in out.stdout, out.stdout + out.stderr
+
+
+def test_load_ext_is_fast_and_lazy() -> None:
+    code = (
+        "import sys, time; from IPython.core.interactiveshell import InteractiveShell;"
+        "ip = InteractiveShell.instance(); t = time.perf_counter();"
+        "ip.run_line_magic('load_ext', 'a3s_notebook');"
+        "print(time.perf_counter() - t, 'pydantic' in sys.modules, 'a3s_notebook.engine' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    seconds, pydantic_loaded, engine_loaded = out.stdout.split()
+    assert engine_loaded == "False"  # the engine loads at the first use, not at %load_ext
+    assert float(seconds) < 5  # a loose sanity bound; bench/ measures the real figure
