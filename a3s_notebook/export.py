@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ __all__ = ["export_session", "session_to_markdown"]
 
 
 def _ts(value: float) -> str:
-    return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _fence(text: str, lang: str = "") -> str:
@@ -54,10 +54,17 @@ def session_to_markdown(session: Session) -> str:
                 out += ["*Thinking:*", "", "> " + block.thinking.strip().replace("\n", "\n> "), ""]
             elif isinstance(block, ToolUseBlock):
                 args = json.dumps(block.input, indent=2, ensure_ascii=False)
-                out += [f"**Tool call** `{block.name}` (`{block.id}`):", "", _fence(args, "json"), ""]
+                out += [
+                    f"**Tool call** `{block.name}` (`{block.id}`):",
+                    "",
+                    _fence(args, "json"),
+                    "",
+                ]
             elif isinstance(block, ToolResultBlock):
                 mark = "error" if block.is_error else "ok"
-                text = block.content if len(block.content) <= 4000 else block.content[:4000] + "\n..."
+                text = (
+                    block.content if len(block.content) <= 4000 else block.content[:4000] + "\n..."
+                )
                 out += [f"**Tool result** (`{block.tool_use_id}`, {mark}):", "", _fence(text), ""]
     out += _audit(session)
     out += _costs(session)
@@ -71,7 +78,11 @@ def _audit(session: Session) -> list[str]:
     for e in events:
         if isinstance(e, ConfirmationReceived):
             req = asked.get(e.tool_id)
-            what = f"`{req.tool_name}` {json.dumps(req.args, ensure_ascii=False)[:80]}" if req else e.tool_id
+            what = (
+                f"`{req.tool_name}` {json.dumps(req.args, ensure_ascii=False)[:80]}"
+                if req
+                else e.tool_id
+            )
             verdict = "approved" if e.approved else "denied"
             extra = f"; reason: {e.reason}" if e.reason else ""
             rule = f"; added rule allow `{e.rule_added}`" if e.rule_added else ""
@@ -80,12 +91,20 @@ def _audit(session: Session) -> list[str]:
         elif isinstance(e, ConfirmationTimeout):
             req = asked.get(e.tool_id)
             what = f"`{req.tool_name}`" if req else e.tool_id
-            rows.append(f"| {what} | {req.reason if req and req.reason else ''} | timed out: {e.action_taken} |")
+            why = req.reason if req and req.reason else ""
+            rows.append(f"| {what} | {why} | timed out: {e.action_taken} |")
         elif isinstance(e, PermissionDenied):
             rows.append(f"| `{e.tool_name}` | {e.reason} | denied by rule |")
     if not rows:
         return []
-    return ["## Approvals and denials", "", "| call | why asked | decision |", "|---|---|---|", *rows, ""]
+    return [
+        "## Approvals and denials",
+        "",
+        "| call | why asked | decision |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def _costs(session: Session) -> list[str]:

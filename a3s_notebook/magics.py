@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import shlex
 import signal
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, Unicode, default
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,7 +138,8 @@ def _ask_parser() -> _ArgParser:
     p.add_argument("-s", "--session", help="session name or id (default: the current one)")
     p.add_argument("-m", "--model", help="switch the session to this provider/model first")
     p.add_argument(
-        "--background", action="store_true",
+        "--background",
+        action="store_true",
         help="return at once; the run goes on as a task (the result is in the returned handle)",
     )
     p.add_argument("--quiet", action="store_true", help="no live view; only the result")
@@ -178,14 +180,32 @@ class A3sMagics(Magics):
     ``%config A3sMagics.default_model = "openai/gpt-4o-mini"``.
     """
 
-    default_model = Unicode(
-        "scripted/demo", help="model of new sessions, as provider/model"
-    ).tag(config=True)
-    sessions_dir = Unicode(".a3s/sessions", help="folder of the session JSONL files").tag(config=True)
+    default_model = Unicode("scripted/demo", help="model of new sessions, as provider/model").tag(
+        config=True
+    )
+    sessions_dir = Unicode(".a3s/sessions", help="folder of the session JSONL files").tag(
+        config=True
+    )
     default_workspace = Unicode(".", help="workspace of new sessions").tag(config=True)
     confirmation_timeout = Float(
-        300.0, help="seconds an approval card waits before the call is rejected"
+        300.0,
+        help="seconds an approval card waits before the call is rejected (the environment "
+        "variable A3S_CONFIRMATION_TIMEOUT overrides the default: headless runs set it low)",
     ).tag(config=True)
+
+    @default("confirmation_timeout")
+    def _default_timeout(self) -> float:
+        value = os.environ.get("A3S_CONFIRMATION_TIMEOUT")
+        if value:
+            try:
+                return float(value)
+            except ValueError:
+                print(
+                    f"a3s: ignoring A3S_CONFIRMATION_TIMEOUT={value!r}: use a number of seconds",
+                    file=sys.stderr,
+                )
+        return 300.0
+
     notebook_rules = Bool(
         True, help="new sessions allow read-only tools (read, ls, glob, grep, todo_write)"
     ).tag(config=True)
@@ -196,6 +216,7 @@ class A3sMagics(Magics):
         self._manager: SessionManager | None = None
         self.current: Session | None = None
         self.background: list[AskHandle] = []
+        self._prompts: set[asyncio.Task[None]] = set()
 
     # --- sessions ------------------------------------------------------------------
 
@@ -290,8 +311,9 @@ class A3sMagics(Magics):
             self.manager.configure(session.id, model=args.model)
         prompt = interpolate(cell.strip(), self.shell.user_ns if self.shell else {})
         if not prompt:
-            print("%%ask: the cell is empty; write the prompt below the %%ask line",
-                  file=sys.stderr)
+            print(
+                "%%ask: the cell is empty; write the prompt below the %%ask line", file=sys.stderr
+            )
             return None
         provenance = self._provenance()
         if not args.quiet and self.show_view:
@@ -357,9 +379,16 @@ class A3sMagics(Magics):
         unsubscribe = session.subscribe(printer)
 
         def on_event(event: Any) -> None:
-            if event.type == "confirmation_required" and sys.stdin is not None and sys.stdin.isatty():
-                loop = asyncio.get_running_loop()
-                loop.create_task(self._ask_terminal(session, event.tool_id))
+            if (
+                event.type == "confirmation_required"
+                and sys.stdin is not None
+                and sys.stdin.isatty()
+            ):
+                task = asyncio.get_running_loop().create_task(
+                    self._ask_terminal(session, event.tool_id)
+                )
+                self._prompts.add(task)  # a task nobody references may be collected early
+                task.add_done_callback(self._prompts.discard)
             elif event.type in ("agent_end", "error"):
                 unsubscribe()
                 unsub2()
@@ -425,8 +454,12 @@ class A3sMagics(Magics):
         a = p.parse_args(args)
         yolo = [x for x in (a.yolo or "").split(",") if x.strip()]
         session, note = self._new_session(
-            a.name, model=a.model, workspace=a.workspace, system=a.system,
-            timeout=a.timeout, yolo=yolo,
+            a.name,
+            model=a.model,
+            workspace=a.workspace,
+            system=a.system,
+            timeout=a.timeout,
+            yolo=yolo,
         )
         msg = f"session '{session.name}' ({session.model_name}) in {session.workspace}"
         print(msg + (f"; {note}" if note else ""))
@@ -441,7 +474,9 @@ class A3sMagics(Magics):
     def _cmd_list(self, args: list[str]) -> pd.DataFrame:
         import pandas as pd
 
-        self._parser("list", "List the sessions of this kernel and of the session folder.").parse_args(args)
+        self._parser(
+            "list", "List the sessions of this kernel and of the session folder."
+        ).parse_args(args)
         self.manager.load_all_sessions()
         rows = []
         for s in self.manager.list_sessions():
@@ -458,8 +493,10 @@ class A3sMagics(Magics):
                     "cost_usd": cost,
                 }
             )
-        frame = pd.DataFrame(rows, columns=["current", "name", "id", "model", "state", "messages",
-                                            "tokens", "cost_usd"])
+        frame = pd.DataFrame(
+            rows,
+            columns=["current", "name", "id", "model", "state", "messages", "tokens", "cost_usd"],
+        )
         return frame.astype({"cost_usd": "Float64"})
 
     def _cmd_show(self, args: list[str]) -> Any:
@@ -475,14 +512,26 @@ class A3sMagics(Magics):
         return SessionView(session)
 
     _CONFIG_KEYS = (
-        "model", "name", "system", "workspace", "timeout", "yolo", "auto_compact",
-        "auto_compact_threshold", "max_context_length", "cost_limit_usd", "token_limit",
+        "model",
+        "name",
+        "system",
+        "workspace",
+        "timeout",
+        "yolo",
+        "auto_compact",
+        "auto_compact_threshold",
+        "max_context_length",
+        "cost_limit_usd",
+        "token_limit",
         "max_tool_rounds",
     )
 
     def _cmd_config(self, args: list[str]) -> Any:
-        p = self._parser("config", "Print (KEY) or set (KEY=VALUE) a setting of the current "
-                         "session. Keys: " + ", ".join(self._CONFIG_KEYS))
+        p = self._parser(
+            "config",
+            "Print (KEY) or set (KEY=VALUE) a setting of the current "
+            "session. Keys: " + ", ".join(self._CONFIG_KEYS),
+        )
         p.add_argument("setting", nargs="?")
         a = p.parse_args(args)
         session = self._session(None)
@@ -565,7 +614,8 @@ class A3sMagics(Magics):
         changed = s.compact()
         print(
             f"compacted '{s.name}': {before} -> {len(s.messages)} messages"
-            if changed else f"'{s.name}' has too little history to compact ({before} messages)"
+            if changed
+            else f"'{s.name}' has too little history to compact ({before} messages)"
         )
 
     def _cmd_fork(self, args: list[str]) -> None:

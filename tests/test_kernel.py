@@ -48,11 +48,16 @@ def run(kc: Any, code: str, timeout: float = 60) -> dict[str, list[str]]:
     return out
 
 
-def test_interrupt_cancels_the_run_cleanly(kernel: tuple[KernelManager, Any], tmp_path: Path) -> None:
+def test_interrupt_cancels_the_run_cleanly(
+    kernel: tuple[KernelManager, Any], tmp_path: Path
+) -> None:
     km, kc = kernel
-    run(kc, "%load_ext a3s_notebook\n"
-            f"%config A3sMagics.sessions_dir = {str(tmp_path / 's')!r}\n"
-            f"%config A3sMagics.default_workspace = {str(tmp_path / 'ws')!r}")
+    run(
+        kc,
+        "%load_ext a3s_notebook\n"
+        f"%config A3sMagics.sessions_dir = {str(tmp_path / 's')!r}\n"
+        f"%config A3sMagics.default_workspace = {str(tmp_path / 'ws')!r}",
+    )
     run(kc, "%a3s_session new k --model scripted/demo-fast --timeout 120")
     msg_id = kc.execute("%%ask --quiet\nwrite notes")
     run_state = "import a3s_notebook.magics as m\nmag = get_ipython().magics_manager.registry['A3sMagics']\n"
@@ -64,7 +69,9 @@ def test_interrupt_cancels_the_run_cleanly(kernel: tuple[KernelManager, Any], tm
             kc.get_iopub_msg(timeout=0.1)
         except queue.Empty:
             pass
-        if (tmp_path / "s" / "k.jsonl").exists() and '"confirmation_required"' in (tmp_path / "s" / "k.jsonl").read_text():
+        if (tmp_path / "s" / "k.jsonl").exists() and '"confirmation_required"' in (
+            tmp_path / "s" / "k.jsonl"
+        ).read_text():
             break
     else:
         pytest.fail("the run never asked for approval")
@@ -74,8 +81,11 @@ def test_interrupt_cancels_the_run_cleanly(kernel: tuple[KernelManager, Any], tm
     assert time.monotonic() - t0 < 10
     assert any("CancelledError" in e for e in out["error"])
     assert "interrupted" in "".join(out["stream"])
-    state = run(kc, run_state + "s = mag.current\n"
-                "print(s.state.value, len(s.pending_confirmations()), s.messages[-1].tool_results()[-1].content)")
+    state = run(
+        kc,
+        run_state + "s = mag.current\n"
+        "print(s.state.value, len(s.pending_confirmations()), s.messages[-1].tool_results()[-1].content)",
+    )
     text = "".join(state["stream"])
     assert text.startswith("Active 0 Tool 'write' was not run: the run was interrupted.")
     assert not (tmp_path / "ws" / "notes.md").exists()
@@ -88,7 +98,11 @@ def test_interrupt_cancels_the_run_cleanly(kernel: tuple[KernelManager, Any], tm
 
 def test_run_all_with_several_ask_cells_and_analysis(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     cells = [
         "%load_ext a3s_notebook\n"
         f"%config A3sMagics.sessions_dir = {str(tmp_path / 's')!r}\n"
@@ -103,7 +117,9 @@ def test_run_all_with_several_ask_cells_and_analysis(tmp_path: Path) -> None:
         "print(len(costs), sorted(costs['session_id'].unique()))",
     ]
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     last = nb.cells[-1].outputs[0]["text"]
     assert last.strip() == "6 ['first', 'second']"

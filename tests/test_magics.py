@@ -45,7 +45,9 @@ def magics(shell: InteractiveShell) -> Any:
     return shell.magics_manager.registry["A3sMagics"]
 
 
-def test_ask_with_approval_by_rule_and_result_in_underscore(ip: InteractiveShell, tmp_path: Path) -> None:
+def test_ask_with_approval_by_rule_and_result_in_underscore(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
     run(ip, "%a3s_session new demo")
     run(ip, "%a3s_session allow write")
     run(ip, "topic = 'the sales data'")
@@ -63,15 +65,22 @@ def test_ask_with_approval_by_rule_and_result_in_underscore(ip: InteractiveShell
     assert "text/markdown" in bundle and meta["a3s"]["session"] == "demo"
 
 
-def test_unapproved_write_times_out_and_the_model_says_so(ip: InteractiveShell, tmp_path: Path) -> None:
+def test_unapproved_write_times_out_and_the_model_says_so(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
     run(ip, "%a3s_session new strict")
     out = run(ip, "%%ask\nwrite notes")
     assert not (tmp_path / "ws" / "notes.md").exists()
     assert "timed out waiting for confirmation (200ms)" in out.text
 
 
-def test_session_subcommands(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run(ip, "%a3s_session new one --model scripted/echo --system 'be brief' --timeout 5 --yolo query")
+def test_session_subcommands(
+    ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(
+        ip,
+        "%a3s_session new one --model scripted/echo --system 'be brief' --timeout 5 --yolo query",
+    )
     s = magics(ip).current
     assert s.model_name == "scripted/echo" and s.config.system_prompt == "be brief"
     assert s.confirmations.policy.default_timeout_ms == 5000
@@ -140,7 +149,9 @@ def test_help_and_usage_errors(ip: InteractiveShell, capsys: pytest.CaptureFixtu
     assert "unsafe characters" in capsys.readouterr().err
 
 
-def test_new_twice_keeps_the_old_file(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_new_twice_keeps_the_old_file(
+    ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(ip, "%a3s_session new again --model scripted/echo")
     run(ip, "%%ask\nfirst")
     run(ip, "%a3s_session new again --model scripted/echo")
@@ -207,7 +218,11 @@ def test_loadable_from_ipython_config(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(
         [sys.executable, "-m", "IPython", f"--profile-dir={profile}", "--no-banner", "-c", code],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
     )
     assert "session 'cfg' (scripted/echo)" in out.stdout, out.stdout + out.stderr
 
@@ -220,6 +235,6 @@ def test_load_ext_is_fast_and_lazy() -> None:
         "print(time.perf_counter() - t, 'pydantic' in sys.modules, 'a3s_notebook.engine' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    seconds, pydantic_loaded, engine_loaded = out.stdout.split()
+    seconds, _pydantic_loaded, engine_loaded = out.stdout.split()
     assert engine_loaded == "False"  # the engine loads at the first use, not at %load_ext
     assert float(seconds) < 5  # a loose sanity bound; bench/ measures the real figure

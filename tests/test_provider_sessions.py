@@ -11,8 +11,13 @@ from a3s_notebook.engine import PermissionPolicy, SessionConfig, SessionManager
 from a3s_notebook.engine.events import AgentEvent
 from a3s_notebook.llm.errors import LlmAuthError
 
-from .llm_server import ErrorReply, LlmServer, Reply, ToolCallReply
-from .llm_server import llm_server_fixture  # noqa: F401  (provides `llm_server`)
+from .llm_server import (
+    ErrorReply,
+    LlmServer,
+    Reply,
+    ToolCallReply,
+    llm_server_fixture,  # noqa: F401  (provides `llm_server`)
+)
 
 
 def expected_cost(model: str, provider: str, **usage: int) -> float:
@@ -20,7 +25,9 @@ def expected_cost(model: str, provider: str, **usage: int) -> float:
 
 
 def make(manager: SessionManager, workspace: Path, model: str, base_url: str):  # type: ignore[no-untyped-def]
-    config = SessionConfig(workspace=str(workspace), permission_policy=PermissionPolicy(allow=["read", "ls"]))
+    config = SessionConfig(
+        workspace=str(workspace), permission_policy=PermissionPolicy(allow=["read", "ls"])
+    )
     return manager.create_session(config, model=model, api_key="sk-test-key-000", base_url=base_url)
 
 
@@ -65,9 +72,15 @@ async def test_openai_session_with_two_tool_calls_and_cost(
     rows = session.cost_records
     assert [(r.provider, r.model) for r in rows] == [("openai", "gpt-4o-mini")] * 2
     assert [r.tool_names for r in rows] == [["read", "ls"], []]
-    assert (rows[0].prompt_tokens, rows[0].completion_tokens, rows[0].cache_read_tokens) == (1200, 80, 200)
+    assert (rows[0].prompt_tokens, rows[0].completion_tokens, rows[0].cache_read_tokens) == (
+        1200,
+        80,
+        200,
+    )
     assert rows[0].cost_usd == pytest.approx(
-        expected_cost("gpt-4o-mini", "openai", input_tokens=1200, output_tokens=80, cache_read_tokens=200)
+        expected_cost(
+            "gpt-4o-mini", "openai", input_tokens=1200, output_tokens=80, cache_read_tokens=200
+        )
     )
     assert rows[1].cost_usd == pytest.approx(
         expected_cost("gpt-4o-mini", "openai", input_tokens=1500, output_tokens=40)
@@ -113,11 +126,19 @@ async def test_anthropic_session_with_two_tool_calls_and_cost(
 
     first = session.cost_records[0]
     # all input is counted: uncached + cache reads + cache writes
-    assert (first.prompt_tokens, first.cache_read_tokens, first.cache_write_tokens) == (1300, 300, 100)
+    assert (first.prompt_tokens, first.cache_read_tokens, first.cache_write_tokens) == (
+        1300,
+        300,
+        100,
+    )
     assert first.cost_usd == pytest.approx(
         expected_cost(
-            "claude-haiku-4-5", "anthropic",
-            input_tokens=1300, output_tokens=60, cache_read_tokens=300, cache_write_tokens=100,
+            "claude-haiku-4-5",
+            "anthropic",
+            input_tokens=1300,
+            output_tokens=60,
+            cache_read_tokens=300,
+            cache_write_tokens=100,
         )
     )
     assert session.cost_records[1].cost_usd == pytest.approx(
@@ -128,8 +149,14 @@ async def test_anthropic_session_with_two_tool_calls_and_cost(
 async def test_system_prompt_and_budget_before_any_request(
     llm_server: LlmServer, manager: SessionManager, workspace: Path
 ) -> None:
-    llm_server.enqueue(Reply(text="one", usage={"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}))
-    config = SessionConfig(workspace=str(workspace), system_prompt="Be terse.", cost_limit_usd=0.0000001)
+    llm_server.enqueue(
+        Reply(
+            text="one", usage={"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+        )
+    )
+    config = SessionConfig(
+        workspace=str(workspace), system_prompt="Be terse.", cost_limit_usd=0.0000001
+    )
     session = manager.create_session(
         config, model="openai/gpt-4o-mini", api_key="sk-x", base_url=llm_server.openai_url
     )

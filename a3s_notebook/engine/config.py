@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -47,7 +47,7 @@ def validate_session_id(session_id: str) -> str:
     return session_id
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     """Lifecycle state, serialized by variant name."""
 
     UNKNOWN = "Unknown"
@@ -57,7 +57,7 @@ class SessionState(str, Enum):
     ERROR = "Error"
 
 
-class StorageBackend(str, Enum):
+class StorageBackend(StrEnum):
     """Where a session is kept. Memory-backed sessions are never written to disk."""
 
     MEMORY = "memory"

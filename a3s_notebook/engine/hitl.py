@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -48,7 +48,7 @@ CANCELLED_REASON = "Confirmation cancelled"
 """The reason given when a request is cancelled (cancel, cancel_all, a cancelled waiter)."""
 
 
-class TimeoutAction(str, Enum):
+class TimeoutAction(StrEnum):
     """What happens when nobody decides in time. Serialized by variant name."""
 
     REJECT = "Reject"

@@ -15,7 +15,7 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -29,7 +29,7 @@ _QUERY_TOOLS = frozenset(
 )
 
 
-class SessionLane(str, Enum):
+class SessionLane(StrEnum):
     """A lane of the session queue. Serialized by variant name (``"Query"``)."""
 
     CONTROL = "Control"

@@ -22,7 +22,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -49,7 +49,7 @@ _RULE_SYNTAX_HINT = (
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
-class PermissionDecision(str, Enum):
+class PermissionDecision(StrEnum):
     """What a policy says about one tool call. Serialized lowercase."""
 
     ALLOW = "allow"

@@ -317,14 +317,19 @@ class Session:
         provider, _, model = self.model_name.partition("/")
         if not model:
             provider, model = "", self.model_name
-        cost = price_call(
-            model,
-            provider,
-            input_tokens=usage.prompt_tokens,
-            output_tokens=usage.completion_tokens,
-            cache_read_tokens=usage.cache_read_tokens or 0,
-            cache_write_tokens=usage.cache_write_tokens or 0,
-        )
+        try:
+            cost = price_call(
+                model,
+                provider,
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                cache_read_tokens=usage.cache_read_tokens or 0,
+                cache_write_tokens=usage.cache_write_tokens or 0,
+            )
+        except (ValueError, TypeError) as exc:
+            # inconsistent usage from a provider: record the call, unpriced, and say why
+            logger.warning("session %s: call not priced: %s", self.id, exc)
+            cost = None
         record = LlmCostRecord(
             session_id=self.id,
             turn=turn,

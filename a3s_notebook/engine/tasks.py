@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
@@ -11,7 +11,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 __all__ = ["AgentGoal", "Complexity", "ExecutionPlan", "Task", "TaskPriority", "TaskStatus"]
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     """Status of a task. Parsing is lenient: ``done`` means completed, unknown means pending."""
 
     PENDING = "pending"
@@ -47,7 +47,7 @@ class TaskStatus(str, Enum):
         return self in (TaskStatus.PENDING, TaskStatus.IN_PROGRESS)
 
 
-class TaskPriority(str, Enum):
+class TaskPriority(StrEnum):
     """Priority of a task; unknown values parse as medium."""
 
     HIGH = "high"
@@ -96,7 +96,7 @@ class Task(BaseModel):
         return str(v)
 
 
-class Complexity(str, Enum):
+class Complexity(StrEnum):
     """How hard a plan is judged to be."""
 
     SIMPLE = "Simple"

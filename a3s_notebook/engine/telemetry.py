@@ -5,7 +5,7 @@ Totals are always derived from the records, never kept as running counters.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ __all__ = ["LlmCostRecord", "ToolMetrics", "ToolStats"]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class LlmCostRecord(BaseModel):
