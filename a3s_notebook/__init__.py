@@ -20,6 +20,8 @@ if TYPE_CHECKING:
         SessionConfig,
         SessionManager,
     )
+    from a3s_notebook.analysis import load_sessions
+    from a3s_notebook.export import export_session
     from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "SessionConfig",
     "SessionManager",
     "__version__",
+    "export_session",
+    "load_sessions",
 ]
 
 _LAZY = {
@@ -43,6 +47,8 @@ _LAZY = {
     "SessionManager": "a3s_notebook.engine",
     "ScriptedClient": "a3s_notebook.llm.scripted",
     "ScriptedTurn": "a3s_notebook.llm.scripted",
+    "load_sessions": "a3s_notebook.analysis",
+    "export_session": "a3s_notebook.export",
 }
 
 

@@ -21,6 +21,7 @@ from a3s_notebook.analysis.costs import (
     records_frame,
     summarize,
 )
+from a3s_notebook.analysis.sessions import SessionFrames, load_sessions
 
 __all__ = [
     "COLUMNS",
@@ -32,6 +33,8 @@ __all__ = [
     "cost_by_day",
     "cost_by_model",
     "cost_by_session",
+    "SessionFrames",
+    "load_sessions",
     "records_frame",
     "summarize",
 ]
