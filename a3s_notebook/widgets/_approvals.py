@@ -1,0 +1,351 @@
+"""ApprovalCards: one card per pending confirmation, decided by a click.
+
+A click sends ``{"kind": "confirm", "tool_id", "decision", "reason"}``; the handler calls
+``session.confirm(...)``. When the request is no longer pending (decided elsewhere, timed
+out, cancelled) ``confirm`` returns False and the card says so: nothing is raised.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from a3s_notebook.widgets._base import SessionWidget, now_ms
+from a3s_notebook.widgets._event_stream import clip_value
+from a3s_notebook.widgets._static import asset
+from a3s_notebook.widgets._text import args_summary, md_escape
+
+if TYPE_CHECKING:
+    from a3s_notebook.engine.events import AgentEvent
+    from a3s_notebook.engine.hitl import PendingConfirmationInfo
+    from a3s_notebook.engine.session import Session
+
+__all__ = ["ApprovalCards", "diff_for"]
+
+DIFF_TEXT_MAX = 200_000
+"""Characters of old/new text sent for a diff (the rest is cut, with a note)."""
+
+FILE_READ_MAX = 1_000_000
+"""Files larger than this are not read for a diff."""
+
+DECIDED_KEPT = 20
+"""Decided cards kept for reference (the oldest are dropped)."""
+
+NOT_PENDING = (
+    "This request is no longer pending (already decided, timed out or cancelled); "
+    "the click did nothing."
+)
+
+
+def _inside(workspace: Path, file_path: str) -> Path | None:
+    try:
+        target = (workspace / file_path).resolve()
+        target.relative_to(workspace.resolve())
+    except (ValueError, OSError):
+        return None
+    return target
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        if path.stat().st_size > FILE_READ_MAX:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if b"\0" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _cut(text: str) -> tuple[str, bool]:
+    return (text, False) if len(text) <= DIFF_TEXT_MAX else (text[:DIFF_TEXT_MAX], True)
+
+
+def diff_for(workspace: Path, tool_name: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    """Old and new text of a ``write`` or ``edit`` call, for the card's diff.
+
+    Reads the current file (inside the workspace only); for ``edit``, applies the
+    replacement the way the tool will, so the diff shows real line numbers.
+    """
+    file_path = args.get("file_path")
+    if not isinstance(file_path, str) or not file_path:
+        return None
+    target = _inside(workspace, file_path)
+    notes: list[str] = []
+    if tool_name == "write":
+        content = args.get("content")
+        if not isinstance(content, str):
+            return None
+        exists = target is not None and target.is_file()
+        old = _read_text(target) if exists and target is not None else ""
+        if old is None:
+            notes.append("The current file could not be read (binary or large): diffed as empty.")
+            old = ""
+        old, cut_old = _cut(old)
+        new, cut_new = _cut(content)
+        if cut_old or cut_new:
+            notes.append(f"Only the first {DIFF_TEXT_MAX:,} characters are compared.")
+        return {
+            "kind": "write",
+            "path": file_path,
+            "old": old,
+            "new": new,
+            "new_file": not exists,
+            "note": " ".join(notes) or None,
+        }
+    if tool_name == "edit":
+        old_s, new_s = args.get("old_string"), args.get("new_string")
+        if not isinstance(old_s, str) or not isinstance(new_s, str):
+            return None
+        replace_all = bool(args.get("replace_all"))
+        text = _read_text(target) if target is not None and target.is_file() else None
+        if text is not None and old_s and old_s in text:
+            before = text
+            after = text.replace(old_s, new_s) if replace_all else text.replace(old_s, new_s, 1)
+        else:
+            before, after = old_s, new_s
+            notes.append(
+                "old_string was not found in the file: the edit will fail."
+                if text is not None
+                else "The file could not be read: showing the replaced text only."
+            )
+        before, cut_b = _cut(before)
+        after, cut_a = _cut(after)
+        if cut_a or cut_b:
+            notes.append(f"Only the first {DIFF_TEXT_MAX:,} characters are compared.")
+        return {
+            "kind": "edit",
+            "path": file_path,
+            "old": before,
+            "new": after,
+            "replace_all": replace_all,
+            "note": " ".join(notes) or None,
+        }
+    return None
+
+
+class ApprovalCards(SessionWidget):
+    """One card per pending confirmation: the tool, why it needs approval, its arguments
+    (a diff for ``write`` and ``edit``) and a countdown; buttons Approve, Deny (with an
+    optional reason the model sees) and Always allow (adds an allow rule, listed under
+    the cards and removable). Decided cards say who decided what and when."""
+
+    _esm = asset("approval_cards")
+
+    cards = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """See js/lib/types.ts ``Card``."""
+    rules: traitlets.Dict[str, Any] = traitlets.Dict({"allow": [], "added": []}).tag(sync=True)
+    """``{"allow": [the session's allow rules], "added": [rules added from these cards]}``"""
+
+    def __init__(self, session: Session | None = None, **kwargs: Any) -> None:
+        self._added: list[str] = []
+        super().__init__(session, **kwargs)
+
+    # --- state helpers -------------------------------------------------------------------
+
+    def _card(self, tool_id: str) -> dict[str, Any] | None:
+        return next((c for c in self.cards if c["tool_id"] == tool_id), None)
+
+    def _set_card(self, tool_id: str, **changes: Any) -> None:
+        # new dicts and a new list: traits compare by value, so never mutate in place
+        self.cards = [{**c, **changes} if c["tool_id"] == tool_id else c for c in self.cards]
+
+    def _add_card(self, card: dict[str, Any]) -> None:
+        cards = [c for c in self.cards if c["tool_id"] != card["tool_id"]] + [card]
+        decided = [c for c in cards if c["status"] != "pending"]
+        if len(decided) > DECIDED_KEPT:
+            drop = {id(c) for c in decided[: len(decided) - DECIDED_KEPT]}
+            cards = [c for c in cards if id(c) not in drop]
+        self.cards = cards
+
+    def _refresh_rules(self) -> None:
+        allow = list(self._session.rules().get("allow", [])) if self._session is not None else []
+        self._added = [r for r in self._added if r in allow]
+        self.rules = {"allow": allow, "added": list(self._added)}
+
+    def _new_card(
+        self,
+        tool_id: str,
+        tool_name: str,
+        args: dict[str, Any],
+        reason: str | None,
+        timeout_ms: int,
+        created_at: float,
+        remaining_ms: float,
+    ) -> dict[str, Any]:
+        diff = None
+        if self._session is not None:
+            try:
+                diff = diff_for(self._session.workspace, tool_name, args)
+            except Exception as exc:  # a diff is a nicety: show the card without it
+                self._report("diff", exc)
+        return {
+            "tool_id": tool_id,
+            "tool_name": tool_name,
+            "args": clip_value(args),
+            "reason": reason,
+            "timeout_ms": timeout_ms,
+            "created_at": created_at,
+            "deadline": now_ms() + remaining_ms,
+            "status": "pending",
+            "decided_by": None,
+            "decision_reason": None,
+            "rule_added": None,
+            "decided_at": None,
+            "action_taken": None,
+            "notice": None,
+            "diff": diff,
+        }
+
+    def _from_pending(self, p: PendingConfirmationInfo) -> dict[str, Any]:
+        return self._new_card(
+            p.tool_id,
+            p.tool_name,
+            p.args,
+            p.reason,
+            p.timeout_ms,
+            p.created_at * 1000,
+            p.remaining_ms,
+        )
+
+    def _close_orphans(self) -> None:
+        """Pending cards whose request vanished without an event (``session.cancel()``)."""
+        if self._session is None:
+            return
+        live = {p.tool_id for p in self._session.pending_confirmations()}
+        for c in self.cards:
+            if c["status"] == "pending" and c["tool_id"] not in live:
+                self._set_card(c["tool_id"], status="cancelled", decided_at=now_ms())
+
+    # --- session -------------------------------------------------------------------------
+
+    def _reset(self, session: Session) -> None:
+        with self.hold_sync():
+            self._added = []
+            self.cards = [self._from_pending(p) for p in session.pending_confirmations()]
+            self._refresh_rules()
+
+    def _handle_event(self, event: AgentEvent) -> None:
+        t = event.type
+        if t == "confirmation_required":
+            ev: Any = event
+            self._add_card(
+                self._new_card(
+                    ev.tool_id,
+                    ev.tool_name,
+                    ev.args,
+                    ev.reason,
+                    ev.timeout_ms,
+                    now_ms(),
+                    ev.timeout_ms,
+                )
+            )
+        elif t == "confirmation_received":
+            ev = event
+            if self._card(ev.tool_id) is None:
+                return
+            with self.hold_sync():
+                if ev.rule_added and ev.rule_added not in self._added:
+                    self._added.append(ev.rule_added)
+                self._set_card(
+                    ev.tool_id,
+                    status="approved" if ev.approved else "denied",
+                    decided_by=ev.decided_by,
+                    decision_reason=ev.reason,
+                    rule_added=ev.rule_added,
+                    decided_at=now_ms(),
+                    notice=None,
+                )
+                self._refresh_rules()
+        elif t == "confirmation_timeout":
+            ev = event
+            if self._card(ev.tool_id) is not None:
+                self._set_card(
+                    ev.tool_id,
+                    status="timeout",
+                    decided_by="timeout",
+                    action_taken=ev.action_taken,
+                    decided_at=now_ms(),
+                )
+        elif t == "tool_end":
+            ev = event
+            card = self._card(ev.id)
+            if card is not None and card["status"] == "pending":
+                self._set_card(ev.id, status="cancelled", decided_at=now_ms())
+        elif t in ("agent_end", "error"):
+            self._close_orphans()
+
+    def _on_custom_msg(self, kind: str, content: dict[str, Any]) -> None:
+        if kind == "confirm":
+            self._confirm(
+                str(content.get("tool_id", "")),
+                str(content.get("decision", "")),
+                content.get("reason"),
+            )
+        elif kind == "remove_rule":
+            rule = str(content.get("rule", ""))
+            if self._session is not None and rule:
+                self._session.remove_rule(rule, "allow")
+                if rule in self._added:
+                    self._added.remove(rule)
+            self._refresh_rules()
+
+    def _confirm(self, tool_id: str, decision: str, reason: Any) -> None:
+        if decision not in ("approve", "deny", "always"):
+            raise ValueError(f"unknown decision {decision!r}: expected approve, deny or always")
+        text = reason.strip() if isinstance(reason, str) and reason.strip() else None
+        ok = False
+        if self._session is not None:
+            ok = self._session.confirm(
+                tool_id,
+                approved=decision != "deny",
+                reason=text if decision == "deny" else None,
+                always=decision == "always",
+            )
+        if ok:
+            return  # the confirmation_received event has updated (or will update) the card
+        card = self._card(tool_id)
+        if card is None:
+            return
+        changes: dict[str, Any] = {"notice": NOT_PENDING}
+        if card["status"] == "pending":
+            changes.update(status="stale", decided_at=now_ms())
+        self._set_card(tool_id, **changes)
+
+    # --- text representation ---------------------------------------------------------------
+
+    def _markdown(self) -> str:
+        if not self.cards:
+            return "approvals: none pending"
+        lines = []
+        now = now_ms()
+        for c in self.cards:
+            what = f"`{c['tool_name']}` {md_escape(args_summary(c['args']))}".rstrip()
+            if c["status"] == "pending":
+                left = max(0, int((c["deadline"] - now) / 1000))
+                lines.append(
+                    f"- ⏸ {what} needs approval ({md_escape(c['reason'] or 'policy')}), {left} s "
+                    f"left: `session.confirm({c['tool_id']!r})` or "
+                    f"`session.confirm({c['tool_id']!r}, approved=False, reason='...')`"
+                )
+            else:
+                when = (
+                    time.strftime("%H:%M:%S", time.localtime(c["decided_at"] / 1000))
+                    if c.get("decided_at")
+                    else ""
+                )
+                by = f" by {c['decided_by']}" if c.get("decided_by") else ""
+                extra = ""
+                if c.get("rule_added"):
+                    extra = f", allow rule `{c['rule_added']}` added"
+                elif c.get("decision_reason"):
+                    extra = f": {md_escape(c['decision_reason'])}"
+                lines.append(f"- {what}: {c['status']}{by} {when}{extra}".replace("  ", " "))
+        return "**Approvals**\n\n" + "\n".join(lines)

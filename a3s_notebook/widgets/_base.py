@@ -1,0 +1,183 @@
+"""What every a3s widget shares: attaching to a session, guarded handlers, the error
+display, the "hello" handshake and the text representation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+from a3s_notebook.widgets._static import STYLESHEET, asset, check_assets
+
+if TYPE_CHECKING:
+    from a3s_notebook.engine.events import AgentEvent
+    from a3s_notebook.engine.session import Session
+
+check_assets()
+
+__all__ = ["SessionWidget", "now_ms"]
+
+logger = logging.getLogger("a3s_notebook.widgets")
+
+MAX_ERRORS = 10
+"""Errors kept in the ``errors`` trait (the oldest are dropped)."""
+
+
+def now_ms() -> float:
+    """Kernel wall-clock time in epoch milliseconds (what the front end's clock maps to)."""
+    return time.time() * 1000
+
+
+class SessionWidget(anywidget.AnyWidget):
+    """Base of the widgets that follow a :class:`~a3s_notebook.engine.session.Session`.
+
+    Subclasses implement ``_reset(session)`` (rebuild the state from the session),
+    ``_handle_event(event)`` and optionally ``_on_custom_msg(kind, content)``, plus
+    ``_markdown()`` for terminals and exported notebooks. Everything they do runs under
+    one lock and inside a guard: an exception is logged and shown beside the widget,
+    never raised into the session's run and never swallowed.
+    """
+
+    _css = asset(STYLESHEET)
+
+    errors = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    """Errors from Python handlers, shown beside the widget."""
+
+    def __init__(self, session: Session | None = None, **kwargs: Any) -> None:
+        self._lock = threading.RLock()
+        self._session: Session | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        # a typo in a keyword would otherwise only warn (lonboard does the same)
+        known = type(self).class_trait_names()
+        unknown = sorted(k for k in kwargs if k not in known)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}"
+            )
+        super().__init__(**kwargs)
+        self.on_msg(self._dispatch)
+        if session is not None:
+            self.attach(session)
+
+    # --- session ---------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session | None:
+        """The session this widget follows, or None when detached."""
+        return self._session
+
+    def attach(self, session: Session) -> SessionWidget:
+        """Follow ``session`` (detaching from the previous one); returns the widget."""
+        self.detach()
+        with self._lock:
+            self._session = session
+            self._guarded("attach", lambda: self._reset(session))
+            self._unsubscribe = session.subscribe(self._on_event)
+        return self
+
+    def detach(self) -> None:
+        """Stop following the session. The widget keeps showing what it has."""
+        with self._lock:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+            self._guarded("detach", self._on_detach)
+            self._session = None
+
+    def close(self) -> None:
+        """Detach and close the widget's comm."""
+        self.detach()
+        super().close()
+
+    # --- hooks for subclasses ----------------------------------------------------------
+
+    def _reset(self, session: Session) -> None:
+        """Rebuild the widget's state from the session (on attach)."""
+
+    def _handle_event(self, event: AgentEvent) -> None:
+        """React to one session event (called under the lock)."""
+
+    def _on_custom_msg(self, kind: str, content: dict[str, Any]) -> None:
+        """React to a custom message from the front end (called under the lock)."""
+
+    def _on_detach(self) -> None:
+        """Called when the session is detached."""
+
+    def _on_hello(self) -> None:
+        """A view was rendered: send it what traits cannot carry."""
+
+    def _markdown(self) -> str:
+        return f"*{type(self).__name__}*"
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _on_event(self, event: AgentEvent) -> None:
+        with self._lock:
+            self._guarded(f"event {event.type}", lambda: self._handle_event(event))
+
+    def _dispatch(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("kind")
+        if not isinstance(kind, str) or kind.startswith("anywidget"):
+            return  # anywidget's own messages (experimental commands) are not ours
+        with self._lock:
+            if kind == "hello":
+                self._guarded("hello", self._hello)
+            elif kind == "clear_errors":
+                self.errors = []
+            else:
+                self._guarded(f"message {kind}", lambda: self._on_custom_msg(kind, content))
+
+    def _hello(self) -> None:
+        self.send({"kind": "clock", "now": now_ms()})
+        self._on_hello()
+
+    def _guarded(self, where: str, fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            self._report(where, exc)
+
+    def _report(self, where: str, exc: BaseException) -> None:
+        """Log an exception and show it beside the widget."""
+        logger.error("%s: %s failed", type(self).__name__, where, exc_info=exc)
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        text = "".join(lines[-6:]).rstrip()
+        entry = f"{type(self).__name__} {where}: {type(exc).__name__}: {exc}\n{text}"
+        try:
+            self.errors = [*self.errors, entry][-MAX_ERRORS:]
+        except Exception:  # the comm may be gone; the log line above still has it
+            logger.exception("could not show a widget error")
+
+    # --- representations -------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        # cheap: never serialise traits (anywidget does the same)
+        name = self._session.name if self._session is not None else None
+        return f"{type(self).__name__}(session={name!r})"
+
+    def _repr_markdown_(self) -> str:
+        with self._lock:
+            return self._markdown()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view plus a text/Markdown form for terminals and exported notebooks."""
+        return with_text(super()._repr_mimebundle_(**kwargs), self._repr_markdown_())
+
+
+def with_text(bundle: Any, markdown: str) -> Any:
+    """Put ``markdown`` into a widget's MIME bundle as text/plain and text/markdown."""
+    if bundle is None:
+        return {"text/plain": markdown, "text/markdown": markdown}
+    data, meta = bundle if isinstance(bundle, tuple) else (bundle, None)
+    data = dict(data)
+    data["text/plain"] = markdown
+    data["text/markdown"] = markdown
+    return (data, meta) if meta is not None else data

@@ -1,0 +1,130 @@
+"""Coalescing of streamed text: many tiny deltas become at most ~20 messages a second.
+
+A model streams a token every few milliseconds; sending each one as a widget message
+would flood the front end. :class:`DeltaCoalescer` sends the first delta at once (so the
+first token shows without delay), then batches whatever arrives within ``interval``
+seconds into one message that carries only the new text. Boundaries (a tool starts, a
+turn ends) call :meth:`DeltaCoalescer.flush` so nothing waits behind them.
+
+The clock and the timer are injectable so that tests can run thousands of deltas in
+simulated time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DeltaCoalescer", "Part", "Scheduler", "default_scheduler"]
+
+Part = dict[str, Any]
+"""``{"seg": <segment id>, "field": "text" | "reasoning" | "output", "text": <new text>}``"""
+
+Scheduler = Callable[[float, Callable[[], None]], Callable[[], None]]
+"""``schedule(delay_seconds, callback) -> cancel``"""
+
+
+def default_scheduler(delay: float, callback: Callable[[], None]) -> Callable[[], None]:
+    """Run ``callback`` after ``delay`` seconds; return a function that cancels it.
+
+    On the event loop of the calling thread when one runs (the kernel's loop during
+    ``await session.send_async(...)``; the worker loop of a sync ``session.send()``),
+    otherwise on a daemon ``threading.Timer`` (events from a plain thread).
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        handle = loop.call_later(delay, callback)
+        return handle.cancel
+    timer = threading.Timer(delay, callback)
+    timer.daemon = True
+    timer.start()
+    return timer.cancel
+
+
+class DeltaCoalescer:
+    """Batch text deltas by segment and field; send at most one batch per ``interval``.
+
+    Args:
+        send: called with the list of parts of one batch (consecutive deltas of the same
+            segment and field are joined into one part).
+        interval: the minimum time between two timed sends, in seconds.
+        clock: monotonic seconds (injectable for tests).
+        schedule: the timer (injectable for tests); see :data:`Scheduler`.
+
+    Thread-safe: deltas may come from the kernel's thread, a worker thread, or a timer.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[list[Part]], None],
+        *,
+        interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        schedule: Scheduler = default_scheduler,
+    ) -> None:
+        self._send = send
+        self.interval = interval
+        self._clock = clock
+        self._schedule = schedule
+        self._lock = threading.RLock()
+        self._parts: list[tuple[str, str, list[str]]] = []
+        self._last_sent = float("-inf")
+        self._cancel: Callable[[], None] | None = None
+        self._timer_token = 0
+        self.messages_sent = 0
+
+    def add(self, seg: str, field: str, text: str) -> None:
+        """Queue new text for ``field`` of segment ``seg``."""
+        if not text:
+            return
+        with self._lock:
+            last = self._parts[-1] if self._parts else None
+            if last is not None and last[0] == seg and last[1] == field:
+                last[2].append(text)
+            else:
+                self._parts.append((seg, field, [text]))
+            if self._cancel is not None:
+                return  # a send is already scheduled; it will carry this text too
+            wait = self._last_sent + self.interval - self._clock()
+            if wait <= 0:
+                self._flush_locked()
+            else:
+                self._timer_token += 1
+                token = self._timer_token
+                self._cancel = self._schedule(wait, lambda: self._on_timer(token))
+
+    def flush(self) -> None:
+        """Send what is queued now (at a boundary) and cancel the pending timer."""
+        with self._lock:
+            if self._cancel is not None:
+                cancel, self._cancel = self._cancel, None
+                cancel()
+            self._flush_locked()
+
+    @property
+    def pending(self) -> bool:
+        """Whether text waits to be sent."""
+        with self._lock:
+            return bool(self._parts)
+
+    def _on_timer(self, token: int) -> None:
+        with self._lock:
+            if token != self._timer_token or self._cancel is None:
+                return  # a timer that was cancelled while it was already firing
+            self._cancel = None
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._parts:
+            return
+        batch = [{"seg": s, "field": f, "text": "".join(chunks)} for s, f, chunks in self._parts]
+        self._parts = []
+        self._last_sent = self._clock()
+        self.messages_sent += 1
+        self._send(batch)

@@ -1,0 +1,476 @@
+"""EventStream: the run as it happens.
+
+Durable state is the list of committed rows (traits ``rows`` and ``archive``): a page
+reload or a second display shows all of it. Streamed text travels as coalesced "delta"
+messages that carry only new text; at a boundary (a tool starts, a turn ends, ...) the
+pending text is flushed and committed as a row with the id the deltas used, so the front
+end swaps its live text for the row without a flicker.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import traitlets
+
+from a3s_notebook.widgets._base import SessionWidget, now_ms
+from a3s_notebook.widgets._coalesce import DeltaCoalescer, Part
+from a3s_notebook.widgets._static import asset
+from a3s_notebook.widgets._status import IDLE, next_status
+from a3s_notebook.widgets._text import args_summary, clip, duration, md_escape, num, pct
+
+if TYPE_CHECKING:
+    from a3s_notebook.engine.events import AgentEvent
+    from a3s_notebook.engine.session import Session
+    from a3s_notebook.llm.types import Message
+
+__all__ = ["EventStream", "clip_value", "rows_from_messages"]
+
+ARCHIVE_CHUNK = 100
+"""``rows`` holds between this many and twice this many rows; older ones move to
+``archive`` in chunks, so a new row re-sends a short list, not the whole transcript."""
+
+OUTPUT_HEAD = 8_000
+OUTPUT_TAIL = 12_000
+"""A tool output longer than head + tail is cut in the middle for display (the end of an
+output, where errors are, matters most)."""
+
+ARG_STRING_MAX = 4_000
+"""Longer string arguments (a file's content) are cut in the rows."""
+
+# events that end the text being streamed: it is committed as a row before they are shown
+_BOUNDARIES = frozenset(
+    {
+        "agent_start",
+        "turn_start",
+        "turn_end",
+        "agent_end",
+        "tool_start",
+        "tool_end",
+        "error",
+        "permission_denied",
+        "confirmation_required",
+        "confirmation_received",
+        "confirmation_timeout",
+        "context_compacted",
+        "budget_exceeded",
+    }
+)
+
+
+def clip_output(text: str) -> tuple[str, bool]:
+    """Cut a long output in the middle; returns (text, truncated)."""
+    if len(text) <= OUTPUT_HEAD + OUTPUT_TAIL:
+        return text, False
+    cut = len(text) - OUTPUT_HEAD - OUTPUT_TAIL
+    return (
+        f"{text[:OUTPUT_HEAD]}\n… ({cut:,} characters not shown) …\n{text[-OUTPUT_TAIL:]}",
+        True,
+    )
+
+
+def clip_value(value: Any, limit: int = ARG_STRING_MAX) -> Any:
+    """A copy of a JSON value with long strings cut (arguments can hold whole files)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        return f"{value[:limit]}… ({len(value) - limit:,} more characters)"
+    if isinstance(value, dict):
+        return {str(k): clip_value(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clip_value(v, limit) for v in value]
+    return value
+
+
+def rows_from_messages(messages: list[Message], first_id: int = 0) -> list[dict[str, Any]]:
+    """Rows for a conversation that happened before the widget was attached."""
+    rows: list[dict[str, Any]] = []
+    tools: dict[str, int] = {}
+    n = first_id
+    for m in messages:
+        if m.role == "user":
+            for r in m.tool_results():
+                i = tools.get(r.tool_use_id)
+                if i is None:
+                    continue
+                output, truncated = clip_output(r.content)
+                rows[i] = {
+                    **rows[i],
+                    "output": output,
+                    "output_truncated": truncated,
+                    "exit_code": 1 if r.is_error else 0,
+                    "status": "error" if r.is_error else "ok",
+                }
+            text = m.text()
+            if text:
+                rows.append({"id": f"r{n}", "kind": "user", "text": text})
+                n += 1
+        else:
+            text = m.text()
+            if text or m.reasoning_content:
+                row: dict[str, Any] = {"id": f"r{n}", "kind": "assistant", "text": text}
+                if m.reasoning_content:
+                    row["reasoning"] = m.reasoning_content
+                rows.append(row)
+                n += 1
+            for call in m.tool_calls():
+                tools[call.id] = len(rows)
+                rows.append(
+                    {
+                        "id": f"r{n}",
+                        "kind": "tool",
+                        "tool_id": call.id,
+                        "name": call.name,
+                        "args": clip_value(call.args),
+                        "status": "running",
+                    }
+                )
+                n += 1
+    return rows
+
+
+class EventStream(SessionWidget):
+    """The run as it happens: streamed Markdown text, tool calls, denials, errors,
+    compactions and confirmation outcomes.
+
+    ``EventStream(session)`` shows the session's conversation so far and follows its
+    events. Text deltas reach the front end coalesced (at most about 20 messages a
+    second, each with only new text); everything committed lives in synced traits, so a
+    re-rendered view shows it all. Long runs stay responsive: a view renders the last
+    ``page_size`` rows and offers "show earlier".
+    """
+
+    _esm = asset("event_stream")
+
+    rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """The most recent committed rows."""
+    archive = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """Older committed rows (moved here in chunks of ``ARCHIVE_CHUNK``)."""
+    status = traitlets.Dict(IDLE).tag(sync=True)
+    """What the agent is doing: ``{"phase", "detail", "turn"}``."""
+    page_size = traitlets.Int(100).tag(sync=True)
+    """Rows a view renders at first; "show earlier" adds as many again."""
+
+    def __init__(self, session: Session | None = None, **kwargs: Any) -> None:
+        self._all: list[dict[str, Any]] = []
+        self._index: dict[str, int] = {}
+        self._archived = 0
+        self._archive_dirty = False
+        self._tool_rows: dict[str, str] = {}
+        self._next = 0
+        self._seq = 0
+        self._seg: str | None = None
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._outputs: dict[str, list[str]] = {}
+        self._turn_text = False
+        self._turns = 0
+        self._coalescer = DeltaCoalescer(self._send_parts)
+        super().__init__(session, **kwargs)
+
+    # --- rows ----------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        self._next += 1
+        return f"r{self._next}"
+
+    def _append(self, row: dict[str, Any]) -> str:
+        row.setdefault("id", self._new_id())
+        row.setdefault("ts", now_ms())
+        self._index[row["id"]] = len(self._all)
+        self._all.append(row)
+        return str(row["id"])
+
+    def _update(self, row_id: str, **changes: Any) -> bool:
+        """Replace a row by an updated copy (traits compare by value: never mutate)."""
+        i = self._index.get(row_id)
+        if i is None:
+            return False
+        old = self._all[i]
+        self._all[i] = {**old, **changes, "v": int(old.get("v", 0)) + 1}
+        if i < self._archived:
+            self._archive_dirty = True
+        return True
+
+    def _sync_rows(self) -> None:
+        n = len(self._all)
+        if n - self._archived > 2 * ARCHIVE_CHUNK:
+            self._archived = n - ARCHIVE_CHUNK
+            self._archive_dirty = True
+        if self._archive_dirty:
+            self._archive_dirty = False
+            self.archive = self._all[: self._archived]
+        self.rows = self._all[self._archived :]
+
+    # --- streaming -----------------------------------------------------------------------
+
+    def _send_parts(self, parts: list[Part]) -> None:
+        self._seq += 1
+        self.send({"kind": "delta", "seq": self._seq, "parts": parts})
+
+    def _stream(self, field: str, text: str) -> None:
+        if self._seg is None:
+            self._seg = self._new_id()
+        (self._text if field == "text" else self._reasoning).append(text)
+        self._coalescer.add(self._seg, field, text)
+
+    def _commit_live(self) -> bool:
+        """Flush pending deltas and turn the live text into a row; True if a row was added."""
+        self._coalescer.flush()
+        if self._seg is None:
+            return False
+        row: dict[str, Any] = {"id": self._seg, "kind": "assistant", "text": "".join(self._text)}
+        if self._reasoning:
+            row["reasoning"] = "".join(self._reasoning)
+        self._seg, self._text, self._reasoning = None, [], []
+        self._append(row)
+        self._turn_text = True
+        return True
+
+    def _on_hello(self) -> None:
+        self._coalescer.flush()
+        live: dict[str, dict[str, str]] = {}
+        if self._seg is not None:
+            seg: dict[str, str] = {"text": "".join(self._text)}
+            if self._reasoning:
+                seg["reasoning"] = "".join(self._reasoning)
+            live[self._seg] = seg
+        for row_id, chunks in self._outputs.items():
+            live[row_id] = {"output": "".join(chunks)}
+        self.send({"kind": "snapshot", "seq": self._seq, "live": live})
+
+    # --- session -------------------------------------------------------------------------
+
+    def _reset(self, session: Session) -> None:
+        self._coalescer.flush()
+        self._all, self._index, self._archived, self._tool_rows = [], {}, 0, {}
+        self._archive_dirty = True
+        self._seg, self._text, self._reasoning, self._outputs = None, [], [], {}
+        now = now_ms()
+        for row in rows_from_messages(session.messages):
+            row["id"] = self._new_id()
+            row["ts"] = now
+            if row["kind"] == "tool":
+                self._tool_rows[row["tool_id"]] = row["id"]
+            self._append(row)
+        with self.hold_sync():
+            self._sync_rows()
+            self.status = dict(IDLE)
+
+    def _on_detach(self) -> None:
+        self._commit_live()
+        self._sync_rows()
+
+    def _handle_event(self, event: AgentEvent) -> None:
+        t = event.type
+        status = next_status(event, self.status)
+        if t == "text_delta" or t == "reasoning_delta":
+            self._stream("text" if t == "text_delta" else "reasoning", event.text)  # type: ignore[union-attr]
+            if status is not None:
+                self.status = status
+            return
+        if t == "tool_output_delta":
+            row_id = self._tool_rows.get(event.id)  # type: ignore[union-attr]
+            if row_id is not None:
+                self._outputs.setdefault(row_id, []).append(event.delta)  # type: ignore[union-attr]
+                self._coalescer.add(row_id, "output", event.delta)  # type: ignore[union-attr]
+            return
+        if t not in _BOUNDARIES and status is None:
+            return
+        with self.hold_sync():
+            if t in _BOUNDARIES:
+                self._commit_live()
+                handler = getattr(self, f"_on_{t}", None)
+                if handler is not None:
+                    handler(event)
+                self._sync_rows()
+            if status is not None:
+                self.status = status
+
+    # --- one method per event type --------------------------------------------------------
+
+    def _on_agent_start(self, ev: Any) -> None:
+        self._turns = 0
+        self._append({"kind": "user", "text": ev.prompt})
+
+    def _on_turn_start(self, ev: Any) -> None:
+        self._turns = ev.turn
+        self._turn_text = False
+
+    def _on_turn_end(self, ev: Any) -> None:
+        # a provider that does not stream sends no deltas: show the message's text anyway
+        if self._turn_text or self._session is None or not self._session.messages:
+            return
+        last = self._session.messages[-1]
+        if last.role == "assistant" and (last.text() or last.reasoning_content):
+            row: dict[str, Any] = {"kind": "assistant", "text": last.text()}
+            if last.reasoning_content:
+                row["reasoning"] = last.reasoning_content
+            self._append(row)
+            self._turn_text = True
+
+    def _on_tool_start(self, ev: Any) -> None:
+        row_id = self._append(
+            {"kind": "tool", "tool_id": ev.id, "name": ev.name, "args": None, "status": "running"}
+        )
+        self._tool_rows[ev.id] = row_id
+
+    def _on_tool_end(self, ev: Any) -> None:
+        output, truncated = clip_output(ev.output)
+        changes = {
+            "output": output,
+            "output_truncated": truncated,
+            "exit_code": ev.exit_code,
+            "duration_ms": ev.duration_ms,
+            "args": clip_value(ev.args) if ev.args is not None else None,
+            "status": "ok" if ev.exit_code == 0 else "error",
+        }
+        row_id = self._tool_rows.get(ev.id)
+        if row_id is None or not self._update(row_id, **changes):
+            row_id = self._append({"kind": "tool", "tool_id": ev.id, "name": ev.name, **changes})
+            self._tool_rows[ev.id] = row_id
+        self._outputs.pop(row_id, None)
+
+    def _tool_name(self, tool_id: str, default: str = "tool") -> str:
+        row_id = self._tool_rows.get(tool_id)
+        i = self._index.get(row_id) if row_id else None
+        return str(self._all[i]["name"]) if i is not None else default
+
+    def _on_permission_denied(self, ev: Any) -> None:
+        self._append(
+            {
+                "kind": "denied",
+                "tool_id": ev.tool_id,
+                "tool_name": ev.tool_name,
+                "args": clip_value(ev.args),
+                "reason": ev.reason,
+            }
+        )
+
+    def _on_error(self, ev: Any) -> None:
+        self._append({"kind": "error", "message": ev.message})
+
+    def _on_context_compacted(self, ev: Any) -> None:
+        self._append(
+            {
+                "kind": "compacted",
+                "before_messages": ev.before_messages,
+                "after_messages": ev.after_messages,
+                "percent_before": ev.percent_before,
+            }
+        )
+
+    def _on_confirmation_required(self, ev: Any) -> None:
+        self._append(
+            {
+                "kind": "confirmation",
+                "tool_id": ev.tool_id,
+                "tool_name": ev.tool_name,
+                "outcome": "requested",
+                "reason": ev.reason,
+            }
+        )
+
+    def _on_confirmation_received(self, ev: Any) -> None:
+        self._append(
+            {
+                "kind": "confirmation",
+                "tool_id": ev.tool_id,
+                "tool_name": self._tool_name(ev.tool_id),
+                "outcome": "approved" if ev.approved else "denied",
+                "decided_by": ev.decided_by,
+                "reason": ev.reason,
+                "rule_added": ev.rule_added,
+            }
+        )
+
+    def _on_confirmation_timeout(self, ev: Any) -> None:
+        self._append(
+            {
+                "kind": "confirmation",
+                "tool_id": ev.tool_id,
+                "tool_name": self._tool_name(ev.tool_id),
+                "outcome": "timeout",
+                "action_taken": ev.action_taken,
+            }
+        )
+
+    def _on_budget_exceeded(self, ev: Any) -> None:
+        self._append({"kind": "budget", "message": ev.message})
+
+    def _on_agent_end(self, ev: Any) -> None:
+        self._append(
+            {
+                "kind": "end",
+                "turns": self._turns,
+                "total_tokens": ev.usage.total_tokens,
+                "estimated": bool(ev.usage.estimated),
+            }
+        )
+
+    # --- text representation ---------------------------------------------------------------
+
+    def transcript(self) -> list[dict[str, Any]]:
+        """Every committed row (a copy), oldest first."""
+        with self._lock:
+            return [dict(r) for r in self._all]
+
+    def _markdown(self, limit: int = 40) -> str:
+        rows = self._all[-limit:]
+        lines: list[str] = []
+        if len(self._all) > limit:
+            lines.append(f"*… {len(self._all) - limit:,} earlier rows*\n")
+        for r in rows:
+            lines.append(_row_markdown(r))
+        if self._seg is not None:
+            lines.append("".join(self._text) + " ▍")
+        if not lines:
+            return "*No events yet.*"
+        return "\n\n".join(lines)
+
+
+def _row_markdown(r: dict[str, Any]) -> str:
+    kind = r.get("kind")
+    if kind == "user":
+        return "> **You:** " + "\n> ".join(str(r.get("text", "")).splitlines() or [""])
+    if kind == "assistant":
+        return str(r.get("text", ""))
+    if kind == "tool":
+        status = r.get("status")
+        mark = {"ok": "✓", "error": "✗"}.get(str(status), "…")
+        meta = "running" if status == "running" else f"exit {r.get('exit_code')}"
+        if r.get("duration_ms") is not None and status != "running":
+            meta += f" · {duration(r['duration_ms'])}"
+        summary = md_escape(args_summary(r.get("args")))
+        return f"- {mark} `{r.get('name')}` {summary} ({meta})".replace("  ", " ")
+    if kind == "denied":
+        reason = md_escape(str(r.get("reason")))
+        return f"- ⊘ **permission denied:** `{r.get('tool_name')}`: {reason}"
+    if kind == "error":
+        return f"- ✗ **error:** {md_escape(clip(str(r.get('message')), 300))}"
+    if kind == "compacted":
+        return (
+            f"- ⇣ context compacted: {num(r.get('before_messages'))} → "
+            f"{num(r.get('after_messages'))} messages (was {pct(r.get('percent_before'))} full)"
+        )
+    if kind == "confirmation":
+        name = f"`{r.get('tool_name')}`"
+        outcome = r.get("outcome")
+        if outcome == "requested":
+            return f"- ⏸ {name} needs approval ({md_escape(str(r.get('reason') or 'policy'))})"
+        if outcome == "timeout":
+            return f"- ⏱ {name}: approval timed out, {r.get('action_taken')}"
+        by = f" by {r.get('decided_by')}" if r.get("decided_by") else ""
+        text = f"- {'✓' if outcome == 'approved' else '✗'} {name} {outcome}{by}"
+        if r.get("rule_added"):
+            text += f" (always allow: rule `{r['rule_added']}` added)"
+        if r.get("reason") and outcome == "denied":
+            text += f": {md_escape(str(r['reason']))}"
+        return text
+    if kind == "budget":
+        return f"- ! **budget reached:** {md_escape(str(r.get('message')))}"
+    if kind == "end":
+        est = " (estimated)" if r.get("estimated") else ""
+        tokens = num(r.get("total_tokens"))
+        return f"*— run finished · {r.get('turns')} LLM calls · {tokens} tokens{est} —*"
+    return f"- ({kind})"

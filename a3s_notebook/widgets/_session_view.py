@@ -1,0 +1,176 @@
+"""SessionView: the header and every component, as one display (what ``%%ask`` shows)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+import traitlets
+
+from a3s_notebook.widgets._approvals import ApprovalCards
+from a3s_notebook.widgets._base import SessionWidget, with_text
+from a3s_notebook.widgets._context_bar import ContextBar
+from a3s_notebook.widgets._event_stream import EventStream
+from a3s_notebook.widgets._static import asset
+from a3s_notebook.widgets._status import IDLE, next_status, status_text
+from a3s_notebook.widgets._task_table import TaskTable
+from a3s_notebook.widgets._text import md_escape
+from a3s_notebook.widgets._usage_panel import UsagePanel
+
+if TYPE_CHECKING:
+    from a3s_notebook.engine.events import AgentEvent
+    from a3s_notebook.engine.session import Session
+
+__all__ = ["SessionHeader", "SessionView"]
+
+
+def model_info(session: Session) -> dict[str, Any]:
+    """The header's identity fields."""
+    model = session.model_name
+    return {
+        "name": session.name,
+        "id": session.id,
+        "model": model,
+        "scripted": model.startswith(("scripted/", "scripted:")),
+        "state": str(getattr(session.state, "value", session.state)),
+        "workspace": str(session.workspace),
+    }
+
+
+class SessionHeader(SessionWidget):
+    """The header of a SessionView: session name, model (scripted models labelled as
+    such), a state badge, and what the agent is doing."""
+
+    _esm = asset("session_header")
+
+    info = traitlets.Dict().tag(sync=True)
+    status = traitlets.Dict(IDLE).tag(sync=True)
+
+    def __init__(self, session: Session | None = None, **kwargs: Any) -> None:
+        super().__init__(session, **kwargs)
+        if session is None:
+            self.info = {
+                "name": "",
+                "id": "",
+                "model": "",
+                "scripted": False,
+                "state": "Unknown",
+                "workspace": "",
+            }
+
+    def _reset(self, session: Session) -> None:
+        with self.hold_sync():
+            self.info = model_info(session)
+            self.status = dict(IDLE)
+
+    def _handle_event(self, event: AgentEvent) -> None:
+        if event.type == "state_changed" and self._session is not None:
+            self.info = model_info(self._session)
+        status = next_status(event, self.status)
+        if status is not None:
+            self.status = status
+
+    def _markdown(self) -> str:
+        i = self.info
+        model = f"{i.get('model')}" + (" (scripted, offline)" if i.get("scripted") else "")
+        return f"**{md(i.get('name'))}** · {model} · {i.get('state')} · {status_text(self.status)}"
+
+
+def md(text: Any) -> str:
+    """Escape a name for Markdown."""
+    return md_escape(str(text))
+
+
+class SessionView(ipywidgets.VBox):  # type: ignore[misc]
+    """Everything about a session at a glance: a header (name, model, state), the
+    context bar, the event stream, the approval cards, the task table and the usage
+    panel, each following the session's events.
+
+    ``SessionView(session)`` displays it; ``.attach(other)`` re-attaches every part.
+    The parts are available as ``.header``, ``.context_widget``, ``.events_widget``,
+    ``.approvals_widget``, ``.tasks_widget`` and ``.usage_widget``.
+    """
+
+    def __init__(self, session: Session | None = None, **kwargs: Any) -> None:
+        self.header = SessionHeader()
+        self.context_widget = ContextBar()
+        self.events_widget = EventStream()
+        self.approvals_widget = ApprovalCards()
+        self.tasks_widget = TaskTable()
+        self.usage_widget = UsagePanel()
+        bottom = ipywidgets.HBox(
+            [self.tasks_widget, self.usage_widget],
+            layout=ipywidgets.Layout(flex_flow="row wrap", align_items="stretch"),
+        )
+        bottom.add_class("a3s-session-row")
+        super().__init__(
+            children=[
+                self.header,
+                self.context_widget,
+                self.events_widget,
+                self.approvals_widget,
+                bottom,
+            ],
+            **kwargs,
+        )
+        self.add_class("a3s-session-view")
+        self._session: Session | None = None
+        if session is not None:
+            self.attach(session)
+
+    @property
+    def parts(self) -> tuple[SessionWidget, ...]:
+        """Every component, top to bottom."""
+        return (
+            self.header,
+            self.context_widget,
+            self.events_widget,
+            self.approvals_widget,
+            self.tasks_widget,
+            self.usage_widget,
+        )
+
+    @property
+    def session(self) -> Session | None:
+        """The session shown, or None."""
+        return self._session
+
+    def attach(self, session: Session) -> SessionView:
+        """Show ``session`` in every part (detaching from the previous one)."""
+        for part in self.parts:
+            part.attach(session)
+        self._session = session
+        return self
+
+    def detach(self) -> None:
+        """Stop following the session in every part."""
+        for part in self.parts:
+            part.detach()
+        self._session = None
+
+    def close(self) -> None:
+        """Detach and close every part."""
+        self.detach()
+        for part in self.parts:
+            part.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        name = self._session.name if self._session is not None else None
+        return f"SessionView(session={name!r})"
+
+    def _repr_markdown_(self) -> str:
+        parts = [
+            self.header._repr_markdown_(),
+            self.context_widget._repr_markdown_(),
+            self.approvals_widget._repr_markdown_(),
+            self.tasks_widget._repr_markdown_(),
+            self.usage_widget._repr_markdown_(),
+            "---",
+            self.events_widget._repr_markdown_(),
+        ]
+        return "\n\n".join(parts)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view plus a text/Markdown form for terminals and exported notebooks."""
+        return with_text(super()._repr_mimebundle_(**kwargs), self._repr_markdown_())

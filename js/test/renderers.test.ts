@@ -1,0 +1,347 @@
+import "./dom_env.js";
+import assert from "node:assert/strict";
+import { afterEach, test } from "node:test";
+import { orderCards, outcomeText, renderCard, renderDiff, renderRules } from "../lib/approvals_view.js";
+import { renderArgs } from "../lib/args.js";
+import { EventStreamView, renderRow } from "../lib/event_stream_view.js";
+import { costText, renderContextBar, renderHeader, renderTaskTable, renderUsagePanel } from "../lib/panels.js";
+import type { Card, Decision, Row, Status, UsageState } from "../lib/types.js";
+import { cleanup } from "./dom_env.js";
+
+afterEach(cleanup);
+
+const XSS = '<img src=x onerror="globalThis.pwned=1"><script>globalThis.pwned=2</script>';
+
+test("arguments: inline values, text blocks for multi-line strings, JSON for structures", () => {
+  const el = renderArgs({ file_path: "a.md", content: "# A\nb\n", todos: Array.from({ length: 9 }, (_, i) => ({ id: i })) });
+  const modes = [...el.querySelectorAll(".a3s-arg")].map((a) => a.className.replace("a3s-arg a3s-arg--", ""));
+  assert.deepEqual(modes, ["inline", "text", "json"]);
+  assert.equal(el.querySelector(".a3s-arg--text pre")?.textContent, "# A\nb\n");
+});
+
+test("tool rows show name, arguments, output, exit code and duration", () => {
+  const row: Row = {
+    id: "r3",
+    kind: "tool",
+    tool_id: "t1",
+    name: "ls",
+    args: { path: "." },
+    output: "a.txt\nb.txt",
+    exit_code: 0,
+    duration_ms: 12,
+    status: "ok",
+  };
+  const el = renderRow(row);
+  assert.equal(el.tagName, "DETAILS");
+  assert.equal(el.querySelector(".a3s-tool-name")?.textContent, "ls");
+  assert.equal(el.querySelector(".a3s-tool-args")?.textContent, ".");
+  assert.equal(el.querySelector(".a3s-tool-meta")?.textContent, "exit 0 · 12 ms");
+  assert.equal(el.querySelector(".a3s-tool-output")?.textContent, "a.txt\nb.txt");
+  assert.equal(el.querySelector(".a3s-arg-key")?.textContent, "path");
+  assert.equal(el.querySelector(".a3s-arg-val")?.textContent, ".");
+  const failed = renderRow({ ...row, exit_code: 2, status: "error" });
+  assert.ok(failed.classList.contains("a3s-tool--error"));
+});
+
+test("model and tool text is never interpreted as HTML", () => {
+  const rows: Row[] = [
+    { id: "a", kind: "assistant", text: XSS },
+    { id: "b", kind: "user", text: XSS },
+    { id: "c", kind: "tool", tool_id: "t", name: XSS, args: { x: XSS }, output: XSS, exit_code: 0, status: "ok" },
+    { id: "d", kind: "error", message: XSS },
+    { id: "e", kind: "denied", tool_id: "t", tool_name: XSS, reason: XSS },
+  ];
+  for (const row of rows) {
+    const el = renderRow(row);
+    document.body.append(el);
+    assert.equal(el.querySelector("img, script"), null, `row ${row.id} created markup`);
+  }
+  assert.equal((globalThis as Record<string, unknown>).pwned, undefined);
+});
+
+test("denials, errors, compactions, confirmations and the run's end are distinct rows", () => {
+  const kinds: Array<[Row, string, RegExp]> = [
+    [{ id: "1", kind: "denied", tool_id: "t", tool_name: "bash", reason: "deny rule (Bash(rm:*))" }, "a3s-notice--danger", /Permission denied: bash/],
+    [{ id: "2", kind: "error", message: "boom" }, "a3s-notice--danger", /Error/],
+    [{ id: "3", kind: "compacted", before_messages: 40, after_messages: 6, percent_before: 0.82 }, "a3s-notice--info", /40 → 6 messages \(was 82.0% full\)/],
+    [{ id: "4", kind: "confirmation", tool_id: "t", tool_name: "write", outcome: "approved", decided_by: "user", rule_added: "write" }, "a3s-notice--ok", /write approved by user.*added rule write/],
+    [{ id: "5", kind: "confirmation", tool_id: "t", tool_name: "write", outcome: "denied", decided_by: "user", reason: "not now" }, "a3s-notice--danger", /denied by user.*reason: not now/],
+    [{ id: "6", kind: "confirmation", tool_id: "t", tool_name: "write", outcome: "timeout", action_taken: "rejected" }, "a3s-notice--warn", /timed out.*rejected by policy/],
+    [{ id: "7", kind: "budget", message: "Budget reached" }, "a3s-notice--warn", /Budget reached/],
+  ];
+  for (const [row, cls, text] of kinds) {
+    const el = renderRow(row);
+    assert.ok(el.classList.contains(cls), `${row.kind}: ${el.className}`);
+    assert.match(el.textContent ?? "", text);
+  }
+  assert.match(renderRow({ id: "8", kind: "end", turns: 5, total_tokens: 5737, estimated: true }).textContent ?? "", /5 LLM calls · 5,737 tokens \(estimated\)/);
+});
+
+function streamSource(rows: Row[], pageSize = 100, status: Status = { phase: "idle" }) {
+  return { rows: () => rows, status: () => status, pageSize: () => pageSize };
+}
+
+test("the stream renders a bounded window with 'show earlier'", () => {
+  const rows: Row[] = Array.from({ length: 250 }, (_, i) => ({ id: `r${i}`, kind: "user", text: `prompt ${i}` }) as Row);
+  const view = new EventStreamView(streamSource(rows, 100));
+  document.body.append(view.el);
+  view.updateRows();
+  assert.equal(view.el.querySelectorAll(".a3s-user").length, 100);
+  const more = view.el.querySelector(".a3s-more") as HTMLButtonElement;
+  assert.equal(more.hidden, false);
+  assert.match(more.textContent ?? "", /Show 100 earlier rows \(150 hidden\)/);
+  more.click();
+  assert.equal(view.el.querySelectorAll(".a3s-user").length, 200);
+  more.click();
+  assert.equal(view.el.querySelectorAll(".a3s-user").length, 250);
+  assert.equal(more.hidden, true);
+});
+
+test("streamed text shows live, then becomes the committed row", () => {
+  const rows: Row[] = [{ id: "r1", kind: "user", text: "hi" }];
+  const view = new EventStreamView(streamSource(rows));
+  document.body.append(view.el);
+  view.updateRows();
+  assert.ok(view.handleMessage({ kind: "delta", seq: 1, parts: [{ seg: "r2", field: "text", text: "**Hel" }] }));
+  view.renderLive();
+  assert.equal(view.el.querySelectorAll(".a3s-live").length, 1);
+  view.handleMessage({ kind: "delta", seq: 2, parts: [{ seg: "r2", field: "text", text: "lo**" }] });
+  view.renderLive();
+  assert.equal(view.el.querySelector(".a3s-live strong")?.textContent, "Hello");
+  rows.push({ id: "r2", kind: "assistant", text: "**Hello**" });
+  view.updateRows();
+  assert.equal(view.el.querySelectorAll(".a3s-live").length, 0);
+  assert.equal(view.el.querySelectorAll(".a3s-assistant strong").length, 1);
+});
+
+test("a running tool's output streams into its row", () => {
+  const rows: Row[] = [{ id: "r5", kind: "tool", tool_id: "t", name: "bash", args: { command: "make" }, status: "running" }];
+  const view = new EventStreamView(streamSource(rows));
+  view.updateRows();
+  view.handleMessage({ kind: "delta", seq: 1, parts: [{ seg: "r5", field: "output", text: "step 1\n" }] });
+  view.renderLive();
+  view.handleMessage({ kind: "delta", seq: 2, parts: [{ seg: "r5", field: "output", text: "step 2\n" }] });
+  view.renderLive();
+  assert.equal(view.el.querySelector(".a3s-tool-output")?.textContent, "step 1\nstep 2\n");
+});
+
+test("unchanged rows keep their DOM nodes; changed ones are rebuilt", () => {
+  const rows: Row[] = [
+    { id: "r1", kind: "user", text: "hi" },
+    { id: "r2", kind: "tool", tool_id: "t", name: "ls", status: "running" },
+  ];
+  const view = new EventStreamView(streamSource(rows));
+  view.updateRows();
+  const first = view.el.querySelector('[data-row="r1"]');
+  const tool = view.el.querySelector('[data-row="r2"]');
+  rows[1] = { ...(rows[1] as Row), status: "ok", exit_code: 0, v: 1 } as Row;
+  view.updateRows();
+  assert.equal(view.el.querySelector('[data-row="r1"]'), first);
+  assert.notEqual(view.el.querySelector('[data-row="r2"]'), tool);
+});
+
+test("status line says what the agent does", () => {
+  const status: Status = { phase: "waiting", detail: "write", turn: 3 };
+  const view = new EventStreamView(streamSource([], 100, status));
+  view.updateStatus();
+  const el = view.el.querySelector(".a3s-status") as HTMLElement;
+  assert.equal(el.hidden, false);
+  assert.match(el.textContent ?? "", /Waiting for your approval of write · turn 3/);
+});
+
+function card(over: Partial<Card> = {}): Card {
+  return {
+    tool_id: "call_1",
+    tool_name: "write",
+    args: { file_path: "notes.md", content: "# Notes\nhello\n" },
+    reason: "no rule allows this tool (default: ask)",
+    timeout_ms: 30_000,
+    created_at: Date.now(),
+    deadline: Date.now() + 25_000,
+    status: "pending",
+    diff: { kind: "write", path: "notes.md", old: "", new: "# Notes\nhello\n", new_file: true },
+    ...over,
+  };
+}
+
+function recorder() {
+  const calls: Array<[string, Decision, string]> = [];
+  const removed: string[] = [];
+  return {
+    calls,
+    removed,
+    actions: {
+      decide: (id: string, d: Decision, r: string) => calls.push([id, d, r]),
+      removeRule: (rule: string) => removed.push(rule),
+      toLocal: (x: number) => x,
+    },
+  };
+}
+
+test("a pending card shows why, a diff, a countdown and three buttons", () => {
+  const rec = recorder();
+  const { el } = renderCard(card(), rec.actions, new Map(), new Set());
+  document.body.append(el);
+  assert.match(el.querySelector(".a3s-card-why")?.textContent ?? "", /default: ask/);
+  assert.match(el.querySelector(".a3s-diff-path")?.textContent ?? "", /new file notes.md/);
+  assert.equal(el.querySelectorAll(".a3s-diff-line--add").length, 2);
+  assert.match(el.querySelector(".a3s-countdown")?.textContent ?? "", /0:2[45] left/);
+  // the content is in the diff, not repeated in the arguments
+  assert.match(el.querySelector(".a3s-card-args")?.textContent ?? "", /content\(14 characters, see the diff\)/);
+  const buttons = [...el.querySelectorAll("button")].map((b) => b.getAttribute("data-decision"));
+  assert.deepEqual(buttons, ["approve", "deny", "always"]);
+});
+
+test("clicks send the decision and the typed reason, then disable the card", () => {
+  const rec = recorder();
+  const reasons = new Map<string, string>();
+  const sending = new Set<string>();
+  const { el } = renderCard(card(), rec.actions, reasons, sending);
+  document.body.append(el);
+  const input = el.querySelector(".a3s-reason") as HTMLInputElement;
+  input.value = "  not in this folder ";
+  input.dispatchEvent(new window.Event("input") as unknown as Event);
+  (el.querySelector('[data-decision="deny"]') as HTMLButtonElement).click();
+  assert.deepEqual(rec.calls, [["call_1", "deny", "not in this folder"]]);
+  assert.ok(sending.has("call_1"));
+  assert.ok([...el.querySelectorAll("button")].every((b) => (b as HTMLButtonElement).disabled));
+  // a re-render keeps the typed reason and the disabled state
+  const again = renderCard(card(), rec.actions, reasons, sending).el;
+  assert.equal((again.querySelector(".a3s-reason") as HTMLInputElement).value, "  not in this folder ");
+  assert.match(again.textContent ?? "", /waiting for the kernel/);
+});
+
+test("decided cards say who decided what and when", () => {
+  const at = new Date(2026, 0, 2, 14, 3, 12).getTime();
+  assert.equal(outcomeText(card({ status: "approved", decided_by: "user", decided_at: at })), "Approved by user at 14:03:12");
+  assert.equal(
+    outcomeText(card({ status: "approved", decided_by: "user", decided_at: at, rule_added: "write" })),
+    "Always allowed by user at 14:03:12: added allow rule write",
+  );
+  assert.equal(
+    outcomeText(card({ status: "denied", decided_by: "user", decided_at: at, decision_reason: "no" })),
+    "Denied by user at 14:03:12: no",
+  );
+  assert.equal(outcomeText(card({ status: "timeout", decided_at: at, action_taken: "rejected" })), "Timed out at 14:03:12: rejected by policy");
+  const { el, tick } = renderCard(card({ status: "stale", notice: "This request is no longer pending" }), recorder().actions, new Map(), new Set());
+  assert.equal(el.querySelectorAll("button").length, 0);
+  assert.match(el.querySelector(".a3s-card-notice")?.textContent ?? "", /no longer pending/);
+  assert.equal(tick(Date.now()), false);
+});
+
+test("edit diffs show hunks with line numbers", () => {
+  const old = Array.from({ length: 20 }, (_, i) => `line ${i + 1}`).join("\n");
+  const el = renderDiff({ kind: "edit", path: "a.py", old, new: old.replace("line 10", "LINE TEN") });
+  assert.equal(el.querySelector(".a3s-diff-hunk")?.textContent, "@@ -7,7 +7,7 @@");
+  const del = el.querySelector(".a3s-diff-line--del");
+  assert.equal(del?.querySelector(".a3s-diff-no")?.textContent, "10");
+  assert.equal(el.querySelector(".a3s-diff-stat--add")?.textContent, "+1");
+});
+
+test("allow rules are listed and removable; pending cards come first", () => {
+  const rec = recorder();
+  const el = renderRules({ allow: ["read", "write"], added: ["write"] }, rec.actions, true);
+  assert.equal(el.querySelector(".a3s-chip--new")?.getAttribute("data-rule"), "write");
+  (el.querySelector('[data-rule="read"] button') as HTMLButtonElement).click();
+  assert.deepEqual(rec.removed, ["read"]);
+  const ordered = orderCards([
+    card({ tool_id: "old", status: "approved", decided_at: 5 }),
+    card({ tool_id: "p2", created_at: 2 }),
+    card({ tool_id: "p1", created_at: 1 }),
+  ]);
+  assert.deepEqual(
+    ordered.map((c) => c.tool_id),
+    ["p1", "p2", "old"],
+  );
+});
+
+test("context bar: numbers, band colour and the threshold mark", () => {
+  const el = renderContextBar({
+    used_tokens: 170_000,
+    max_tokens: 200_000,
+    percent: 0.85,
+    turns: 12,
+    threshold: 0.8,
+    auto_compact: true,
+    compactions: 1,
+  });
+  assert.match(el.textContent ?? "", /170,000 \/ 200,000 tokens/);
+  assert.match(el.textContent ?? "", /85.0%/);
+  assert.match(el.textContent ?? "", /12 turns · compacted 1×/);
+  assert.ok(el.querySelector(".a3s-bar-fill--danger"));
+  assert.equal((el.querySelector(".a3s-bar-fill") as HTMLElement).style.width, "85.00%");
+  assert.equal((el.querySelector(".a3s-bar-mark") as HTMLElement).style.left, "80.00%");
+  const off = renderContextBar({ used_tokens: 1, max_tokens: 10, percent: 0.1, turns: 1, threshold: 0.8, auto_compact: false, compactions: 0 });
+  assert.ok(off.querySelector(".a3s-bar-mark--off"));
+  assert.ok(off.querySelector(".a3s-bar-fill--ok"));
+});
+
+test("task table: status and priority per task", () => {
+  const el = renderTaskTable([
+    { id: "1", content: "Look", status: "completed", priority: "high" },
+    { id: "2", content: "Write <b>notes</b>", status: "in_progress", priority: "medium" },
+    { id: "3", content: "Report", status: "pending", priority: "low" },
+  ]);
+  assert.match(el.querySelector(".a3s-panel-head")?.textContent ?? "", /1\/3 done · 1 in progress/);
+  assert.equal(el.querySelectorAll("tbody tr").length, 3);
+  assert.equal(el.querySelector('[data-task-id="2"] .a3s-badge')?.textContent, "in progress");
+  assert.equal(el.querySelector('[data-task-id="2"] b'), null);
+  assert.match(renderTaskTable([]).textContent ?? "", /No tasks yet/);
+});
+
+function usage(over: Partial<UsageState> = {}): UsageState {
+  return {
+    calls: 2,
+    prompt_tokens: 1000,
+    completion_tokens: 200,
+    total_tokens: 1200,
+    cache_read_tokens: 0,
+    cost_usd: null,
+    unpriced_calls: 2,
+    estimated: false,
+    scripted: false,
+    models: [
+      {
+        label: "openai/gpt-x",
+        scripted: false,
+        calls: 2,
+        prompt_tokens: 1000,
+        completion_tokens: 200,
+        total_tokens: 1200,
+        cache_read_tokens: 0,
+        cost_usd: null,
+        unpriced_calls: 2,
+        estimated: false,
+      },
+    ],
+    last: { label: "openai/gpt-x", latency_ms: 1234, ttft_ms: 210, prompt_tokens: 600, completion_tokens: 100 },
+    budget: null,
+    ...over,
+  };
+}
+
+test("usage: unknown cost is never $0; scripted models are labelled; budget left", () => {
+  const el = renderUsagePanel(usage());
+  assert.match(el.textContent ?? "", /Cost.*unknown/);
+  assert.doesNotMatch(el.textContent ?? "", /\$0/);
+  assert.match(el.textContent ?? "", /Last call1.2 sfirst token 210 ms/);
+  const scripted = renderUsagePanel(usage({ scripted: true, models: [{ ...usage().models[0]!, label: "scripted/demo", scripted: true }] }));
+  assert.match(scripted.textContent ?? "", /no price \(scripted\)/);
+  assert.ok(scripted.querySelector(".a3s-badge--scripted"));
+  const budget = renderUsagePanel(usage({ cost_usd: 0.25, unpriced_calls: 0, budget: { cost_limit_usd: 1, cost_left_usd: 0.75, token_limit: 5000, tokens_left: 3800 } }));
+  assert.match(budget.textContent ?? "", /Budget left\$0.75of \$1.00/);
+  assert.match(budget.textContent ?? "", /Tokens left3,800of 5,000/);
+  assert.equal(costText(0.5, 1, 3, false), "≥ $0.50 (1 call unpriced)");
+});
+
+test("header: name, model with scripted badge, state and phase", () => {
+  const el = renderHeader(
+    { name: "demo", id: "abc", model: "scripted/demo", scripted: true, state: "Active", workspace: "/tmp/x/y/ws" },
+    { phase: "waiting", detail: "write" },
+  );
+  assert.equal(el.querySelector(".a3s-header-name")?.textContent, "demo");
+  assert.ok(el.querySelector(".a3s-badge--scripted"));
+  assert.ok(el.querySelector(".a3s-state--active"));
+  assert.equal(el.querySelector(".a3s-phase")?.textContent, "waiting for approval of write");
+  assert.equal(el.querySelector(".a3s-header-ws")?.textContent, "…/y/ws");
+});
