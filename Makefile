@@ -1,34 +1,99 @@
-# The two commands a newcomer needs: `make demo` and `make test`. Both set up everything.
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up everything:
+# a virtual environment with the package and its test tools, the widgets' front end
+# (npm from the registry), and, for the browser tests, Debian's chromium.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+DEMO_PORT ?= 8888
+# nobody clicks in headless runs (nbval, Run All in a browser): approvals time out fast there
+TEST_ENV := A3S_CONFIRMATION_TIMEOUT=1 $(if $(CI),REQUIRE_E2E=1,)
 
-.PHONY: demo test lint format install clean
+# --- widgets' front end: js/ (TypeScript) -> a3s_notebook/static/ (built, not committed) ---
+NPM ?= npm
+JS_DEPS := js/node_modules/.package-lock.json
+JS_SRC := $(wildcard js/*.ts js/lib/*.ts js/*.css) js/build.mjs js/package.json
+JS_OUT := $(foreach w,event_stream context_bar task_table approval_cards usage_panel session_header,a3s_notebook/static/$(w).js) a3s_notebook/static/widgets.css
+
+.PHONY: js
+
+$(JS_DEPS): js/package.json js/package-lock.json
+	cd js && $(NPM) ci --no-audit --no-fund
+
+# one esbuild run writes every bundle; the stylesheet stands for all of them
+a3s_notebook/static/widgets.css: $(JS_DEPS) $(JS_SRC)
+	cd js && $(NPM) run build
+
+# every bundle comes from that same build (rebuilt if one of them was deleted)
+$(filter %.js,$(JS_OUT)): a3s_notebook/static/widgets.css
+	@test -f $@ || { cd js && $(NPM) run build; }
+
+js: $(JS_OUT)
+
+.PHONY: demo demo-terminal test lint format install browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml $(JS_OUT) | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# JupyterLab on the quickstart notebook, offline (the scripted model needs no key)
 demo: $(STAMP)
+	@echo
+	@echo "  a3s_notebook demo: JupyterLab on notebooks/01-quickstart.ipynb (offline)."
+	@echo "  Open the http://127.0.0.1:$(DEMO_PORT)/lab/... URL printed below; Ctrl-C stops it."
+	@echo
+	cd notebooks && ../$(VENV)/bin/jupyter lab 01-quickstart.ipynb --no-browser \
+		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(DEMO_PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) \
+		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
+# the same scripted run, printed as an event log in the terminal
+demo-terminal: $(STAMP)
 	$(PY) -m a3s_notebook demo
 
+# Debian's chromium for the browser tests (never `playwright install`: it downloads)
+browser:
+	@test -x $(CHROMIUM) || command -v chromium >/dev/null 2>&1 || { \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 lint: $(STAMP)
-	$(PY) -m ruff check a3s_notebook tests bench
+	$(PY) -m ruff check a3s_notebook tests bench notebooks/make_notebooks.py
 	$(PY) -m mypy
+	cd js && $(NPM) run typecheck
 
 format: $(STAMP)
 	$(PY) -m ruff format a3s_notebook tests bench
 	$(PY) -m ruff check --fix a3s_notebook tests bench
 
-test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: lint browser
+	cd js && $(NPM) test
+	$(TEST_ENV) $(PY) -m pytest --nbval-lax tests notebooks $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build js/node_modules js/.test-out a3s_notebook/static
+
+# --- benchmarks: one table, written to bench/RESULTS.md (see bench/run.py) ---
+# The baselines (pydantic-ai, jupyter-ai-magics: pyproject's `bench` extra) live in their
+# own venv, so the project's .venv stays clean. BENCH_ARGS=--quick for a smoke run.
+BENCH_VENV := bench/.venv-baseline
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install -q --upgrade pip
+	$(BENCH_PY) -m pip install -q $$($(PY) bench/run.py --baseline-requirements)
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	$(PY) bench/run.py $(BENCH_ARGS)

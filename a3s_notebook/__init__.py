@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from a3s_notebook._version import __version__
 
 if TYPE_CHECKING:
+    from a3s_notebook.analysis import load_sessions
     from a3s_notebook.engine import (
         AgentResult,
         ConfirmationPolicy,
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
         SessionConfig,
         SessionManager,
     )
-    from a3s_notebook.analysis import load_sessions
     from a3s_notebook.export import export_session
     from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
 

@@ -146,13 +146,27 @@ def load_sessions(folder: str | Path = ".a3s/sessions") -> SessionFrames:
         calls=records_frame(usage),
         messages=_frame(
             messages,
-            {"session_id": "string", "index": "Int64", "role": "string", "timestamp": "ts",
-             "text": "string", "tool_calls": "Int64", "tool_results": "Int64"},
+            {
+                "session_id": "string",
+                "index": "Int64",
+                "role": "string",
+                "timestamp": "ts",
+                "text": "string",
+                "tool_calls": "Int64",
+                "tool_results": "Int64",
+            },
         ),
         tool_calls=_frame(
             tools,
-            {"session_id": "string", "tool_id": "string", "name": "string", "exit_code": "Int64",
-             "duration_ms": "Float64", "timestamp": "ts", "args": "object"},
+            {
+                "session_id": "string",
+                "tool_id": "string",
+                "name": "string",
+                "exit_code": "Int64",
+                "duration_ms": "Float64",
+                "timestamp": "ts",
+                "args": "object",
+            },
         ),
         confirmations=_confirmations_frame(list(confirmations.values())),
         skipped_lines=skipped,
@@ -169,8 +183,15 @@ def _event(
     kind = ev.get("type")
     if kind == "tool_end":
         tools.append(
-            (sid, ev.get("id"), ev.get("name"), ev.get("exit_code"), ev.get("duration_ms"), ts,
-             ev.get("args"))
+            (
+                sid,
+                ev.get("id"),
+                ev.get("name"),
+                ev.get("exit_code"),
+                ev.get("duration_ms"),
+                ts,
+                ev.get("args"),
+            )
         )
         return
     if kind not in ("confirmation_required", "confirmation_received", "confirmation_timeout"):
@@ -181,20 +202,39 @@ def _event(
         confirmations[(sid, f"{key[1]}#{len(confirmations)}")] = confirmations.pop(key)
     row = confirmations.setdefault(
         key,
-        {"session_id": sid, "tool_id": key[1], "tool_name": None, "args": None, "asked_because": None,
-         "requested_at": None, "decision": "pending", "decided_by": None, "reason": None,
-         "rule_added": None, "decided_at": None},
+        {
+            "session_id": sid,
+            "tool_id": key[1],
+            "tool_name": None,
+            "args": None,
+            "asked_because": None,
+            "requested_at": None,
+            "decision": "pending",
+            "decided_by": None,
+            "reason": None,
+            "rule_added": None,
+            "decided_at": None,
+        },
     )
     if kind == "confirmation_required":
-        row.update(tool_name=ev.get("tool_name"), args=ev.get("args"),
-                   asked_because=ev.get("reason"), requested_at=ts)
+        row.update(
+            tool_name=ev.get("tool_name"),
+            args=ev.get("args"),
+            asked_because=ev.get("reason"),
+            requested_at=ts,
+        )
     elif kind == "confirmation_received":
-        row.update(decision="approved" if ev.get("approved") else "denied",
-                   decided_by=ev.get("decided_by"), reason=ev.get("reason"),
-                   rule_added=ev.get("rule_added"), decided_at=ts)
+        row.update(
+            decision="approved" if ev.get("approved") else "denied",
+            decided_by=ev.get("decided_by"),
+            reason=ev.get("reason"),
+            rule_added=ev.get("rule_added"),
+            decided_at=ts,
+        )
     else:
-        row.update(decision=f"timeout ({ev.get('action_taken')})", decided_by="timeout",
-                   decided_at=ts)
+        row.update(
+            decision=f"timeout ({ev.get('action_taken')})", decided_by="timeout", decided_at=ts
+        )
 
 
 def _to_ts(values: list[Any]) -> pd.Series:
@@ -217,8 +257,17 @@ def _frame(rows: list[tuple[Any, ...]], columns: dict[str, str]) -> pd.DataFrame
 
 
 def _sessions_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    cols = ["session_id", "name", "model", "state", "created", "updated", "messages",
-            "workspace", "parent_id"]
+    cols = [
+        "session_id",
+        "name",
+        "model",
+        "state",
+        "created",
+        "updated",
+        "messages",
+        "workspace",
+        "parent_id",
+    ]
     frame = pd.DataFrame(rows, columns=cols)
     for c in ("session_id", "name", "model", "state", "workspace", "parent_id"):
         frame[c] = frame[c].astype("string")
@@ -229,8 +278,19 @@ def _sessions_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _confirmations_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    cols = ["session_id", "tool_id", "tool_name", "args", "asked_because", "requested_at",
-            "decision", "decided_by", "reason", "rule_added", "decided_at"]
+    cols = [
+        "session_id",
+        "tool_id",
+        "tool_name",
+        "args",
+        "asked_because",
+        "requested_at",
+        "decision",
+        "decided_by",
+        "reason",
+        "rule_added",
+        "decided_at",
+    ]
     frame = pd.DataFrame(rows, columns=cols)
     for c in cols:
         if c in ("args",):

@@ -66,6 +66,14 @@ class AgentResult:
     def __str__(self) -> str:
         return self.text
 
+    def __repr__(self) -> str:
+        cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"
+        return (
+            f"AgentResult(text={self.text[:60]!r}{'...' if len(self.text) > 60 else ''}, "
+            f"turns={self.turns}, tool_calls={self.tool_calls_count}, "
+            f"tokens={self.usage.total_tokens}, cost={cost})"
+        )
+
     def _repr_markdown_(self) -> str:
         cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"
         est = " (estimated)" if self.usage.estimated else ""

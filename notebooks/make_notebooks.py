@@ -1,0 +1,568 @@
+"""Write the example notebooks (and run them, so the checked cells carry their outputs).
+
+    python notebooks/make_notebooks.py          # write and execute all five
+    python notebooks/make_notebooks.py --no-run # write only
+
+Cells whose output is deterministic carry the tag ``nbval-check-output``: under
+``pytest --nbval-lax`` those outputs must match; the other cells only have to run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+CHECK = "nbval-check-output"
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return new_markdown_cell(text.strip())
+
+
+def code(text: str, check: bool = False) -> nbformat.NotebookNode:
+    cell = new_code_cell(text.strip())
+    if check:
+        cell.metadata["tags"] = [CHECK]
+    return cell
+
+
+QUICKSTART = [
+    md("""
+# a3s_notebook: quickstart
+
+Run an LLM agent in a notebook cell and watch it work: its text streams in, every tool call
+shows up as a row, the context bar and the task table move, and any tool call that needs a
+human shows an **approval card** in the cell.
+
+This notebook runs **offline**: the model is `scripted/demo`, a built-in scripted agent that
+plans, looks at the workspace, asks to write a file and then answers. The last section shows
+how to switch to a real provider.
+"""),
+    code("%load_ext a3s_notebook"),
+    md("""
+## A small workspace
+
+The agent may only touch files inside its session's workspace (paths with `..`, absolute
+paths outside it and symlinks that lead out are refused). We start from a fresh folder with
+one CSV file, so the notebook behaves the same every time.
+"""),
+    code("""
+import shutil
+from pathlib import Path
+
+ws = Path("quickstart-ws")
+shutil.rmtree(ws, ignore_errors=True)
+ws.mkdir()
+(ws / "sales.csv").write_text("city,visitors\\nParis,120\\nOslo,45\\nLima,80\\n")
+sorted(p.name for p in ws.iterdir())
+""", check=True),
+    md("""
+## Open a session
+
+`%a3s_session new NAME` starts a session and makes it the current one. New sessions allow the
+read-only tools (`read`, `ls`, `glob`, `grep`) and the agent's task list (`todo_write`);
+everything else (`write`, `edit`, `bash`) asks you first.
+"""),
+    code("%a3s_session new demo --workspace quickstart-ws"),
+    code("%a3s_session rules", check=True),
+    md("""
+## Ask
+
+The cell body is the prompt (`{name}` would be filled from your variables). The agent writes a
+plan, lists the files, then asks to write `notes.md`: **Approve** it, **Deny** it (the reason
+you type is what the model is told), or **Always allow** (which adds an allow rule for
+`write`). If nobody answers before the timeout, the call is rejected.
+"""),
+    code("""
+%%ask
+Look at the files in my workspace and write notes about them.
+"""),
+    md("""
+## The result
+
+The answer is the cell's value, so `_` holds it in the next cell: its text, its token usage and
+its cost (`None` for the scripted model, which has no price).
+"""),
+    code("""
+answer = _
+print(answer.text)
+print("tokens:", answer.usage.total_tokens, "(estimated)" if answer.usage.estimated else "")
+print("cost:", answer.cost_usd)
+"""),
+    code("""
+notes = ws / "notes.md"
+if notes.exists():
+    print(notes.read_text())
+else:
+    print("notes.md was not written (denied, or nobody answered)")
+"""),
+    code("%a3s_session tasks"),
+    code("%a3s_session cost"),
+    md("""
+## Switch to a real provider
+
+> **This cell needs an API key.** Set `OPENAI_API_KEY` (or `ANTHROPIC_API_KEY`) in your
+> environment or in a `.env` file next to the notebook. Keys are never written to the
+> session files. Any OpenAI-compatible server works too:
+> `%a3s_session new local --model ollama/llama3.2` or
+> `--model vllm/<model>` with `%config A3sMagics...` / `base_url` in Python.
+"""),
+    code("""
+import os
+
+if os.environ.get("OPENAI_API_KEY"):
+    %a3s_session new real --model openai/gpt-4o-mini --workspace quickstart-ws
+else:
+    print("No OPENAI_API_KEY: staying offline. Set it, then run: "
+          "%a3s_session new real --model openai/gpt-4o-mini")
+"""),
+]
+
+APPROVALS = [
+    md("""
+# Approvals and permissions
+
+Every tool call the model asks for goes through two gates:
+
+1. **Permission rules** decide `allow`, `deny` or `ask`. Precedence: any deny rule wins, then
+   any allow rule, then any ask rule, then the default (**ask**).
+2. For **ask**, a **confirmation**: a human approves or denies, or the timeout decides
+   (reject by default, or approve). Tools in a **YOLO lane** skip the confirmation.
+
+Rules are strings: `Tool` (every call of that tool) or `Tool(pattern)`: `Bash(git:*)` is a
+prefix match on the command, `Write(src/**)` a glob on the path, `mcp__server` covers all of
+a server's tools. Tool names are case-insensitive.
+"""),
+    code("""
+import asyncio, json, shutil
+from pathlib import Path
+
+from a3s_notebook import (ConfirmationPolicy, PermissionPolicy, ScriptedClient, ScriptedTurn,
+                          SessionConfig, SessionManager, load_sessions)
+from a3s_notebook.engine import TimeoutAction
+from a3s_notebook.widgets import SessionView
+
+root = Path(".a3s/nb02")
+shutil.rmtree(root, ignore_errors=True)
+ws = root / "ws"
+ws.mkdir(parents=True)
+(ws / "a.txt").write_text("alpha\\n")
+manager = SessionManager(root / "sessions")
+
+
+def call(name, **args):
+    return {"name": name, "args": args}
+"""),
+    md("## What a policy decides"),
+    code("""
+policy = PermissionPolicy(allow=["read", "Bash(echo:*)"], deny=["Bash(rm:*)"], ask=["write"])
+for tool, args in [
+    ("read", {"file_path": "a.txt"}),
+    ("bash", {"command": "echo hi"}),
+    ("Bash", {"command": "rm -rf /"}),
+    ("write", {"file_path": "b.txt"}),
+    ("edit", {"file_path": "a.txt"}),
+]:
+    decision, rule = policy.explain(tool, args)
+    print(f"{tool:5} {json.dumps(args):30} -> {decision.value:5} ({rule or 'default'})")
+""", check=True),
+    md("""
+## A run through the rules
+
+The scripted model asks for four tool calls at once. `rm` is refused by the deny rule; `echo`
+runs; `read` runs; `write` waits for you. The card waits 5 seconds here; if nobody clicks,
+the call is rejected and the model is told so.
+"""),
+    code("""
+session = manager.create_session(
+    SessionConfig(
+        workspace=str(ws),
+        permission_policy=policy,
+        confirmation_policy=ConfirmationPolicy.enabled_policy().with_timeout(5000),
+    ),
+    llm=ScriptedClient([
+        ScriptedTurn(text="Working on it.", tool_calls=[
+            call("read", file_path="a.txt"),
+            call("bash", command="echo hello"),
+            call("bash", command="rm -rf /tmp/whatever"),
+            call("write", file_path="b.txt", content="beta\\n"),
+        ]),
+        ScriptedTurn(text="Finished."),
+    ]),
+    session_id="rules",
+)
+SessionView(session)
+"""),
+    code("result = await session.send_async(\"do some work\")"),
+    md("What the model was told for each call (the deny and the confirmation outcome included):"),
+    code("""
+for block in session.messages[2].tool_results():
+    print("error" if block.is_error else "ok   ", block.content.splitlines()[0][:90])
+"""),
+    md("""
+## Timeouts: reject or approve
+
+`ConfirmationPolicy.with_timeout(ms, action)` sets how long a card waits and what happens when
+nobody answers. With `AUTO_APPROVE` the call runs after the timeout.
+"""),
+    code("""
+auto = manager.create_session(
+    SessionConfig(
+        workspace=str(ws),
+        confirmation_policy=ConfirmationPolicy.enabled_policy().with_timeout(
+            300, TimeoutAction.AUTO_APPROVE),
+    ),
+    llm=ScriptedClient([
+        ScriptedTurn(tool_calls=[
+            call("write", file_path="auto.txt", content="approved by the clock\\n"),
+        ]),
+        ScriptedTurn(text="Done."),
+    ]),
+)
+events = []
+auto.subscribe(lambda e: events.append(e.type))
+await auto.send_async("write it")
+print([e for e in events if e.startswith("confirmation")])
+print((ws / "auto.txt").read_text().strip())
+""", check=True),
+    md("""
+## YOLO lanes
+
+Tools belong to lanes: read-only tools to **Query**, tools with effects to **Execute**. A
+lane listed in `yolo_lanes` never waits for a human (deny rules still apply).
+"""),
+    code("""
+yolo = ConfirmationPolicy.enabled_policy().with_yolo_lanes(["query"])
+for tool in ["read", "grep", "ls", "write", "bash"]:
+    print(f"{tool:5} needs a human: {yolo.requires_confirmation(tool)}")
+""", check=True),
+    md("""
+## "Always allow" turns into a visible rule
+
+Clicking **Always allow** on a card calls `session.confirm(tool_id, True, always=True)`: the
+call runs and an allow rule is added. Here code plays the human.
+"""),
+    code("""
+trusting = manager.create_session(
+    SessionConfig(workspace=str(ws), confirmation_policy=ConfirmationPolicy.enabled_policy()),
+    llm=ScriptedClient([
+        ScriptedTurn(tool_calls=[call("write", file_path="c1.txt", content="1")]),
+        ScriptedTurn(tool_calls=[call("write", file_path="c2.txt", content="2")]),
+        ScriptedTurn(text="Both written."),
+    ]),
+)
+asked = []
+
+def click_always(event):
+    if event.type == "confirmation_required":
+        asked.append(event.tool_name)
+        asyncio.get_running_loop().call_soon(
+            lambda: trusting.confirm(event.tool_id, True, always=True))
+
+trusting.subscribe(click_always)
+await trusting.send_async("write two files")
+print("asked:", asked)
+print("rules:", trusting.rules())
+trusting.remove_rule("write")
+print("after remove:", trusting.rules())
+""", check=True),
+    md("## The audit trail: every request, who decided, and why"),
+    code("""
+frames = load_sessions(root / "sessions")
+frames.confirmations[["tool_name", "asked_because", "decision", "decided_by", "rule_added"]]
+"""),
+]
+
+COSTS = [
+    md("""
+# Cost analysis across sessions
+
+Every LLM call is one row of the ledger: tokens (cache reads and writes included), cost in
+USD, latency, time to first token, and the notebook cell that asked. Totals are always
+derived from the rows. A cost is `<NA>` (never 0) when no price is known.
+
+Prices come from `genai-prices`. The scripted models have no price, so this notebook gives
+them one, the same way you would add a negotiated rate or a model the library does not know.
+"""),
+    code("""
+import shutil
+from pathlib import Path
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from a3s_notebook import (PermissionPolicy, SessionConfig, SessionManager, load_sessions)
+from a3s_notebook.analysis import cost_by_day, cost_by_model, cost_by_session
+from a3s_notebook.engine import BudgetExceededError
+from a3s_notebook.llm.pricing import set_price
+
+root = Path(".a3s/nb03")
+shutil.rmtree(root, ignore_errors=True)
+ws = root / "ws"
+ws.mkdir(parents=True)
+(ws / "data.csv").write_text("x,y\\n1,2\\n")
+manager = SessionManager(root / "sessions")
+
+set_price("demo-fast", provider="scripted", input_per_mtok=3.0, output_per_mtok=15.0)
+set_price("echo", provider="scripted", input_per_mtok=0.15, output_per_mtok=0.6)
+"""),
+    md("## Three sessions on two models"),
+    code("""
+allow_all = PermissionPolicy(allow=["read", "ls", "glob", "grep", "todo_write", "write"])
+for name, model, prompts in [
+    ("analyst", "scripted/demo-fast", ["Summarise the data", "Write notes again"]),
+    ("helper", "scripted/echo", ["hello", "how are you", "bye"]),
+    ("reviewer", "scripted/demo-fast", ["Review the workspace"]),
+]:
+    s = manager.create_session(
+        SessionConfig(name=name, workspace=str(ws), permission_policy=allow_all),
+        model=model, session_id=name,
+    )
+    for p in prompts:
+        await s.send_async(p)
+costs = manager.costs()
+costs[["session_id", "model", "turn", "input_tokens", "output_tokens", "cost_usd", "tool_names"]]
+"""),
+    code(
+        'cost_by_model(costs)[["calls", "input_tokens", "output_tokens", "cost_usd"]]',
+        check=True,
+    ),
+    code('cost_by_session(costs)[["calls", "total_tokens", "cost_usd"]]', check=True),
+    code("cost_by_day(costs)"),
+    md("## Cost over time and tokens per call"),
+    code("""
+fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+costs.sort_values("timestamp").set_index("timestamp")["cost_usd"].cumsum().plot(
+    ax=a, drawstyle="steps-post", title="cumulative cost (USD)")
+costs[["input_tokens", "output_tokens"]].plot.bar(ax=b, stacked=True, title="tokens per call")
+b.set_xticks([])
+fig.tight_layout()
+"""),
+    md("""
+## A budget that stops a run
+
+`SessionConfig(cost_limit_usd=...)` (or `token_limit=...`) stops a session **before** a call
+that would start past the limit: no request is sent, the event stream says why, and a typed
+`BudgetExceededError` is raised.
+"""),
+    code("""
+capped = manager.create_session(
+    SessionConfig(name="capped", workspace=str(ws), permission_policy=allow_all,
+                  cost_limit_usd=0.02),
+    model="scripted/demo-fast", session_id="capped",
+)
+runs = 0
+try:
+    while True:
+        await capped.send_async(f"task {runs}")
+        runs += 1
+except BudgetExceededError as exc:
+    print(f"stopped after {runs} runs:", exc.limit, exc.limit_value, "spent", round(exc.used, 4))
+""", check=True),
+    md("## Reading the files back: thousands of sessions into one frame"),
+    code("""
+frames = load_sessions(root / "sessions")
+print(frames)
+frames.calls.groupby("model")["cost_usd"].sum().round(6)
+""", check=True),
+]
+
+TEACHING = [
+    md("""
+# Teaching demo: what an LLM agent does
+
+A step-by-step demo for a class. Everything is **deterministic**: the model is scripted, so
+the same cells give the same results every time. Run the cells one by one and talk through
+each step.
+"""),
+    code("%load_ext a3s_notebook"),
+    code("""
+import shutil
+from pathlib import Path
+
+ws = Path("teaching-ws")
+shutil.rmtree(ws, ignore_errors=True)
+ws.mkdir()
+(ws / "grades.csv").write_text("student,grade\\nAda,18\\nLin,15\\nSam,12\\n")
+"""),
+    md("""
+## Step 1: a model answers a prompt
+
+The simplest exchange: one prompt, one answer, no tools. `scripted/echo` repeats the prompt.
+`{topic}` in the cell is filled from the variable below.
+"""),
+    code("""
+%a3s_session new class --model scripted/echo --workspace teaching-ws
+topic = "photosynthesis"
+"""),
+    code("""
+%%ask
+Explain {topic} in one sentence.
+"""),
+    code("print(_.text)", check=True),
+    md("""
+## Step 2: an agent uses tools
+
+An **agent** is a loop: the model answers, and when the answer asks for a tool (list files,
+read, write...), the program runs the tool and sends the result back, until the model gives
+a final answer. The demo agent plans (the task table), looks (`ls`), then asks to `write`.
+
+Writing changes the world, so a human approves it: click **Approve** or **Deny**.
+"""),
+    code("%a3s_session config model=scripted/demo"),
+    code("""
+%%ask
+Look at the grades and write a short summary.
+"""),
+    md("## Step 3: what the model actually saw"),
+    code("""
+session = get_ipython().magics_manager.registry["A3sMagics"].current
+for i, m in enumerate(session.messages[2:], start=3):
+    calls = [c.name for c in m.tool_calls()]
+    results = [r.content.splitlines()[0][:50] for r in m.tool_results()]
+    print(f"{i:2} {m.role:9} {m.text()[:40]!r:44} {calls or ''}{results or ''}")
+"""),
+    md("""
+## Step 4: nothing is hidden: the session file
+
+Every message, tool call, decision and cost is one line of a JSON Lines file you can open.
+"""),
+    code("""
+from collections import Counter
+import json
+
+lines = Path(".a3s/sessions/class.jsonl").read_text().splitlines()
+Counter(json.loads(line)["kind"] for line in lines)
+"""),
+    md("## Step 5: what it cost (in tokens; the scripted model has no price)"),
+    code("%a3s_session cost"),
+]
+
+SESSIONS = [
+    md("""
+# Sessions: fork, pause, compact, restore
+
+A session is a conversation with its own model, workspace, rules and ledger, kept in one
+append-only JSON Lines file. This notebook forks one, pauses it, compacts its history and
+restores it from its file as a new kernel would.
+"""),
+    code("""
+import shutil
+from pathlib import Path
+
+from a3s_notebook import SessionConfig, SessionManager
+from a3s_notebook.engine import SessionPausedError
+from a3s_notebook.widgets import ContextBar
+
+root = Path(".a3s/nb05")
+shutil.rmtree(root, ignore_errors=True)
+manager = SessionManager(root / "sessions")
+base = manager.create_session(SessionConfig(name="base", workspace=str(root / "ws")),
+                              model="scripted/echo", session_id="base")
+first = await base.send_async("We are planning a trip.")
+print(first.text)
+"""),
+    md("## Fork: two futures from one history"),
+    code("""
+fork = manager.fork_session("base", "fork", name="by train")
+await base.send_async("Let's fly.")
+await fork.send_async("Let's take the train.")
+for s in (base, fork):
+    print(f"{s.name:9} parent={s.config.parent_id}:", [m.text() for m in s.messages])
+""", check=True),
+    md("## Pause and resume"),
+    code("""
+base.pause()
+try:
+    await base.send_async("anyone there?")
+except SessionPausedError as exc:
+    print(exc)
+base.resume()
+print(base.state.value)
+""", check=True),
+    md("""
+## Compaction and the context bar
+
+A session with a small context window (2,000 tokens) and auto-compaction at 60%. Each call's
+prompt tokens fill the bar; at the threshold the history is compacted: the first 2 messages,
+a summary, and the last 20 messages are kept.
+"""),
+    code("""
+small = manager.create_session(
+    SessionConfig(name="small", workspace=str(root / "ws"), max_context_length=2000,
+                  auto_compact=True, auto_compact_threshold=0.6),
+    model="scripted/echo", session_id="small",
+)
+compactions = []
+small.subscribe(lambda e: compactions.append(e) if e.type == "context_compacted" else None)
+bar = ContextBar(small)
+bar
+"""),
+    code("""
+for i in range(25):
+    await small.send_async(f"message number {i}: " + "words " * 20)
+print("compactions:", [(c.before_messages, c.after_messages) for c in compactions])
+print("messages now:", len(small.messages))
+""", check=True),
+    md("## Restore after a kernel restart"),
+    code("""
+fresh = SessionManager(root / "sessions")     # what a new kernel sees: only the files
+print(sorted(fresh.store.list()))
+again = fresh.get_session("fork")
+print(again.config.name, again.config.parent_id, [m.text() for m in again.messages])
+print("same history:", [m.text() for m in again.messages] == [m.text() for m in fork.messages])
+""", check=True),
+]
+
+NOTEBOOKS = {
+    "01-quickstart.ipynb": QUICKSTART,
+    "02-approvals-and-permissions.ipynb": APPROVALS,
+    "03-cost-analysis.ipynb": COSTS,
+    "04-teaching-demo.ipynb": TEACHING,
+    "05-sessions.ipynb": SESSIONS,
+}
+
+
+def write(name: str, cells: list[nbformat.NotebookNode]) -> Path:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    path = HERE / name
+    nbformat.write(nb, path)
+    return path
+
+
+def execute(path: Path) -> None:
+    from nbclient import NotebookClient
+
+    # headless: nobody clicks, so approvals time out quickly
+    os.environ.setdefault("A3S_CONFIRMATION_TIMEOUT", "1")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(HERE)}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+
+
+def main() -> None:
+    run = "--no-run" not in sys.argv
+    for name, cells in NOTEBOOKS.items():
+        path = write(name, cells)
+        if run:
+            execute(path)
+        print("wrote", path.relative_to(HERE.parent))
+
+
+if __name__ == "__main__":
+    main()
