@@ -44,13 +44,16 @@ $(STAMP): pyproject.toml $(JS_OUT) | $(PY)
 install: $(STAMP)
 
 # JupyterLab on the quickstart notebook, offline (the scripted model needs no key)
+DEMO_TOKEN := $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(16))')
 demo: $(STAMP)
 	@echo
-	@echo "  a3s_notebook demo: JupyterLab on notebooks/01-quickstart.ipynb (offline)."
-	@echo "  Open the http://127.0.0.1:$(DEMO_PORT)/lab/... URL printed below; Ctrl-C stops it."
+	@echo "  a3s_notebook demo: JupyterLab on notebooks/01-quickstart.ipynb (offline, scripted model)"
+	@echo "  open  http://127.0.0.1:$(DEMO_PORT)/lab/tree/01-quickstart.ipynb?token=$(DEMO_TOKEN)"
+	@echo "  Ctrl-C stops it."
 	@echo
-	cd notebooks && ../$(VENV)/bin/jupyter lab 01-quickstart.ipynb --no-browser \
-		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(DEMO_PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) \
+	@cd notebooks && ../$(VENV)/bin/jupyter lab --no-browser --ServerApp.log_level=WARN \
+		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(DEMO_PORT) --IdentityProvider.token=$(DEMO_TOKEN) \
+		$(if $(filter 0,$(shell id -u)),--allow-root,) \
 		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
 # the same scripted run, printed as an event log in the terminal

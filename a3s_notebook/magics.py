@@ -238,6 +238,7 @@ class A3sMagics(Magics):
         system: str | None = None,
         timeout: float | None = None,
         yolo: list[str] | None = None,
+        base_url: str | None = None,
     ) -> tuple[Session, str | None]:
         from a3s_notebook.engine import (
             ConfirmationPolicy,
@@ -267,7 +268,9 @@ class A3sMagics(Magics):
             permission_policy=PermissionPolicy.notebook() if self.notebook_rules else None,
             confirmation_policy=confirmation,
         )
-        session = m.create_session(config, model=model or self.default_model, session_id=name)
+        session = m.create_session(
+            config, model=model or self.default_model, session_id=name, base_url=base_url
+        )
         self.current = session
         return session, note
 
@@ -451,6 +454,9 @@ class A3sMagics(Magics):
         p.add_argument("--system", "-s", help="system prompt")
         p.add_argument("--timeout", "-t", type=float, help="seconds an approval waits")
         p.add_argument("--yolo", help="lanes that skip approval, comma separated: query,execute")
+        p.add_argument(
+            "--base-url", help="an OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM)"
+        )
         a = p.parse_args(args)
         yolo = [x for x in (a.yolo or "").split(",") if x.strip()]
         session, note = self._new_session(
@@ -460,6 +466,7 @@ class A3sMagics(Magics):
             system=a.system,
             timeout=a.timeout,
             yolo=yolo,
+            base_url=a.base_url,
         )
         msg = f"session '{session.name}' ({session.model_name}) in {session.workspace}"
         print(msg + (f"; {note}" if note else ""))
@@ -708,6 +715,7 @@ class A3sMagics(Magics):
 _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
 
   new NAME [--model M] [--workspace DIR] [--system TEXT] [--timeout SECONDS] [--yolo LANES]
+           [--base-url URL]
   use NAME            make a session current (restores it from its file)
   list                the sessions, as a table
   show                the live view of the current session

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from .llm_server import llm_server_fixture  # noqa: F401  (provides `llm_server`)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -238,3 +240,18 @@ def test_load_ext_is_fast_and_lazy() -> None:
     seconds, _pydantic_loaded, engine_loaded = out.stdout.split()
     assert engine_loaded == "False"  # the engine loads at the first use, not at %load_ext
     assert float(seconds) < 5  # a loose sanity bound; bench/ measures the real figure
+
+
+def test_new_with_base_url_talks_to_an_openai_compatible_server(
+    ip: InteractiveShell, llm_server: Any
+) -> None:
+    from .llm_server import Reply
+
+    llm_server.enqueue(Reply(text=["Hello from ", "vLLM."]))
+    run(ip, f"%a3s_session new local --model vllm/qwen2.5 --base-url {llm_server.openai_url}")
+    out = run(ip, "%%ask --quiet\nhi")
+    assert out.text == "Hello from vLLM."
+    assert llm_server.last_request.body["model"] == "qwen2.5"
+    session = magics(ip).current
+    assert session.model_name == "vllm/qwen2.5"
+    assert session.llm_config["base_url"] == llm_server.openai_url
