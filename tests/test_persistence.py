@@ -212,3 +212,17 @@ def test_appending_costs_the_same_at_any_length(tmp_path: Path) -> None:
         sizes.append((tmp_path / "s.jsonl").stat().st_size)
     steps = {b - a for a, b in itertools.pairwise(sizes[10:])}
     assert max(steps) - min(steps) <= 2  # only the digits of i differ
+
+
+@pytest.mark.parametrize("kind", ["file", "memory"])
+def test_rename_keeps_every_record_under_the_new_id(tmp_path: Path, kind: str) -> None:
+    from a3s_notebook.engine import MemorySessionStore
+
+    store = FileSessionStore(tmp_path) if kind == "file" else MemorySessionStore()
+    store.append("old", {"kind": "header", "id": "old"})
+    store.append("old", {"kind": "message", "n": 1})
+    store.rename("old", "new")
+    assert not store.exists("old")
+    assert store.load("new") == [{"kind": "header", "id": "new"}, {"kind": "message", "n": 1}]
+    store.rename("missing", "x")  # nothing to move: no error
+    assert not store.exists("x")

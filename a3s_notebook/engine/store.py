@@ -136,14 +136,18 @@ class MemorySessionStore:
 
     def rename(self, session_id: str, new_id: str) -> None:
         """Move a session's records to another id."""
-        records = self.load(session_id)
-        if records is None:
-            return
-        for rec in records:
-            if rec.get("kind") == "header":
-                rec["id"] = new_id
-        self.rewrite(new_id, records)
-        self.delete(session_id)
+        _rename(self, session_id, new_id)
+
+
+def _rename(store: SessionStore, session_id: str, new_id: str) -> None:
+    records = store.load(session_id)
+    if records is None:
+        return
+    for rec in records:
+        if rec.get("kind") == "header":
+            rec["id"] = new_id
+    store.rewrite(new_id, records)
+    store.delete(session_id)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -251,15 +255,8 @@ class FileSessionStore:
         return self.path(session_id).exists()
 
     def rename(self, session_id: str, new_id: str) -> None:
-        """Keep a session under another id: its file is rewritten atomically, then removed."""
-        records = self.load(session_id)
-        if records is None:
-            return
-        for rec in records:
-            if rec.get("kind") == "header":
-                rec["id"] = new_id
-        self.rewrite(new_id, records)
-        self.delete(session_id)
+        """Keep a session under another id: the new file is written atomically first."""
+        _rename(self, session_id, new_id)
 
     def health_check(self) -> None:
         """Write and remove a probe file; raises StoreError if the folder is not writable."""
