@@ -67,7 +67,7 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 lint: $(STAMP)
-	$(PY) -m ruff check a3s_notebook tests bench notebooks/make_notebooks.py
+	$(PY) -m ruff check a3s_notebook tests $(wildcard bench) notebooks/make_notebooks.py
 	$(PY) -m mypy
 	cd js && $(NPM) run typecheck
 
