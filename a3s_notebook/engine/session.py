@@ -355,12 +355,14 @@ class Session:
         self._persist({"kind": "usage", "record": data})
         self._emit(UsageRecorded(record=data))
         if move_context:
-            self._set_context_used(usage.prompt_tokens)
+            # no record of its own: a restore takes the context from this usage row
+            self._set_context_used(usage.prompt_tokens, persist=False)
         return record
 
-    def _set_context_used(self, used: int) -> None:
+    def _set_context_used(self, used: int, *, persist: bool = True) -> None:
         self.context_usage.update(used)
-        self._persist({"kind": "context", "context_usage": self.context_usage.model_dump()})
+        if persist:
+            self._persist({"kind": "context", "context_usage": self.context_usage.model_dump()})
         cu = self.context_usage
         self._emit(
             ContextUsageUpdated(
@@ -661,7 +663,10 @@ class Session:
                 if kind == "message":
                     self.messages.append(Message.model_validate(rec["message"]))
                 elif kind == "usage":
-                    self.cost_records.append(LlmCostRecord.model_validate(rec["record"]))
+                    record = LlmCostRecord.model_validate(rec["record"])
+                    self.cost_records.append(record)
+                    if record.purpose == "generate":
+                        self.context_usage.used_tokens = record.prompt_tokens
                 elif kind == "state":
                     self.state = SessionState(rec["state"])
                 elif kind == "tasks":
@@ -686,6 +691,7 @@ class Session:
                 self.updated_at = float(rec["ts"])
         self.context_usage.turns = len(self.messages)
         self.context_usage.max_tokens = self.config.max_context_length or DEFAULT_MAX_TOKENS
+        self.context_usage.update(self.context_usage.used_tokens)
 
     def events(self) -> list[AgentEvent]:
         """The durable events in this session's file (confirmations, denials, tool ends...)."""

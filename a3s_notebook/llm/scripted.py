@@ -110,6 +110,7 @@ class ScriptedClient:
         self.calls = 0
         self.requests: list[list[Message]] = []
         self._ids = itertools.count(1)
+        self._counted: tuple[Message | None, Message | None, int, int] = (None, None, 0, 0)
 
     @property
     def provider(self) -> str:
@@ -169,7 +170,7 @@ class ScriptedClient:
                 ToolUseBlock(id=call_id, name=name, input=parse_tool_arguments(raw, name))
             )
             out_chars += len(name) + len(raw)
-        in_chars = len(system or "") + sum(m.char_count() for m in messages)
+        in_chars = len(system or "") + self._history_chars(messages)
         in_chars += sum(len(json.dumps(t.parameters)) + len(t.description) for t in tools or [])
         prompt, completion = _estimate(in_chars), _estimate(out_chars)
         usage = TokenUsage(
@@ -181,6 +182,21 @@ class ScriptedClient:
         message = Message(role="assistant", content=list(blocks), reasoning_content=turn.reasoning)
         stop = "tool_use" if turn.tool_calls else "end_turn"
         yield Done(response=LlmResponse(message=message, usage=usage, stop_reason=stop))
+
+    def _history_chars(self, messages: list[Message]) -> int:
+        """Characters of the history, counting only what is new since the last call.
+
+        Histories only grow between calls (compaction starts a new one), so the count of
+        an unchanged prefix is reused: the estimate costs the same at round 10 and 1,000.
+        """
+        first, last, n, chars = self._counted
+        if n and len(messages) >= n and messages[0] is first and messages[n - 1] is last:
+            total = chars + sum(m.char_count() for m in messages[n:])
+        else:
+            total = sum(m.char_count() for m in messages)
+        if messages:
+            self._counted = (messages[0], messages[-1], len(messages), total)
+        return total
 
     async def _pause(self) -> None:
         # always yield to the loop, so a scripted run interleaves like a real one
