@@ -101,6 +101,10 @@ _FIELDS = (
     "purpose",
 )
 _get_fields = operator.itemgetter(*_FIELDS)
+RECORD_FIELDS = _FIELDS
+"""The record fields ``frame_from_columns`` reads, in order."""
+get_record_fields = _get_fields
+"""``get_record_fields(record)``: a tuple in ``RECORD_FIELDS`` order (KeyError if one is missing)."""
 _ALIASES = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens"}
 
 
@@ -184,7 +188,15 @@ def records_frame(records: Iterable[LlmCostRecord | Mapping[str, Any]]) -> pd.Da
     (``execution_count``, ``cell_id``). Naive timestamps are taken as UTC. An unknown
     cost stays ``<NA>``.
     """
-    cols = _columns([_row(r) for r in records])
+    return frame_from_columns(_columns([_row(r) for r in records]))
+
+
+def frame_from_columns(cols: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """The ledger frame from columns named as the record's fields (see ``RECORD_FIELDS``).
+
+    For readers that collect columns as they parse (``load_sessions``), so that a million
+    records never exist as a million dicts at once.
+    """
     timestamps = pd.to_datetime(cols["timestamp"], utc=True, format="ISO8601").as_unit("ns")
     inp = _int_array(cols["prompt_tokens"], fill=0)
     out = _int_array(cols["completion_tokens"], fill=0)
