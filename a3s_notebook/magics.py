@@ -328,6 +328,10 @@ class A3sMagics(Magics):
             result = await session.send_async(prompt, provenance=provenance)
             return AskResult(result, session, args.format)
 
+        if not args.background and _in_voila():
+            # Voila shows a page only after every cell ran, so an awaiting cell's approval
+            # card could never be clicked: the run goes on in the background instead
+            args.background = True
         if args.background:
             task = asyncio.ensure_future(go())
             handle = AskHandle(task, session)
@@ -732,6 +736,11 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
 
 %%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text]
   the cell body is the prompt; {name} is filled from your variables"""
+
+
+def _in_voila() -> bool:
+    """Whether this kernel was started by Voila (it sets these in the kernel's environment)."""
+    return bool(os.environ.get("VOILA_REQUEST_URL") or os.environ.get("VOILA_BASE_URL"))
 
 
 @contextlib.contextmanager

@@ -255,3 +255,15 @@ def test_new_with_base_url_talks_to_an_openai_compatible_server(
     session = magics(ip).current
     assert session.model_name == "vllm/qwen2.5"
     assert session.llm_config["base_url"] == llm_server.openai_url
+
+
+def test_in_voila_an_ask_cell_runs_in_the_background(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Voila renders only after every cell ran: an awaiting cell's card could not be clicked
+    monkeypatch.setenv("VOILA_BASE_URL", "/")
+    run(ip, "%a3s_session new v --model scripted/echo")
+    handle = run(ip, "%%ask\nin voila")
+    assert not hasattr(handle, "text") and "v" in repr(handle)
+    ip.user_ns["h"] = handle
+    assert run(ip, "await h").text == "Echo: in voila"

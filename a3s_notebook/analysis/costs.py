@@ -104,7 +104,7 @@ _get_fields = operator.itemgetter(*_FIELDS)
 RECORD_FIELDS = _FIELDS
 """The record fields ``frame_from_columns`` reads, in order."""
 get_record_fields = _get_fields
-"""``get_record_fields(record)``: a tuple in ``RECORD_FIELDS`` order (KeyError if one is missing)."""
+"""``get_record_fields(record)``: a tuple in ``RECORD_FIELDS`` order (KeyError if one lacks)."""
 _ALIASES = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens"}
 
 

@@ -85,7 +85,7 @@ class ContextBar(SessionWidget):
         auto = f"auto-compact at {pct(c['threshold'])}" if c["auto_compact"] else "auto-compact off"
         text = (
             f"context: {num(c['used_tokens'])} / {num(c['max_tokens'])} tokens "
-            f"({pct(c['percent'])}) {bar(c['percent'])} · {c['turns']} turns · {auto}"
+            f"({pct(c['percent'])}) {bar(c['percent'])} · {c['turns']} messages · {auto}"
         )
         if c["compactions"]:
             text += f" · compacted {c['compactions']}x"

@@ -36,7 +36,7 @@ export function renderContextBar(c: ContextState): HTMLElement {
     fill,
     mark,
   );
-  const extra: string[] = [`${formatInt(c.turns)} turn${c.turns === 1 ? "" : "s"}`];
+  const extra: string[] = [`${formatInt(c.turns)} message${c.turns === 1 ? "" : "s"} in history`];
   if (c.compactions) extra.push(`compacted ${c.compactions}×`);
   return h(
     "div",

@@ -267,7 +267,7 @@ test("context bar: numbers, band colour and the threshold mark", () => {
   });
   assert.match(el.textContent ?? "", /170,000 \/ 200,000 tokens/);
   assert.match(el.textContent ?? "", /85.0%/);
-  assert.match(el.textContent ?? "", /12 turns · compacted 1×/);
+  assert.match(el.textContent ?? "", /12 messages in history · compacted 1×/);
   assert.ok(el.querySelector(".a3s-bar-fill--danger"));
   assert.equal((el.querySelector(".a3s-bar-fill") as HTMLElement).style.width, "85.00%");
   assert.equal((el.querySelector(".a3s-bar-mark") as HTMLElement).style.left, "80.00%");

@@ -5,6 +5,10 @@ Never run ``playwright install`` (it downloads a browser): the tests use
 tests are skipped, unless ``REQUIRE_E2E=1`` (CI), which turns that into a failure.
 Screenshots go to ``$E2E_ARTIFACTS`` (default ``e2e-artifacts/`` at the repository root);
 a failing test saves one there, with the server's log printed.
+
+Fixtures: ``voila`` and ``jupyterlab`` start one server per test; ``lab`` is one JupyterLab
+server shared by the whole run (each test serves its own subfolder of its root, and the
+test's kernels are shut down afterwards).
 """
 
 from __future__ import annotations
@@ -82,7 +86,14 @@ def free_port() -> int:
 class Server:
     """A Jupyter server subprocess (Voila or JupyterLab) with an isolated config."""
 
-    def __init__(self, cmd: list[str], cwd: Path, env_dir: Path, ready_url: str) -> None:
+    def __init__(
+        self,
+        cmd: list[str],
+        cwd: Path,
+        env_dir: Path,
+        ready_url: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         env = dict(os.environ)
         # isolated config/runtime dirs: no stale workspaces, no writes to ~/.jupyter
         env["JUPYTER_CONFIG_DIR"] = str(env_dir / "config")
@@ -90,6 +101,7 @@ class Server:
         env["JUPYTERLAB_WORKSPACES_DIR"] = str(env_dir / "workspaces")
         # kernels inherit this: the package imports even without `pip install -e .`
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env.update(extra_env or {})
         settings = env_dir / "config/lab/user-settings/@jupyterlab/apputils-extension"
         settings.mkdir(parents=True, exist_ok=True)
         (settings / "notification.jupyterlab-settings").write_text(
@@ -168,12 +180,29 @@ def voila(servers: list[Server], tmp_path: Path) -> Callable[[Path], str]:
             "--Voila.ip=127.0.0.1",
             str(notebook),
         ]
-        servers.append(
-            Server(cmd, notebook.parent, tmp_path / "voila-env", f"http://127.0.0.1:{port}/")
-        )
+        # not GET /: that renders the notebook, so it would run all its cells, unseen, in
+        # an extra kernel (which would share the test's workspace and session files)
+        ready = f"http://127.0.0.1:{port}/voila/static/voila.js"
+        servers.append(Server(cmd, notebook.parent, tmp_path / "voila-env", ready))
         return f"http://127.0.0.1:{port}/"
 
     return start
+
+
+def _lab_command(port: int, root: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
 
 
 @pytest.fixture
@@ -184,24 +213,74 @@ def jupyterlab(servers: list[Server], tmp_path: Path) -> Callable[[Path], str]:
 
     def start(notebook: Path) -> str:
         port = free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--allow-root",
-            f"--port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={notebook.parent}",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ]
+        cmd = _lab_command(port, notebook.parent)
         ready = f"http://127.0.0.1:{port}/api/status?token={TOKEN}"
         servers.append(Server(cmd, notebook.parent, tmp_path / "lab-env", ready))
         return f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={TOKEN}&reset"
 
     return start
+
+
+class SharedLab:
+    """One JupyterLab server for the whole run, serving ``root``."""
+
+    def __init__(self, root: Path, env_dir: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server = Server(
+            _lab_command(self.port, root),
+            root,
+            env_dir,
+            f"{self.base}/api/status?token={TOKEN}",
+            # nobody clicks in a headless Run All: approvals must time out fast (as `make
+            # test` sets it); tests that click pass --timeout to %a3s_session new
+            extra_env={"A3S_CONFIRMATION_TIMEOUT": "1"},
+        )
+
+    def url(self, notebook: Path) -> str:
+        """The JupyterLab URL of a notebook inside ``root`` (with a fresh layout)."""
+        rel = notebook.resolve().relative_to(self.root.resolve()).as_posix()
+        return f"{self.base}/lab/tree/{rel}?token={TOKEN}&reset"
+
+    def _api(self, method: str, path: str) -> Any:
+        req = urllib.request.Request(
+            f"{self.base}/api/{path}",
+            method=method,
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        """End every notebook session (and its kernel) of the server."""
+        try:
+            for session in self._api("GET", "sessions"):
+                self._api("DELETE", f"sessions/{session['id']}")
+        except OSError as exc:  # the server is gone, or the session ended meanwhile
+            print(f"could not end the notebook sessions: {exc}")
+
+
+@pytest.fixture(scope="session")
+def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedLab]:
+    if importlib.util.find_spec("jupyterlab") is None:
+        _missing("jupyterlab is not installed")
+    base = tmp_path_factory.mktemp("shared-lab")
+    (base / "root").mkdir()
+    lab = SharedLab(base / "root", base / "env")
+    yield lab
+    lab.server.stop()
+
+
+@pytest.fixture
+def lab(shared_lab: SharedLab) -> Iterator[SharedLab]:
+    """The shared JupyterLab server; the test's notebooks go in a folder of ``lab.root``.
+
+    Afterwards the test's kernels are shut down, so they stop using the CPU.
+    """
+    yield shared_lab
+    shared_lab.shutdown_kernels()
 
 
 @pytest.fixture
@@ -235,7 +314,8 @@ def bpage(chromium: str, request: pytest.FixtureRequest, servers: list[Server]) 
                 print(f"screenshot of the failure: {shot}")
             except Exception as exc:  # the page may be gone; the log below still helps
                 print(f"could not take a screenshot: {exc}")
-            for s in servers:
+            shared = request.node.funcargs.get("shared_lab")
+            for s in [*servers, *([shared.server] if shared else [])]:
                 print(s.log_tail())
         browser.close()
     assert not errors, f"uncaught errors in the page: {errors}"
