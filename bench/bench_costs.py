@@ -173,14 +173,14 @@ def main() -> None:
     slow = (
         f"{total / TIME_TARGET:.1f}x the target. Reading and parsing the lines alone, keeping "
         f"nothing, takes {r['parse_only']:.1f} s ({r['parse_only'] / calls * 1e6:.1f} us a line); "
-        f"the rest is keeping every parsed record until the frame is built (system CPU "
-        f"{r['sys_s']:.1f} s: the kernel handing out fresh pages) and building the columns"
+        f"the rest is the Python loop that takes each record's fields (one tuple per call) "
+        f"and building the typed pandas columns (system CPU {r['sys_s']:.1f} s: the kernel "
+        "handing out fresh pages)"
     )
     big = (
         f"{r['peak_rss'] / MEMORY_TARGET_MB:.2f}x the target: {per_call:.0f} B per call. "
-        "load_sessions keeps every parsed record (a dict of about 20 fields) until "
-        "records_frame builds the columns; taking the fields out of each line as it is read "
-        "would keep one tuple per call"
+        "load_sessions keeps one tuple of about 20 fields per call until the typed "
+        "columns are built"
     )
     data = f"{files:,} files, {files * per_file:,} calls, {size_mb:.0f} MiB of JSONL"
     made = (
