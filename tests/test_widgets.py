@@ -503,6 +503,29 @@ def test_tool_output_streams_into_the_running_row() -> None:
     assert row["args"] == {"command": "make"}
 
 
+def test_a_tool_row_waits_for_approval_then_runs() -> None:
+    from a3s_notebook.engine.events import ConfirmationReceived, ConfirmationRequired
+
+    w = EventStream()
+    w._on_event(ToolStart(id="w1", name="write"))
+    w._on_event(ToolStart(id="w2", name="write"))
+
+    def status(tool_id: str) -> str:
+        return next(r["status"] for r in w.rows if r.get("tool_id") == tool_id and r["kind"] == "tool")
+
+    for tid in ("w1", "w2"):
+        w._on_event(
+            ConfirmationRequired(tool_id=tid, tool_name="write", args={}, timeout_ms=1000)
+        )
+        assert status(tid) == "waiting"
+    w._on_event(ConfirmationReceived(tool_id="w1", approved=True))
+    w._on_event(ConfirmationReceived(tool_id="w2", approved=False, reason="no"))
+    assert (status("w1"), status("w2")) == ("running", "waiting")
+    w._on_event(ToolEnd(id="w1", name="write", output="Wrote 1 bytes", exit_code=0))
+    w._on_event(ToolEnd(id="w2", name="write", output="rejected", exit_code=1))
+    assert (status("w1"), status("w2")) == ("ok", "error")
+
+
 def test_long_outputs_and_arguments_are_cut_for_display() -> None:
     w = EventStream()
     w._on_event(ToolStart(id="t1", name="write"))

@@ -360,7 +360,14 @@ class EventStream(SessionWidget):
             }
         )
 
+    def _set_tool_status(self, tool_id: str, status: str) -> None:
+        row_id = self._tool_rows.get(tool_id)
+        if row_id is not None:
+            self._update(row_id, status=status)
+
     def _on_confirmation_required(self, ev: Any) -> None:
+        # the tool's row says it waits for a human, not that it runs
+        self._set_tool_status(ev.tool_id, "waiting")
         self._append(
             {
                 "kind": "confirmation",
@@ -372,6 +379,8 @@ class EventStream(SessionWidget):
         )
 
     def _on_confirmation_received(self, ev: Any) -> None:
+        if ev.approved:
+            self._set_tool_status(ev.tool_id, "running")
         self._append(
             {
                 "kind": "confirmation",

@@ -84,10 +84,12 @@ function toolRow(row: ToolRow, ctx: RowContext): HTMLElement {
     meta.push(formatDuration(row.duration_ms));
   }
   if (state === "running") meta.push("running");
+  if (state === "waiting") meta.push("waiting for approval");
+  const mark = state === "running" ? "spinner" : state === "waiting" ? "wait" : state === "ok" ? "ok" : "fail";
   const summary = h(
     "summary",
     { class: "a3s-tool-summary" },
-    icon(state === "running" ? "spinner" : state === "ok" ? "ok" : "fail", state),
+    icon(mark, state),
     h("span", { class: "a3s-tool-name" }, row.name),
     h("span", { class: "a3s-tool-args" }, argsSummary(row.args)),
     h("span", { class: "a3s-tool-meta" }, meta.join(" · ")),

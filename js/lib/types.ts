@@ -53,7 +53,7 @@ export interface ToolRow extends RowBase {
   output_truncated?: boolean;
   exit_code?: number | null;
   duration_ms?: number | null;
-  status: "running" | "ok" | "error";
+  status: "running" | "waiting" | "ok" | "error";
 }
 
 export interface DeniedRow extends RowBase {

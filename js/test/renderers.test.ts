@@ -41,6 +41,9 @@ test("tool rows show name, arguments, output, exit code and duration", () => {
   assert.equal(el.querySelector(".a3s-arg-val")?.textContent, ".");
   const failed = renderRow({ ...row, exit_code: 2, status: "error" });
   assert.ok(failed.classList.contains("a3s-tool--error"));
+  const waiting = renderRow({ ...row, exit_code: undefined, duration_ms: undefined, output: undefined, status: "waiting" });
+  assert.equal(waiting.querySelector(".a3s-tool-meta")?.textContent, "waiting for approval");
+  assert.ok(waiting.querySelector(".a3s-icon--wait"));
 });
 
 test("model and tool text is never interpreted as HTML", () => {
