@@ -244,3 +244,14 @@ def test_scripted_demo_asks_only_for_the_write(tmp_path: Path) -> None:
         r.cost_usd is None for r in s.cost_records
     )
     assert isinstance(s.llm, ScriptedClient)
+
+
+def test_provenance_belongs_to_one_run(make_session: Any) -> None:
+    s = make_session([turn("one"), turn("two")])
+    s.send("from a cell", provenance={"source": "%%ask", "execution_count": 7})
+    s.send("from plain Python")
+    assert [r.provenance for r in s.cost_records] == [
+        {"source": "%%ask", "execution_count": 7},
+        None,
+    ]
+    assert s.provenance is None

@@ -105,7 +105,7 @@ class Session:
         self.created_at = time.time()
         self.updated_at = self.created_at
         self.provenance: dict[str, Any] | None = None
-        """Set by the magics before a run: which notebook cell asked."""
+        """Which notebook cell asked, during a run started with ``provenance=``."""
         self._store = store
         self._llm = llm
         self._llm_factory = llm_factory
@@ -528,10 +528,14 @@ class Session:
         if task is not None:
             self._runs.add(task)
         try:
-            self.provenance = provenance if provenance is not None else self.provenance
 
             async def go() -> AgentResult:
-                return await run_agent(self, prompt)
+                # provenance belongs to this run only (runs take the Generate lane one by one)
+                self.provenance = provenance
+                try:
+                    return await run_agent(self, prompt)
+                finally:
+                    self.provenance = None
 
             return await self.queue.run(SessionLane.GENERATE, go)
         finally:
