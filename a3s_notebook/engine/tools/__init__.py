@@ -2,7 +2,7 @@
 
 ``default_registry()`` gives the 8 built-ins (read, write, edit, bash, grep, glob, ls,
 todo_write). File tools are confined to the session's workspace (:func:`resolve_in_workspace`);
-``bash`` only starts there.
+``bash`` only starts there, with a scrubbed environment (:func:`scrubbed_environ`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ from a3s_notebook.engine.tools._common import (
     ToolFailure,
     truncate_output,
 )
+from a3s_notebook.engine.tools._env import BASE_ENV_VARS, scrubbed_environ
 from a3s_notebook.engine.tools._registry import ToolRegistry, default_registry
-from a3s_notebook.engine.tools._workspace import WorkspaceViolation, resolve_in_workspace
+from a3s_notebook.engine.tools._workspace import (
+    WorkspaceViolation,
+    hard_link_count,
+    resolve_in_workspace,
+)
 from a3s_notebook.engine.tools.builtin import (
     BashTool,
     EditTool,
@@ -32,6 +37,7 @@ from a3s_notebook.engine.tools.builtin import (
 )
 
 __all__ = [
+    "BASE_ENV_VARS",
     "DEFAULT_BASH_TIMEOUT_MS",
     "MAX_LINE_LENGTH",
     "MAX_OUTPUT_SIZE",
@@ -54,6 +60,8 @@ __all__ = [
     "builtin_tools",
     "default_registry",
     "definition",
+    "hard_link_count",
     "resolve_in_workspace",
+    "scrubbed_environ",
     "truncate_output",
 ]

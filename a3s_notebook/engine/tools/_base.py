@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -40,6 +40,11 @@ class ToolContext:
 
     ``emit_output`` streams a piece of output to the event stream (``tool_output_delta``);
     ``set_tasks`` replaces the session's task list (``todo_write``).
+
+    ``env`` is the environment of subprocesses (``bash``); None means the scrubbed default of
+    :func:`~a3s_notebook.engine.tools.scrubbed_environ`, never the whole ``os.environ``.
+    ``can_read`` says, for a workspace-relative POSIX path of a file or directory, whether the
+    read-family tools (read, grep, glob, ls) may read or list it; None allows everything.
     """
 
     workspace: Path
@@ -48,6 +53,8 @@ class ToolContext:
     emit_output: Callable[[str], None] = field(default=lambda _text: None)
     set_tasks: Callable[[list[Task]], None] | None = None
     get_tasks: Callable[[], list[Task]] | None = None
+    env: Mapping[str, str] | None = None
+    can_read: Callable[[str], bool] | None = None
 
 
 @runtime_checkable

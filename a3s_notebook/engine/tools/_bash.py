@@ -2,6 +2,8 @@
 
 The command runs as ``/bin/bash -c <command>`` in its own session (process group), so that a
 timeout or a cancellation can kill everything it started, not only the shell. POSIX only.
+Its environment is ``ctx.env``, or the scrubbed default (:func:`scrubbed_environ`): never the
+kernel's whole environment, which holds the provider keys.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from a3s_notebook.engine.tools._common import (
     get_str,
     truncation_marker,
 )
+from a3s_notebook.engine.tools._env import scrubbed_environ
 
 __all__ = ["DEFAULT_BASH_TIMEOUT_MS", "BashTool"]
 
@@ -192,12 +195,14 @@ class BashTool(BuiltinTool):
         """Run the command and wait for it, its timeout, or cancellation."""
         command = get_str(args, "command")
         timeout_ms = get_int(args, "timeout", DEFAULT_BASH_TIMEOUT_MS, minimum=1)
+        env = dict(ctx.env) if ctx.env is not None else scrubbed_environ()
         try:
             proc = await asyncio.create_subprocess_exec(
                 self._shell,
                 "-c",
                 command,
                 cwd=ctx.workspace,
+                env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,

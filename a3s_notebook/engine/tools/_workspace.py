@@ -13,11 +13,13 @@ path, never the path as given, which narrows that window to components created i
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 __all__ = [
     "WorkspaceViolation",
     "canonical_workspace",
+    "hard_link_count",
     "is_inside",
     "relative_display",
     "resolve_in_workspace",
@@ -74,3 +76,19 @@ def relative_display(root: Path, resolved: Path) -> str:
     """``resolved`` relative to ``root`` in POSIX form (``.`` for the root itself)."""
     rel = resolved.relative_to(root)
     return rel.as_posix() if rel.parts else "."
+
+
+def hard_link_count(path: Path) -> int:
+    """How many hard links the file at ``path`` has (symlinks followed); 0 when it is missing.
+
+    Above one, the same file is reachable under another name, possibly outside the
+    workspace, so writing it could change a file the workspace check never saw. A directory
+    counts as 1: its link count counts subdirectories, and directories cannot be hard-linked.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    if stat.S_ISDIR(info.st_mode):
+        return 1
+    return info.st_nlink
