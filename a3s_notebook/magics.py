@@ -283,6 +283,12 @@ class A3sMagics(Magics):
                 self.current = self.manager.get_session("default")
             except KeyError:
                 self.current, _ = self._new_session("default")
+                # the user named no workspace: say which folder the agent may now touch
+                print(
+                    f"Started session 'default' ({self.current.model_name}) with workspace "
+                    f"{self.current.workspace}; protected files (.env*, .a3s/**, keys) stay "
+                    "out of the agent's reach. Use %a3s_session new NAME --workspace DIR to choose."
+                )
         return self.current
 
     # --- %%ask ---------------------------------------------------------------------

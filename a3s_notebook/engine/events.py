@@ -116,6 +116,9 @@ class ConfirmationRequired(_Event):
     timeout_ms: int
     reason: str | None = None
     """Why approval is needed (the matching ask rule, or the default decision)."""
+    suggested_rule: str | None = None
+    """The narrowest allow rule "always allow" would add, shown on the card before the
+    click; None when "always" is not offered (e.g. a compound shell command)."""
 
 
 class ConfirmationReceived(_Event):
@@ -409,6 +412,24 @@ class BudgetExceeded(_Event):
     message: str
 
 
+class SecurityEvent(_Event):
+    """The guard acted: a call or prompt blocked, a secret redacted, an injection flagged.
+
+    A port addition (the reference only writes these to its audit log). ``detail`` never
+    holds the secret itself.
+    """
+
+    type: Literal["security"] = "security"
+    action: Literal["blocked", "redacted", "flagged", "asked"]
+    rule: str
+    """Which rule or detector acted (``protected_file``, ``api_key``, ``ignore_instructions``...)."""
+    where: str
+    """What it acted on: ``prompt``, ``tool_call``, ``tool_output``, ``model_output``..."""
+    message: str
+    tool_id: str | None = None
+    tool_name: str | None = None
+
+
 AgentEvent = Annotated[
     AgentStart
     | TurnStart
@@ -451,7 +472,8 @@ AgentEvent = Annotated[
     | ContextUsageUpdated
     | StateChanged
     | UsageRecorded
-    | BudgetExceeded,
+    | BudgetExceeded
+    | SecurityEvent,
     Field(discriminator="type"),
 ]
 

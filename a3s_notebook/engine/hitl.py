@@ -166,6 +166,8 @@ class PendingConfirmationInfo(BaseModel):
     timeout_ms: int
     reason: str | None = None
     """Why approval is needed, as given to ``request_confirmation``."""
+    suggested_rule: str | None = None
+    """The allow rule "always allow" would add (None: not offered for this call)."""
     created_at: float
     """Unix time (seconds) of the request."""
 
@@ -180,6 +182,7 @@ class _Pending:
     started: float  # time.monotonic(): immune to wall-clock jumps
     created_at: float  # time.time(): for display only
     future: asyncio.Future[ConfirmationResponse]
+    suggested_rule: str | None = None
 
     def elapsed_ms(self, now: float) -> float:
         return (now - self.started) * 1000
@@ -226,6 +229,8 @@ class ConfirmationProvider(Protocol):
         tool_name: str,
         args: Mapping[str, Any],
         reason: str | None = None,
+        *,
+        suggested_rule: str | None = None,
     ) -> asyncio.Future[ConfirmationResponse]:
         """Park a tool call until someone decides; return the future of the decision."""
 
@@ -300,6 +305,8 @@ class ConfirmationManager:
         tool_name: str,
         args: Mapping[str, Any],
         reason: str | None = None,
+        *,
+        suggested_rule: str | None = None,
     ) -> asyncio.Future[ConfirmationResponse]:
         """Park a tool call until someone decides; return the future of the decision.
 
@@ -324,6 +331,7 @@ class ConfirmationManager:
             started=time.monotonic(),
             created_at=time.time(),
             future=fut,
+            suggested_rule=suggested_rule,
         )
         with self._lock:
             previous = self._pending.pop(tool_id, None)
@@ -346,6 +354,7 @@ class ConfirmationManager:
                 args=dict(args),
                 timeout_ms=timeout_ms,
                 reason=reason,
+                suggested_rule=suggested_rule,
             )
         )
         return fut
@@ -500,6 +509,7 @@ class ConfirmationManager:
                 remaining_ms=e.remaining_ms(now),
                 timeout_ms=e.timeout_ms,
                 reason=e.reason,
+                suggested_rule=e.suggested_rule,
                 created_at=e.created_at,
             )
             for e in entries

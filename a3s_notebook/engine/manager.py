@@ -96,6 +96,9 @@ class SessionManager:
                 f"config must be a SessionConfig, got {type(config).__name__}: "
                 "use SessionConfig(name=..., workspace=...)"
             )
+        # The session owns its config: two sessions made from one SessionConfig object must
+        # not share a PermissionPolicy ("always allow" in one would allow in the other)
+        config = config.model_copy(deep=True)
         sid = validate_session_id(session_id) if session_id else uuid.uuid4().hex[:12]
         if sid in self._sessions or self.store.exists(sid):
             raise ConfigError(
@@ -283,7 +286,8 @@ class SessionManager:
         parent = self.get_session(parent_id)
         config = config or SessionConfig(workspace=parent.config.workspace)
         if config.confirmation_policy is None:
-            config.confirmation_policy = parent.confirmations.policy
+            # a copy: a child changing its policy must not change its parent's
+            config.confirmation_policy = parent.confirmations.policy.model_copy(deep=True)
         config.parent_id = parent.id
         return self._create_like(parent, config, session_id)
 

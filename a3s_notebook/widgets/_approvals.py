@@ -179,6 +179,7 @@ class ApprovalCards(SessionWidget):
         timeout_ms: int,
         created_at: float,
         remaining_ms: float,
+        suggested_rule: str | None = None,
     ) -> dict[str, Any]:
         diff = None
         if self._session is not None:
@@ -191,6 +192,7 @@ class ApprovalCards(SessionWidget):
             "tool_name": tool_name,
             "args": clip_value(args),
             "reason": reason,
+            "suggested_rule": suggested_rule,
             "timeout_ms": timeout_ms,
             "created_at": created_at,
             "deadline": now_ms() + remaining_ms,
@@ -213,6 +215,7 @@ class ApprovalCards(SessionWidget):
             p.timeout_ms,
             p.created_at * 1000,
             p.remaining_ms,
+            p.suggested_rule,
         )
 
     def _close_orphans(self) -> None:
@@ -245,6 +248,7 @@ class ApprovalCards(SessionWidget):
                     ev.timeout_ms,
                     now_ms(),
                     ev.timeout_ms,
+                    ev.suggested_rule,
                 )
             )
         elif t == "confirmation_received":

@@ -54,6 +54,7 @@ _BOUNDARIES = frozenset(
         "confirmation_timeout",
         "context_compacted",
         "budget_exceeded",
+        "security",
     }
 )
 
@@ -407,6 +408,18 @@ class EventStream(SessionWidget):
     def _on_budget_exceeded(self, ev: Any) -> None:
         self._append({"kind": "budget", "message": ev.message})
 
+    def _on_security(self, ev: Any) -> None:
+        self._append(
+            {
+                "kind": "security",
+                "action": ev.action,
+                "rule": ev.rule,
+                "where": ev.where,
+                "message": ev.message,
+                "tool_name": ev.tool_name,
+            }
+        )
+
     def _on_agent_end(self, ev: Any) -> None:
         self._append(
             {
@@ -478,6 +491,11 @@ def _row_markdown(r: dict[str, Any]) -> str:
         return text
     if kind == "budget":
         return f"- ! **budget reached:** {md_escape(str(r.get('message')))}"
+    if kind == "security":
+        return (
+            f"- ⚠ **{r.get('action')} by the guard** ({md_escape(str(r.get('rule')))}, "
+            f"{r.get('where')}): {md_escape(str(r.get('message')))}"
+        )
     if kind == "end":
         est = " (estimated)" if r.get("estimated") else ""
         tokens = num(r.get("total_tokens"))

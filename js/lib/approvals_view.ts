@@ -180,9 +180,13 @@ export function renderCard(
         reason,
         button("approve", "Approve", "a3s-btn--primary", "Run this tool call once"),
         button("deny", "Deny", "a3s-btn--danger", "Refuse this call; the reason is passed to the model"),
-        button("always", `Always allow ${card.tool_name}`, "", `Approve, and add the allow rule "${card.tool_name}" to the session`),
+        ...(card.suggested_rule
+          ? [button("always", `Always allow ${card.suggested_rule}`, "", `Approve, and add the allow rule "${card.suggested_rule}" to the session`)]
+          : []),
       ),
     );
+    if (!card.suggested_rule)
+      el.append(h("div", { class: "a3s-note a3s-card-norule" }, "Always allow is not offered for this call: approve it once, or add a rule of your own."));
     if (busy) el.append(h("div", { class: "a3s-note a3s-card-sending" }, "Sent; waiting for the kernel…"));
   }
   if (card.notice) el.append(h("div", { class: "a3s-note a3s-card-notice", role: "status" }, card.notice));

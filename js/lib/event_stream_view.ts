@@ -215,6 +215,17 @@ export function renderRow(row: Row, ctx: RowContext = defaultCtx): HTMLElement {
         h("strong", null, "Budget reached"),
         h("span", { class: "a3s-notice-detail" }, row.message),
       );
+    case "security": {
+      const cls = row.action === "blocked" ? "danger" : "warn";
+      const verb = { blocked: "Blocked", redacted: "Redacted", flagged: "Flagged", asked: "Needs approval" }[row.action];
+      return h(
+        "div",
+        { class: `a3s-row a3s-notice a3s-notice--${cls} a3s-security`, "data-row": row.id, title, role: "status" },
+        icon("shield"),
+        h("strong", null, `${verb} by the guard${row.tool_name ? `: ${row.tool_name}` : ""}`),
+        h("span", { class: "a3s-notice-detail" }, `${row.rule} · ${row.where}: ${row.message}`),
+      );
+    }
     case "end": {
       const parts = ["run finished"];
       if (row.turns) parts.push(`${row.turns} LLM call${row.turns === 1 ? "" : "s"}`);

@@ -21,6 +21,7 @@ export type RowKind =
   | "compacted"
   | "confirmation"
   | "budget"
+  | "security"
   | "end";
 
 export interface RowBase {
@@ -92,6 +93,16 @@ export interface BudgetRow extends RowBase {
   message: string;
 }
 
+/** The security guard or the secret filter acted (a distinct row: what, which rule). */
+export interface SecurityRow extends RowBase {
+  kind: "security";
+  action: "blocked" | "redacted" | "flagged" | "asked";
+  rule: string;
+  where: string;
+  message: string;
+  tool_name?: string | null;
+}
+
 export interface EndRow extends RowBase {
   kind: "end";
   turns?: number;
@@ -108,6 +119,7 @@ export type Row =
   | CompactedRow
   | ConfirmationRow
   | BudgetRow
+  | SecurityRow
   | EndRow;
 
 export type Phase = "idle" | "running" | "thinking" | "writing" | "tool" | "waiting" | "done" | "error";
@@ -208,6 +220,8 @@ export interface Card {
   args: Record<string, unknown>;
   /** Why approval is needed: the matching ask rule, or the default decision. */
   reason?: string | null;
+  /** The narrowest rule "Always allow" adds (shown on the button); none: not offered. */
+  suggested_rule?: string | null;
   timeout_ms: number;
   /** Kernel epoch milliseconds. */
   created_at: number;

@@ -158,6 +158,7 @@ function card(over: Partial<Card> = {}): Card {
     tool_name: "write",
     args: { file_path: "notes.md", content: "# Notes\nhello\n" },
     reason: "no rule allows this tool (default: ask)",
+    suggested_rule: "Write(notes.md)",
     timeout_ms: 30_000,
     created_at: Date.now(),
     deadline: Date.now() + 25_000,
@@ -193,6 +194,17 @@ test("a pending card shows why, a diff, a countdown and three buttons", () => {
   assert.match(el.querySelector(".a3s-card-args")?.textContent ?? "", /content\(14 characters, see the diff\)/);
   const buttons = [...el.querySelectorAll("button")].map((b) => b.getAttribute("data-decision"));
   assert.deepEqual(buttons, ["approve", "deny", "always"]);
+  // the rule "Always allow" adds is on the button before the click, never the bare tool
+  const always = el.querySelector('button[data-decision="always"]');
+  assert.match(always?.textContent ?? "", /Always allow Write\(notes\.md\)/);
+});
+
+test("a card with no narrow rule offers no Always allow and says why", () => {
+  const rec = recorder();
+  const { el } = renderCard(card({ tool_name: "bash", suggested_rule: null }), rec.actions, new Map(), new Set());
+  const buttons = [...el.querySelectorAll("button")].map((b) => b.getAttribute("data-decision"));
+  assert.deepEqual(buttons, ["approve", "deny"]);
+  assert.match(el.querySelector(".a3s-card-norule")?.textContent ?? "", /not offered/);
 });
 
 test("clicks send the decision and the typed reason, then disable the card", () => {
