@@ -106,7 +106,13 @@ class SessionConfig(BaseModel):
     parent_id: str | None = None
     security_config: dict[str, Any] | None = None
     planning_enabled: bool = False
+    """Not built yet: True raises (a field that would do nothing is refused, not ignored)."""
     goal_tracking: bool = False
+    """Not built yet: True raises."""
+    env_passthrough: list[str] = []
+    """Environment variables the ``bash`` tool may see beyond the safe few (PATH, HOME,
+    LANG, TERM, USER, SHELL, TMPDIR...). Exact names only: a variable whose name looks
+    secret (``*KEY*``, ``*TOKEN*``...) reaches a command only when named here."""
     max_tool_rounds: int = 50
     cost_limit_usd: float | None = None
     """Stop before an LLM call once the session's known cost reaches this many USD."""
@@ -157,6 +163,27 @@ class SessionConfig(BaseModel):
     def _token_limit(cls, v: int | None) -> int | None:
         if v is not None and v < 0:
             raise ValueError("must be a non-negative number of tokens, or None for no limit")
+        return v
+
+    @field_validator("planning_enabled", "goal_tracking")
+    @classmethod
+    def _not_built(cls, v: bool) -> bool:
+        if v:
+            raise ValueError(
+                "is not built yet in this version (planning and goal tracking are on the "
+                "roadmap); leave it False"
+            )
+        return v
+
+    @field_validator("env_passthrough")
+    @classmethod
+    def _env_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"{name!r} is not an exact environment variable name; list names such "
+                    "as 'MY_DB_URL' (no wildcards: a secret passes only when named exactly)"
+                )
         return v
 
     @field_validator("parent_id")

@@ -12,6 +12,7 @@ __all__ = [
     "BudgetExceededError",
     "ConfigError",
     "InvalidSessionIdError",
+    "SecurityBlockedError",
     "SessionNotFoundError",
     "SessionPausedError",
     "StoreError",
@@ -39,6 +40,10 @@ class SessionPausedError(RuntimeError):
 
 class AgentError(RuntimeError):
     """A run failed (max tool rounds, LLM failure, ...)."""
+
+
+class SecurityBlockedError(AgentError):
+    """The security guard refused a prompt (e.g. a prompt injection was detected)."""
 
 
 class BudgetExceededError(AgentError):
