@@ -1,20 +1,27 @@
 """The built-in tools: read, write, edit, bash, grep, glob, ls and todo_write (spec section 11).
 
 File work runs in a worker thread (``asyncio.to_thread``) so that a large read or search does
-not stall the event loop that also drives the notebook front end. Every tool keeps its state in
+not stall the event loop that also drives the notebook front end. ``read`` and ``ls`` honour
+``ToolContext.can_read``; ``write`` and ``edit`` refuse a file with more than one hard link
+(another name for it may be outside the workspace) and check that on the very file they then
+write, through one open file descriptor. Every tool keeps its state in
 locals, so one instance can serve many concurrent calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import stat
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
 from a3s_notebook.engine.tasks import Task, TaskStatus
+from a3s_notebook.engine.tools._access import DENIED_REASON, ReadGate
 from a3s_notebook.engine.tools._base import Tool, ToolContext, ToolResult
 from a3s_notebook.engine.tools._bash import BashTool
 from a3s_notebook.engine.tools._common import (
@@ -29,7 +36,7 @@ from a3s_notebook.engine.tools._common import (
     truncate_line,
 )
 from a3s_notebook.engine.tools._search import GlobTool, GrepTool
-from a3s_notebook.engine.tools._workspace import resolve_in_workspace
+from a3s_notebook.engine.tools._workspace import canonical_workspace, resolve_in_workspace
 
 __all__ = [
     "BashTool",
@@ -51,6 +58,72 @@ def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
 def _file_error(action: str, display: str, exc: OSError) -> ToolFailure:
     reason = exc.strerror or str(exc)
     return ToolFailure(f"Failed to {action} {display}: {reason}")
+
+
+def _gate(ctx: ToolContext) -> ReadGate:
+    return ReadGate(canonical_workspace(ctx.workspace), ctx.can_read, ctx.workspace)
+
+
+def _refuse_read(action: str, display: str) -> ToolFailure:
+    return ToolFailure(f"Refusing to {action} {display}: it is {DENIED_REASON}")
+
+
+# O_NOFOLLOW: the path is already resolved, so a symlink here was swapped in since the check.
+# O_NONBLOCK: opening a FIFO must fail or return at once, never wait for a reader.
+_UPDATE_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_for_update(path: Path, display: str, *, create: bool) -> tuple[BinaryIO, bool]:
+    """Open a regular file with a single link for reading and rewriting; (handle, existed).
+
+    The checks are made on the open descriptor (``fstat``), so the file written is the file
+    checked. A missing file is created when ``create`` is true (parents included), else it is
+    reported as not found.
+    """
+    existed = True
+    try:
+        fd = os.open(path, _UPDATE_FLAGS)
+    except FileNotFoundError:
+        if not create:
+            raise ToolFailure(f"File not found: {display}") from None
+        existed = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, _UPDATE_FLAGS | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError as exc:
+            raise _file_error("write", display, exc) from None
+    except IsADirectoryError:
+        raise ToolFailure(f"Path is a directory, not a file: {display}") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENXIO, errno.ELOOP):
+            raise ToolFailure(f"Not a regular file: {display}") from None
+        raise _file_error("write", display, exc) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ToolFailure(f"Path is a directory, not a file: {display}")
+        if not stat.S_ISREG(info.st_mode):
+            raise ToolFailure(f"Not a regular file: {display}")
+        if info.st_nlink > 1:
+            raise ToolFailure(
+                f"refusing to write {display}: it has {info.st_nlink} hard links, one of which "
+                "may lead outside the workspace"
+            )
+        return os.fdopen(fd, "r+b"), existed
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _rewrite(handle: BinaryIO, data: bytes, display: str) -> None:
+    """Replace the whole content of the open file with ``data``."""
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(data)
+        handle.flush()
+    except OSError as exc:
+        raise _file_error("write", display, exc) from None
 
 
 # ---------------------------------------------------------------------------------------- read
@@ -90,10 +163,12 @@ class ReadTool(BuiltinTool):
         file_path = get_str(args, "file_path")
         offset = get_int(args, "offset", 0, minimum=0)
         limit = min(get_int(args, "limit", MAX_READ_LINES, minimum=1), MAX_READ_LINES)
-        return await asyncio.to_thread(self._read, ctx.workspace, file_path, offset, limit)
+        return await asyncio.to_thread(self._read, ctx, file_path, offset, limit)
 
-    def _read(self, workspace: Path, file_path: str, offset: int, limit: int) -> ToolResult:
-        path = resolve_in_workspace(workspace, file_path, self.name)
+    def _read(self, ctx: ToolContext, file_path: str, offset: int, limit: int) -> ToolResult:
+        path = resolve_in_workspace(ctx.workspace, file_path, self.name)
+        if not _gate(ctx).allows(file_path, str(path)):
+            raise _refuse_read("read", file_path)
         if path.is_dir():
             raise ToolFailure(f"Path is a directory, not a file: {file_path} (use ls to list it)")
         if path.exists() and not path.is_file():
@@ -137,25 +212,11 @@ class ReadTool(BuiltinTool):
 # --------------------------------------------------------------------------------------- write
 
 
-def _current_text(path: Path, display: str) -> str | None:
-    """What the file holds now, for the approval diff; None when it does not exist."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise ToolFailure(f"Path is a directory, not a file: {display}") from None
-    except OSError as exc:
-        raise _file_error("read", display, exc) from None
-    # Shown in a diff only, so undecodable bytes become U+FFFD rather than failing the write.
-    return data.decode("utf-8", errors="replace")
-
-
 class WriteTool(BuiltinTool):
     """``write {file_path*, content*}``: create or overwrite a file, creating parent directories.
 
     ``metadata["old_content"]`` (None for a new file) and ``metadata["new_content"]`` let an
-    approval view show a diff.
+    approval view show a diff. An existing file with more than one hard link is refused.
     """
 
     def __init__(self) -> None:
@@ -183,14 +244,18 @@ class WriteTool(BuiltinTool):
 
     def _write(self, workspace: Path, file_path: str, content: str) -> ToolResult:
         path = resolve_in_workspace(workspace, file_path, self.name)
-        old = _current_text(path, file_path)
         data = content.encode("utf-8")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        handle, existed = _open_for_update(path, file_path, create=True)
+        with handle:
+            old: str | None = None
+            if existed:
+                try:
+                    # Shown in a diff only: undecodable bytes become U+FFFD, the write goes on.
+                    old = handle.read().decode("utf-8", errors="replace")
+                except OSError as exc:
+                    raise _file_error("read", file_path, exc) from None
             # Bytes, not text mode: the model's line endings are written as given.
-            path.write_bytes(data)
-        except OSError as exc:
-            raise _file_error("write", file_path, exc) from None
+            _rewrite(handle, data, file_path)
         return ToolResult(
             name=self.name,
             output=f"Wrote {len(data)} bytes to {file_path}",
@@ -205,7 +270,7 @@ class EditTool(BuiltinTool):
     """``edit {file_path*, old_string*, new_string*, replace_all}``: exact string replacement.
 
     ``old_string`` must occur exactly once unless ``replace_all`` is true, so that an edit never
-    lands somewhere the model did not mean.
+    lands somewhere the model did not mean. A file with more than one hard link is refused.
     """
 
     def __init__(self) -> None:
@@ -248,12 +313,21 @@ class EditTool(BuiltinTool):
         self, workspace: Path, file_path: str, old: str, new: str, replace_all: bool
     ) -> ToolResult:
         path = resolve_in_workspace(workspace, file_path, self.name)
+        handle, _existed = _open_for_update(path, file_path, create=False)
+        with handle:
+            return self._apply(handle, file_path, str(path), old, new, replace_all)
+
+    def _apply(
+        self,
+        handle: BinaryIO,
+        file_path: str,
+        resolved: str,
+        old: str,
+        new: str,
+        replace_all: bool,
+    ) -> ToolResult:
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ToolFailure(f"File not found: {file_path}") from None
-        except IsADirectoryError:
-            raise ToolFailure(f"Path is a directory, not a file: {file_path}") from None
+            data = handle.read()
         except OSError as exc:
             raise _file_error("read", file_path, exc) from None
         if looks_binary(data):
@@ -272,16 +346,13 @@ class EditTool(BuiltinTool):
                 "set replace_all or add context to make it unique"
             )
         updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-        try:
-            path.write_bytes(updated.encode("utf-8"))
-        except OSError as exc:
-            raise _file_error("write", file_path, exc) from None
+        _rewrite(handle, updated.encode("utf-8"), file_path)
         noun = "occurrence" if count == 1 else "occurrences"
         return ToolResult(
             name=self.name,
             output=f"Edited {file_path}: replaced {count} {noun}",
             metadata={
-                "file_path": str(path),
+                "file_path": resolved,
                 "old_content": text,
                 "new_content": updated,
                 "replacements": count,
@@ -313,10 +384,13 @@ class LsTool(BuiltinTool):
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         """List the directory."""
         path = get_str(args, "path", ".")
-        return await asyncio.to_thread(self._ls, ctx.workspace, path)
+        return await asyncio.to_thread(self._ls, ctx, path)
 
-    def _ls(self, workspace: Path, given: str) -> ToolResult:
-        path = resolve_in_workspace(workspace, given, self.name)
+    def _ls(self, ctx: ToolContext, given: str) -> ToolResult:
+        path = resolve_in_workspace(ctx.workspace, given, self.name)
+        gate = _gate(ctx)
+        if path.is_dir() and not gate.allows(given, str(path)):
+            raise _refuse_read("list", given)
         try:
             children = list(path.iterdir())
         except FileNotFoundError:
@@ -326,15 +400,27 @@ class LsTool(BuiltinTool):
         except OSError as exc:
             raise _file_error("list", given, exc) from None
         entries = []
+        hidden = 0
         for child in children:
+            if not gate.allows(child):
+                hidden += 1
+                continue
             try:
                 is_dir = child.is_dir()
             except OSError:
                 is_dir = False
             entries.append(child.name + ("/" if is_dir else ""))
         entries.sort()
-        output = "\n".join(entries) if entries else "(empty directory)"
-        return ToolResult(name=self.name, output=output, metadata={"count": len(entries)})
+        if entries:
+            output = "\n".join(entries)
+        else:
+            output = "(no entries shown)" if hidden else "(empty directory)"
+        if hidden:
+            noun = "entry" if hidden == 1 else "entries"
+            output += f"\n\n[{hidden} {noun} left out: {DENIED_REASON}]"
+        return ToolResult(
+            name=self.name, output=output, metadata={"count": len(entries), "skipped": hidden}
+        )
 
 
 # ---------------------------------------------------------------------------------- todo_write
