@@ -29,17 +29,36 @@ __all__ = [
 DEFAULT_MAX_TOKENS = 200_000
 """Context window assumed when a session does not set ``max_context_length``."""
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.\-]+")
+MAX_SESSION_ID_LENGTH = 128
 
 
 def validate_session_id(session_id: str) -> str:
     """Check that an id is safe as a file name; return it unchanged.
 
-    Only ASCII letters, digits, ``-``, ``_`` and ``.``; not starting with ``.``; no ``..``.
+    Only ASCII letters, digits, ``-``, ``_`` and ``.``; not starting with ``.``; no ``..``;
+    no control characters (newline, tab, DEL, ...); at most 128 characters.
     """
+    if not isinstance(session_id, str):
+        raise InvalidSessionIdError(
+            f"Session ID must be a string, got {type(session_id).__name__}: {session_id!r}"
+        )
     if not session_id:
         raise InvalidSessionIdError("Session ID must not be empty")
-    if not _SAFE_ID.match(session_id) or session_id.startswith(".") or ".." in session_id:
+    if len(session_id) > MAX_SESSION_ID_LENGTH:
+        raise InvalidSessionIdError(
+            f"Session ID is {len(session_id)} characters long: at most "
+            f"{MAX_SESSION_ID_LENGTH} are allowed (it becomes a file name). "
+            f"Use a shorter id, e.g. {session_id[:20]!r}"
+        )
+    bad = next((c for c in session_id if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise InvalidSessionIdError(
+            f"Session ID contains a control character ({bad!r} at position "
+            f"{session_id.index(bad)}): {session_id!r}. Newlines, tabs, DEL and other "
+            "control characters are not allowed; use letters, digits, '-', '_' and '.'"
+        )
+    if not _SAFE_ID.fullmatch(session_id) or session_id.startswith(".") or ".." in session_id:
         raise InvalidSessionIdError(
             f"Session ID contains unsafe characters: {session_id!r}. Use only letters, "
             "digits, '-', '_' and '.', not starting with '.' and without '..'"

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import ValidationError
 
 __all__ = [
     "AgentError",
     "BudgetExceededError",
+    "CommandTimeoutError",
     "ConfigError",
     "InvalidSessionIdError",
     "SecurityBlockedError",
     "SessionNotFoundError",
+    "SessionLockedError",
     "SessionPausedError",
     "StoreError",
+    "SyncDeadlockError",
 ]
 
 
@@ -58,6 +62,49 @@ class BudgetExceededError(AgentError):
 
 class StoreError(RuntimeError):
     """A session file could not be read or written."""
+
+
+class SessionLockedError(StoreError):
+    """Another writer (a process, or another store object) holds the session's file.
+
+    A session file has one writer at a time. ``pid`` is the holder's process id when the
+    lock file names it (None when it could not be read).
+    """
+
+    def __init__(self, message: str, *, session_id: str, pid: int | None, path: str) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.pid = pid
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {"session_id": self.session_id, "pid": self.pid, "path": self.path}
+        return (_rebuild, (type(self), str(self), kwargs))
+
+
+class SyncDeadlockError(RuntimeError):
+    """A sync call was made on the thread of the event loop it needs: it would hang.
+
+    Await the ``..._async()`` variant instead (``await session.send_async(...)``).
+    """
+
+
+class CommandTimeoutError(TimeoutError):
+    """One queued command ran longer than ``SessionQueueConfig.default_timeout_ms``."""
+
+    def __init__(self, message: str, *, lane: str, timeout_ms: int) -> None:
+        super().__init__(message)
+        self.lane = lane
+        self.timeout_ms = timeout_ms
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {"lane": self.lane, "timeout_ms": self.timeout_ms}
+        return (_rebuild, (type(self), str(self), kwargs))
+
+
+def _rebuild(cls: type[BaseException], message: str, kwargs: dict[str, Any]) -> BaseException:
+    # errors with keyword-only fields survive pickling (multiprocessing, nbclient, ...)
+    return cls(message, **kwargs)
 
 
 def friendly_validation_error(
