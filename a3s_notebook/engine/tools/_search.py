@@ -468,7 +468,10 @@ class _GlobWalk:
             yield directory
             return
         part, rest = parts[0], parts[1:]
-        if part == "**":
+        if part == "":  # a trailing "/": directories only, as Path.glob
+            if os.path.isdir(directory):
+                yield directory
+        elif part == "**":
             while rest[:1] == ("**",):
                 rest = rest[1:]
             for sub in self._tree(directory):
@@ -588,7 +591,7 @@ class GlobTool(BuiltinTool):
         denied: set[str] = set()
         denied_dirs: set[str] = set()
         for variant in expand_braces(relative):
-            parts = PurePosixPath(variant).parts
+            parts = PurePosixPath(variant).parts + (("",) if variant.endswith("/") else ())
             if any("**" in part and part != "**" for part in parts):
                 raise ToolFailure(
                     f"Invalid glob pattern '{pattern}': '**' can only be an entire path component"
