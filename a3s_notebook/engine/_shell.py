@@ -1427,4 +1427,3 @@ def split_words(text: str) -> tuple[str, ...] | None:
         return None
     words[0] = command_name(words[0])
     return tuple(words)
-

@@ -1,44 +1,183 @@
 """Declarative permission rules for tool calls (spec section 3).
 
-A policy holds three lists of rules, ``deny``, ``allow`` and ``ask``, and a default
-decision. A rule is ``Tool`` (every call of that tool) or ``Tool(pattern)`` (calls whose
-argument text matches the pattern), e.g. ``Bash(cargo:*)``, ``Read(src/**/*.rs)`` or
-``mcp__pencil``. Deny wins over allow, allow over ask, ask over the default (Ask).
+A policy holds three lists of rules, ``deny``, ``ask`` and ``allow``, and a default
+decision (Ask unless set). A rule is ``Tool`` (every call of that tool) or
+``Tool(pattern)``; a rule that does not parse raises :class:`PermissionRuleError`, so a
+typo in a deny list cannot go unnoticed. Tool names compare case-insensitively.
 
-The decision says *whether* a call needs a human; :mod:`a3s_notebook.engine.hitl` says
-*how* the human is asked.
+**Order.** Deny wins over ask, ask over allow, allow over the default: a call that a deny
+rule matches is refused; otherwise a call that an ask rule matches asks (so
+``Bash(git push:*)`` in ``ask`` keeps asking even with ``Bash(git:*)`` in ``allow``);
+otherwise a call the allow rules cover runs; otherwise the default decides. Protected files
+(below) come on top of the rules.
 
-Where the port differs from the reference (which accepts any string silently):
+**Tool families.** ``Read(...)`` covers ``read``, ``grep``, ``glob``, ``ls`` and
+``notebook_read``; ``Edit(...)`` and ``Write(...)`` each cover ``write``, ``edit``,
+``patch`` and ``notebook_edit``. A rule named after one tool (``Grep(...)``, ``Ls``)
+covers that tool only. ``mcp__server`` covers ``mcp__server`` and every
+``mcp__server__<tool>``, on the ``__`` boundary only (``mcp__evil`` does not cover
+``mcp__evilx__tool``).
 
-- a rule that does not parse raises :class:`PermissionRuleError` instead of becoming a
-  rule that never matches, so a typo in a deny list cannot go unnoticed;
-- ``**`` also crosses newlines, so a deny rule such as ``Bash(**sudo**)`` also catches a
-  multi-line command.
+**Bash rules** are matched against the parsed command, not the raw string.
+:func:`a3s_notebook.engine._shell.parse_command` splits a command line into simple
+commands (``;``, ``&&``, ``||``, ``|``, ``&``, newlines, ``( )``, ``{ }``, loop and
+``if`` bodies, functions, ``$( )``, backticks, ``<( )``), removes quotes and backslashes,
+drops leading assignments (``x=1 rm``), turns ``/bin/rm`` into ``rm``, and unwraps
+wrappers (``sudo``, ``env``, ``timeout 5``, ``nice``, ``nohup``, ``time``, ``xargs``,
+``command``, ``exec``, ``bash -c '...'``, ``find -exec``, ...):
+
+- ``Bash`` or ``Bash(*)``: every command.
+- ``Bash(git:*)``: the command ``git`` with any arguments, word by word: ``git`` and
+  ``git status`` match, ``gitk`` does not; ``Bash(npm run test:*)`` matches commands whose
+  words start with ``npm``, ``run``, ``test``.
+- ``Bash(git status)`` (no ``:*``, no wildcard): exactly the command ``git status``.
+- any other pattern with ``*`` or ``?`` (``Bash(**sudo**)``) is a glob matched against each
+  simple command's source text; deny and ask rules also match it against the whole line.
+
+A deny rule denies the call when **any** simple command matches it, wrappers included
+(``sudo rm x`` is both ``sudo rm x`` and ``rm x``) and names compared by base name
+(``./rm``, ``/tmp/x/rm`` and ``\\rm`` are ``rm`` for a deny rule). When a simple command
+only *might* match (a word that is not static where the rule has a word, ``xargs``
+appending arguments, or the denied words appearing later in the command as in
+``setsid rm x`` or ``grep rm f``), the call asks instead of running. An ask rule that
+matches or might match any simple command asks.
+
+An allow rule set allows a command line only when **every** simple command is covered by
+some allow rule. Covered means: effective commands (``rm x`` in ``timeout 5 rm x``) and
+privilege wrappers (``sudo``, ``doas``, ``su``, ``runuser``, ``pkexec``, ``run0``) each
+match an allow rule; transparent wrappers (``timeout``, ``nice``, ``env``, ``xargs``,
+``nohup``, ``time``, ``bash -c``, ...) and variable builtins (``export``, ``local``, ...)
+need no rule of their own. A rule naming a wrapper with its command (``Bash(sudo apt:*)``)
+covers both. For allow rules, command names are not reduced to their base name
+(``./git`` is not ``git``; ``/usr/bin/git`` is). A file the shell writes by redirection
+(``> notes.md``) must be allowed by a ``Write``/``Edit`` rule, and a ``Write``/``Edit``
+deny rule matching it denies the call.
+
+A command that is not *certain* (a syntax error, ``$( )``, backticks, ``<( )``, ``eval``,
+a command name that is not static such as ``$CMD``, a shell reading standard input,
+an assignment to ``PATH``/``LD_PRELOAD``/``GIT_*``..., see
+:mod:`a3s_notebook.engine._shell`) is never allowed by a prefix, exact or glob rule, nor
+by ``default_decision=allow``: it asks. A bare ``Bash`` allow rule, typed deliberately,
+still allows it, unless the policy also has a deny rule for bash that it could evade.
+
+**Path rules.** ``read``, ``write``, ``edit`` are matched on ``file_path``; ``grep``,
+``glob`` and ``ls`` on ``path`` (default ``.``). The path is normalised relative to the
+workspace: ``./a``, ``a//b``, ``a/../b`` and an absolute path inside the workspace all
+become ``a``-style relative POSIX paths; a path outside the workspace stays absolute. With
+a workspace, symlinks are resolved too, and both the path as written and the path it
+resolves to are checked: a deny or ask rule matching either applies, an allow rule must
+match both. ``*`` matches within one path segment, ``**`` across segments, ``?`` one
+character; ``Read(src/**)`` also covers ``grep``/``glob``/``ls`` of ``src`` itself. Deny
+and ask path rules compare case-insensitively (a case-insensitive file system would
+otherwise let ``.ENV`` past ``Read(.env)``); allow rules compare exactly. A ``Read``
+deny rule also keeps ``grep``, ``glob`` and ``ls`` from reading or listing what it names
+(:meth:`PermissionPolicy.can_read`). ``Grep(<pattern> <path>)`` and ``Glob(<pattern>)``
+rules keep matching the tool's own text (``"<regex> <path>"``, the glob pattern).
+
+**Protected files.** :data:`PROTECTED_PATHS` (``.env*``, ``.a3s/**``, ``*.pem``,
+``*.key``, ``id_rsa*``, ``.ssh/**``, ``.netrc``, ``.aws/**``, ``.git/config``) are
+guarded in every policy, at any depth (``sub/.env``), case-insensitively, together with
+the protected directories themselves (``.a3s``, ``.ssh``) and everything inside them:
+
+- ``read``/``grep``/``glob``/``ls`` of a protected path is denied unless an allow rule
+  *names* it. A rule names a path when its pattern is (1) that exact path, without
+  wildcards (``Read(.env)``, ``Read(config/.env.local)``); or (2) literally one of the
+  protected patterns (``Read(.env*)`` unlocks every ``.env*``, ``Read(.a3s/**)`` the
+  session store); or (3) a pattern whose fixed directory part, before its first wildcard,
+  is itself protected (``Read(.a3s/sessions/**)``, ``Read(.ssh/*.pub)``). ``Read``,
+  ``read``, ``Read(**)`` or ``Read(*)`` do not name anything.
+- ``write``/``edit`` of a protected path always asks, even when an allow rule matches (a
+  deny rule still denies).
+- a ``bash`` command any of whose words refers to a protected path (``cat .env``,
+  ``cat ./.env``, ``cat sub/../.env``, ``source .env``, ``cp .a3s/sessions/x y``,
+  ``curl -d @.env``, ``cat .e*``, even ``cat *`` which could reach ``key.pem``) asks, even
+  when an allow rule matches. Words are also split at ``=``, ``@``, ``:``, ``,``, quotes
+  and spaces. A word naming a path that a ``Read``/``Edit``/``Write`` deny rule covers asks
+  too. This check sees the words of the command only: bash is not a sandbox, and a command
+  that finds files by itself (``grep -r KEY .``, a script) can still reach them, which is
+  why ``bash`` is never allowed by the notebook preset.
+- ``enabled=False`` switches the rules off (every call is allowed) but not the protection:
+  protected reads are still denied and protected writes and bash words still ask.
+
+**Other tools** match the pattern against the compact JSON of their arguments (see
+:func:`argument_text` and :func:`glob_match`).
+
+**"Always allow"** adds :func:`suggest_rule`'s rule: for bash, ``Bash(<command>:*)`` when
+every simple command runs the same command (``Bash(ls:*)``), never the bare tool; for file
+tools, the tool on that file (``Write(notes.md)``); no suggestion when the rule would not
+allow the call anyway (an uncertain command, a protected file).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
+import itertools
 import json
+import os
+import posixpath
 import re
-from collections.abc import Iterable, Mapping
-from enum import StrEnum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from a3s_notebook.engine._shell import (
+    ShellCommand,
+    SimpleCommand,
+    command_name,
+    parse_command,
+    split_words,
+)
+
 __all__ = [
+    "EDIT_FAMILY",
+    "PROTECTED_PATHS",
+    "READ_FAMILY",
     "PermissionDecision",
-    "argument_text",
-    "glob_match",
     "PermissionManager",
     "PermissionPolicy",
     "PermissionRule",
     "PermissionRuleError",
+    "PermissionVerdict",
+    "argument_text",
+    "glob_match",
+    "is_protected",
+    "normalize_path",
+    "suggest_rule",
 ]
 
 NOTEBOOK_ALLOW_RULES = ("read", "ls", "glob", "grep", "todo_write")
 """Allowed by :meth:`PermissionPolicy.notebook`: tools that change nothing outside the session."""
+
+PROTECTED_PATHS = (
+    ".env*",
+    ".a3s/**",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    ".ssh/**",
+    ".netrc",
+    ".aws/**",
+    ".git/config",
+)
+"""Paths guarded in every policy (see the module doc), matched at any depth."""
+
+READ_FAMILY = frozenset({"read", "grep", "glob", "ls", "notebook_read"})
+"""The tools a ``Read(...)`` rule covers."""
+
+EDIT_FAMILY = frozenset({"write", "edit", "patch", "notebook_edit"})
+"""The tools an ``Edit(...)`` or ``Write(...)`` rule covers."""
+
+_WALKERS = frozenset({"grep", "glob", "ls"})
+_FAMILY_RULES: dict[str, frozenset[str]] = {
+    "read": READ_FAMILY,
+    "write": EDIT_FAMILY,
+    "edit": EDIT_FAMILY,
+}
 
 _RuleKind = Literal["deny", "allow", "ask"]
 _KINDS: tuple[_RuleKind, ...] = ("deny", "allow", "ask")
@@ -47,6 +186,7 @@ _RULE_SYNTAX_HINT = (
     "Write rules as 'Tool' or 'Tool(pattern)', e.g. 'Bash(git:*)' or 'Read(src/**)'."
 )
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_PROTECTED_PREFIX = "protected:"
 
 
 class PermissionDecision(StrEnum):
@@ -100,7 +240,7 @@ def _split_rule(rule: str) -> tuple[str, str | None]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _compile_glob(pattern: str) -> re.Pattern[str] | None:
+def _compile_glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str] | None:
     """Translate a glob into a regex (None if it does not compile).
 
     ``**`` (and ``**/``) match anything including '/', ``*`` a run of non-'/' characters
@@ -123,8 +263,9 @@ def _compile_glob(pattern: str) -> re.Pattern[str] | None:
         else:
             parts.append(re.escape(ch))
             i += 1
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     try:
-        return re.compile("".join(parts), re.DOTALL)
+        return re.compile("".join(parts), flags)
     except re.error:
         return None
 
@@ -174,6 +315,198 @@ def glob_match(pattern: str, text: str) -> bool:
     return regex.fullmatch(text) is not None
 
 
+# -- paths -------------------------------------------------------------------------------------
+
+
+def _has_wildcard(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
+
+
+def _roots(workspace: str | Path) -> list[str]:
+    """The workspace as spelled (absolute, normalised) and as resolved, deduplicated."""
+    spelled = posixpath.normpath(os.path.abspath(os.fspath(workspace)).replace(os.sep, "/"))
+    real = os.path.realpath(os.fspath(workspace)).replace(os.sep, "/")
+    return list(dict.fromkeys([real, spelled]))
+
+
+def _relative_to(roots: Sequence[str], absolute: str) -> str | None:
+    for root in roots:
+        if absolute == root:
+            return "."
+        prefix = root.rstrip("/") + "/"
+        if absolute.startswith(prefix):
+            return absolute[len(prefix) :]
+    return None
+
+
+def _collapse(path: str) -> str:
+    """``a//b`` -> ``a/b`` (a leading ``//`` too); ``\\`` is left alone (a POSIX name char)."""
+    return re.sub(r"/{2,}", "/", path)
+
+
+def normalize_path(path: str, workspace: str | Path | None = None) -> str:
+    """A tool path as rules see it: relative POSIX to the workspace when inside it.
+
+    ``./a``, ``a//b`` and ``x/../a`` become ``a``; with a workspace, an absolute path inside
+    it becomes relative (``.`` for the workspace itself) and a relative path that climbs out
+    of it (``../x``) becomes absolute. Symlinks are *not* resolved here (see
+    :meth:`PermissionPolicy.check`, which checks the resolved path too). ``""`` stays ``""``.
+    """
+    if not path:
+        return ""
+    text = _collapse(path)
+    if workspace is None:
+        return posixpath.normpath(text)
+    roots = _roots(workspace)
+    absolute = posixpath.normpath(posixpath.join(roots[-1], text))
+    rel = _relative_to(roots, absolute)
+    return rel if rel is not None else absolute
+
+
+def _path_variants(path: str, workspace: str | Path | None) -> list[tuple[str, ...]]:
+    """The path as written and as resolved; each as its spellings (relative, absolute)."""
+    if not path:
+        return [("",)]
+    text = _collapse(path)
+    if workspace is None:
+        return [(posixpath.normpath(text),)]
+    roots = _roots(workspace)
+    lexical = posixpath.normpath(posixpath.join(roots[-1], text))
+    try:
+        resolved = os.path.realpath(lexical).replace(os.sep, "/")
+    except (OSError, ValueError):
+        resolved = lexical
+    variants: list[tuple[str, ...]] = []
+    for absolute in dict.fromkeys([lexical, resolved]):
+        rel = _relative_to(roots, absolute)
+        variants.append((rel, absolute) if rel is not None else (absolute,))
+    return variants
+
+
+# -- protected files -----------------------------------------------------------------------------
+
+
+def _segments(path: str) -> list[str]:
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
+def _protected_by(pattern: str, path: str) -> bool:
+    """Whether ``pattern`` (one of :data:`PROTECTED_PATHS`) covers ``path`` at any depth:
+    some run of its segments matches the pattern (so whatever lies inside a matching
+    directory is covered too); ``X/**`` also matches ``X`` itself."""
+    parts = _segments(path)
+    regex = _compile_glob(pattern, True)
+    base = pattern[:-3] if pattern.endswith("/**") else None
+    for i in range(len(parts)):
+        for j in range(i + 1, len(parts) + 1):
+            sub = "/".join(parts[i:j])
+            if regex is not None and regex.fullmatch(sub):
+                return True
+            if base is not None and sub.lower() == base.lower():
+                return True
+    return False
+
+
+def is_protected(path: str) -> str | None:
+    """The protected pattern covering ``path`` (normalised POSIX, relative or absolute), or
+    None. See :data:`PROTECTED_PATHS`."""
+    for pattern in PROTECTED_PATHS:
+        if _protected_by(pattern, path):
+            return pattern
+    return None
+
+
+def _names_protected(pattern: str, variant: tuple[str, ...], walker: bool) -> bool:
+    """Whether an allow rule's ``pattern`` *names* a protected path (see the module doc)."""
+    pattern = _clean_pattern(pattern)
+    if pattern in PROTECTED_PATHS:
+        return any(_protected_by(pattern, p) for p in variant)
+    if not _has_wildcard(pattern):
+        return pattern in variant
+    fixed = re.split(r"[*?]", pattern, maxsplit=1)[0]
+    directory = fixed.rsplit("/", 1)[0] if "/" in fixed else ""
+    if not directory or is_protected(directory) is None:
+        return False
+    return _path_glob(pattern, variant, walker=walker, ignore_case=False)
+
+
+def _clean_pattern(pattern: str) -> str:
+    """``./src//x`` -> ``src/x``: the normalisation paths get, applied to a rule's pattern."""
+    text = _collapse(pattern)
+    while text.startswith("./"):
+        text = text[2:]
+    return text
+
+
+def _path_glob(pattern: str, spellings: Sequence[str], *, walker: bool, ignore_case: bool) -> bool:
+    """Whether a path rule's pattern matches one of a path's spellings."""
+    if pattern == "*":
+        return True
+    pattern = _clean_pattern(pattern)
+    regex = _compile_glob(pattern, ignore_case)
+    base = pattern[:-3] if walker and pattern.endswith("/**") else None
+    base_regex = _compile_glob(base, ignore_case) if base else None
+    for text in spellings:
+        if regex is not None and regex.fullmatch(text):
+            return True
+        if base_regex is not None and base_regex.fullmatch(text):
+            return True
+    return False
+
+
+_GLOB_SAMPLES = (
+    ".env",
+    ".env.local",
+    ".a3s",
+    ".ssh",
+    ".aws",
+    ".git",
+    ".netrc",
+    "config",
+    "id_rsa",
+    "server.pem",
+    "server.key",
+)
+
+
+def _bash_glob_matches(glob: str, name: str) -> bool:
+    if name.startswith(".") and not glob.startswith("."):
+        return False  # bash globs do not match a leading dot unless written
+    return fnmatch.fnmatchcase(name.lower(), glob.lower())
+
+
+def _word_protected(piece: str) -> str | None:
+    """The protected pattern a word (a path, maybe with glob characters) may reach."""
+    found = is_protected(piece)
+    if found is not None or (not _has_wildcard(piece) and "[" not in piece):
+        return found
+    options: list[list[str]] = []
+    for part in piece.split("/"):
+        if _has_wildcard(part) or "[" in part:
+            options.append([s for s in _GLOB_SAMPLES if _bash_glob_matches(part, s)] or [part])
+        else:
+            options.append([part])
+    for combo in itertools.islice(itertools.product(*options), 256):
+        found = is_protected("/".join(combo))
+        if found is not None:
+            return found
+    return None
+
+
+_WORD_SPLIT = re.compile(r"""[\s=@:,;'"()<>|&`]+""")
+
+
+def _word_pieces(word: str) -> list[str]:
+    """A shell word and its parts that may be paths (``--file=.env`` -> ``.env``)."""
+    pieces = [word, *(p for p in _WORD_SPLIT.split(word) if p and p != word)]
+    out: list[str] = []
+    for piece in pieces:
+        if piece == "~" or piece.startswith("~/"):
+            out.append(os.path.expanduser("~") + piece[1:])
+        out.append(piece)
+    return out
+
+
 class PermissionRule(BaseModel):
     """One rule: ``Tool`` or ``Tool(pattern)``.
 
@@ -221,24 +554,40 @@ class PermissionRule(BaseModel):
     def matches_tool(self, tool_name: str) -> bool:
         """Whether the rule's tool name covers ``tool_name``, ignoring arguments.
 
-        Names compare case-insensitively; a rule name starting with ``mcp__`` covers
-        every tool whose name starts with it (``mcp__pencil`` covers
-        ``mcp__pencil__batch_design``).
+        Names compare case-insensitively. ``Read`` covers the read family, ``Edit`` and
+        ``Write`` the edit family (:data:`READ_FAMILY`, :data:`EDIT_FAMILY`). A rule name
+        starting with ``mcp__`` covers that exact tool and every tool in
+        ``<name>__...`` (``mcp__pencil`` covers ``mcp__pencil__batch_design`` but not
+        ``mcp__pencil2__draw``).
         """
         rule_tool = self.tool_name.lower()
         actual = tool_name.lower()
-        if rule_tool.startswith("mcp__") and actual.startswith(rule_tool):
+        if rule_tool == actual:
             return True
-        return rule_tool == actual
+        if actual in _FAMILY_RULES.get(rule_tool, ()):
+            return True
+        if rule_tool.startswith("mcp__"):
+            boundary = rule_tool if rule_tool.endswith("__") else rule_tool + "__"
+            return actual.startswith(boundary)
+        return False
 
-    def matches(self, tool_name: str, args: Mapping[str, Any] | None = None) -> bool:
-        """Whether this rule covers the call ``tool_name(**args)``."""
+    def matches(
+        self,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
+    ) -> bool:
+        """Whether this rule applies to any part of the call ``tool_name(**args)``.
+
+        This is the deny-side reading: for ``bash``, some simple command matches (see the
+        module doc); for path tools, the path as written or as resolved matches
+        (case-insensitively). Whether an allow rule set *allows* a call is
+        :meth:`PermissionPolicy.check`'s business.
+        """
         if not self.matches_tool(tool_name):
             return False
-        pattern = self.pattern
-        if pattern is None:
-            return True
-        return glob_match(pattern, argument_text(tool_name, args))
+        return _deny_match(self, _Call.of(tool_name, args, workspace))
 
     def __str__(self) -> str:
         return self.rule
@@ -248,12 +597,578 @@ def _rule_text(rule: str | PermissionRule) -> str:
     return rule.rule if isinstance(rule, PermissionRule) else rule.strip()
 
 
-class PermissionPolicy(BaseModel):
-    """Deny, allow and ask rules plus a default decision.
+# -- the call as rules see it ----------------------------------------------------------------
 
-    ``check`` evaluates, in order: disabled -> Allow; any deny match -> Deny; any allow
-    match -> Allow; any ask match -> Ask; else ``default_decision`` (Ask by default).
-    The builder methods change the policy in place and return it, so they chain::
+
+def _call_path(tool: str, args: Mapping[str, Any]) -> str:
+    if tool in ("read", "write", "edit"):
+        return _str_field(args, "file_path")
+    if tool in _WALKERS:
+        return _str_field(args, "path") or "."
+    for key in ("file_path", "notebook_path", "path"):
+        value = _str_field(args, key)
+        if value:
+            return value
+    return ""
+
+
+@dataclass
+class _Call:
+    tool: str
+    args: Mapping[str, Any]
+    workspace: str | Path | None
+    text: str
+    shell: ShellCommand | None = None
+    family: Literal["read", "edit"] | None = None
+    path: str = ""
+    variants: tuple[tuple[str, ...], ...] = ()
+    walker: bool = False
+
+    @classmethod
+    def of(
+        cls, tool_name: str, args: Mapping[str, Any] | None, workspace: str | Path | None
+    ) -> _Call:
+        args = args or {}
+        tool = tool_name.lower()
+        if tool == "grep":
+            raw = _str_field(args, "path")
+            text = f"{_str_field(args, 'pattern')} {normalize_path(raw, workspace)}"
+        else:
+            text = argument_text(tool, args)
+        call = cls(tool=tool, args=args, workspace=workspace, text=text)
+        if tool == "bash":
+            call.shell = parse_command(_str_field(args, "command"))
+        elif tool in READ_FAMILY or tool in EDIT_FAMILY:
+            call.family = "read" if tool in READ_FAMILY else "edit"
+            call.path = _call_path(tool, args)
+            call.variants = tuple(_path_variants(call.path, workspace))
+            call.walker = tool in _WALKERS
+        return call
+
+    def spellings(self) -> list[str]:
+        return [s for v in self.variants for s in v]
+
+    def protected(self) -> str | None:
+        for spelling in self.spellings():
+            found = is_protected(spelling)
+            if found is not None:
+                return found
+        return None
+
+    def display_path(self) -> str:
+        return self.variants[0][0] if self.variants else self.path
+
+
+def _path_rule(rule: PermissionRule, call: _Call) -> bool:
+    """Whether ``rule`` matches ``call`` on its path (else on the tool's text)."""
+    if call.family is None:
+        return False
+    name = rule.tool_name.lower()
+    if name in _FAMILY_RULES:
+        return True
+    return name == call.tool and call.tool not in ("grep", "glob")
+
+
+def _deny_match(rule: PermissionRule, call: _Call) -> bool:
+    """The deny-side match of one rule (tool name already checked)."""
+    pattern = rule.pattern
+    if call.shell is not None:
+        return (
+            _shell_hit(_bash_rule(pattern), call.shell) is _Hit.YES
+            or _writes_hit(rule, call, deny_side=True) is not None
+        )
+    if pattern is None:
+        return True
+    if _path_rule(rule, call):
+        return _path_glob(pattern, call.spellings(), walker=call.walker, ignore_case=True)
+    return glob_match(pattern, call.text)
+
+
+def _allow_match(rule: PermissionRule, call: _Call) -> bool:
+    """The allow-side match of one rule on a non-bash call: every variant of the path."""
+    pattern = rule.pattern
+    if pattern is None:
+        return True
+    if _path_rule(rule, call):
+        return all(
+            _path_glob(pattern, v, walker=call.walker, ignore_case=False) for v in call.variants
+        )
+    return glob_match(pattern, call.text)
+
+
+def _writes_hit(rule: PermissionRule, call: _Call, *, deny_side: bool) -> str | None:
+    """The first file a bash command writes by redirection that a Write/Edit rule covers."""
+    if call.shell is None or not call.shell.writes or not rule.matches_tool("write"):
+        return None
+    if rule.tool_name.lower() not in _FAMILY_RULES and rule.tool_name.lower() != "write":
+        return None
+    pattern = rule.pattern
+    for target in call.shell.writes:
+        variants = _path_variants(target, call.workspace)
+        if pattern is None:
+            return target
+        if deny_side:
+            spellings = [s for v in variants for s in v]
+            if _path_glob(pattern, spellings, walker=False, ignore_case=True):
+                return target
+        elif all(_path_glob(pattern, v, walker=False, ignore_case=False) for v in variants):
+            return target
+    return None
+
+
+# -- bash rules ----------------------------------------------------------------------------------
+
+
+class _Hit(IntEnum):
+    NO = 0
+    MAYBE = 1
+    YES = 2
+
+
+@dataclass(frozen=True)
+class _BashRule:
+    kind: Literal["any", "prefix", "exact", "glob"]
+    words: tuple[str, ...] = ()
+    regex: re.Pattern[str] | None = None
+
+
+def _rule_words(text: str) -> tuple[str, ...]:
+    words = split_words(text)
+    if words is not None:
+        return words
+    parts = text.split()
+    return (command_name(parts[0]), *parts[1:]) if parts else ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _bash_rule(pattern: str | None) -> _BashRule:
+    """How a Bash rule's pattern reads (see the module doc)."""
+    if pattern is None or pattern.strip() == "*":
+        return _BashRule("any")
+    text = pattern.strip()
+    if text.endswith(":*"):
+        head = text[:-2].strip()
+        if not head:
+            return _BashRule("any")
+        return _BashRule("prefix", _rule_words(head))
+    if _has_wildcard(text):
+        return _BashRule("glob", regex=_compile_glob(text))
+    return _BashRule("exact", _rule_words(text))
+
+
+def _words_hit(
+    words: Sequence[str],
+    argv: Sequence[str],
+    dynamic: frozenset[int],
+    globbed: frozenset[int],
+    *,
+    prefix: bool,
+    open_args: bool,
+    deny_side: bool,
+) -> _Hit:
+    result = _Hit.YES
+    for i, word in enumerate(words):
+        if i >= len(argv):
+            return _Hit.MAYBE if deny_side and open_args else _Hit.NO
+        actual = argv[i]
+        if actual == word:
+            continue
+        if deny_side and (i in dynamic or (i in globbed and fnmatch.fnmatchcase(word, actual))):
+            result = _Hit.MAYBE
+            continue
+        return _Hit.NO
+    if not prefix:
+        if len(argv) != len(words):
+            return _Hit.NO
+        if open_args:
+            return _Hit.MAYBE if deny_side else _Hit.NO
+    return result
+
+
+def _command_hit(rule: _BashRule, sc: SimpleCommand, *, deny_side: bool) -> _Hit:
+    """How one simple command matches a Bash rule, from the deny or the allow side."""
+    if rule.kind == "any":
+        return _Hit.YES
+    if rule.kind == "glob":
+        if rule.regex is None:
+            return _Hit.NO
+        if deny_side:
+            normal = " ".join([sc.name, *sc.argv[1:]])
+            return (
+                _Hit.YES
+                if rule.regex.fullmatch(sc.text) or rule.regex.fullmatch(normal)
+                else (_Hit.NO)
+            )
+        return _Hit.YES if rule.regex.fullmatch(sc.text) and not sc.open_args else _Hit.NO
+    argv = list(sc.argv)
+    if deny_side and argv:
+        argv[0] = sc.name
+    hit = _words_hit(
+        rule.words,
+        argv,
+        sc.dynamic,
+        sc.globbed,
+        prefix=rule.kind == "prefix",
+        open_args=sc.open_args,
+        deny_side=deny_side,
+    )
+    if hit is not _Hit.NO or not deny_side or not rule.words:
+        return hit
+    # The denied words later in the command: an unknown wrapper may run them
+    for i in range(1, len(argv)):
+        if i in sc.dynamic or posixpath.basename(argv[i]) != rule.words[0]:
+            continue
+        later = _words_hit(
+            rule.words,
+            [rule.words[0], *argv[i + 1 :]],
+            frozenset(d - i for d in sc.dynamic if d > i),
+            frozenset(g - i for g in sc.globbed if g > i),
+            prefix=True,
+            open_args=sc.open_args,
+            deny_side=True,
+        )
+        if later is not _Hit.NO:
+            return _Hit.MAYBE
+    return _Hit.NO
+
+
+def _ancestors(simple: Sequence[SimpleCommand], index: int) -> list[tuple[SimpleCommand, int]]:
+    """The wrappers around ``simple[index]`` whose words end with its words, innermost first,
+    each with the position of the wrapped command in the wrapper's argv."""
+    out: list[tuple[SimpleCommand, int]] = []
+    current = simple[index]
+    for j in range(index - 1, -1, -1):
+        wrapper = simple[j]
+        size = len(current.argv)
+        offset = len(wrapper.argv) - size
+        if offset <= 0 or not size:
+            continue
+        if wrapper.argv[offset + 1 :] != current.argv[1:]:
+            continue
+        if command_name(wrapper.argv[offset]) != current.argv[0]:
+            continue
+        out.append((wrapper, offset))
+        current = wrapper
+    return out
+
+
+def _shell_hit(rule: _BashRule, shell: ShellCommand) -> _Hit:
+    """The deny-side match of a Bash rule on a whole command line."""
+    if rule.kind == "any":
+        return _Hit.YES
+    if (
+        rule.kind == "glob"
+        and rule.regex is not None
+        and rule.regex.fullmatch(shell.source.strip())
+    ):
+        return _Hit.YES
+    best = _Hit.NO
+    for index, sc in enumerate(shell.simple):
+        hit = _command_hit(rule, sc, deny_side=True)
+        if hit is _Hit.YES:
+            return hit
+        best = max(best, hit)
+        if rule.kind in ("prefix", "exact"):
+            # "sudo -u bob rm x" is also "sudo rm x" for Bash(sudo rm:*)
+            for wrapper, _offset in _ancestors(shell.simple, index):
+                compact = (wrapper.name, *sc.argv)
+                hit = _words_hit(
+                    rule.words,
+                    compact,
+                    frozenset(d + 1 for d in sc.dynamic),
+                    frozenset(g + 1 for g in sc.globbed),
+                    prefix=rule.kind == "prefix",
+                    open_args=sc.open_args,
+                    deny_side=True,
+                )
+                if hit is _Hit.YES:
+                    return hit
+                best = max(best, hit)
+    return best
+
+
+def _covering_rule(
+    shell: ShellCommand, index: int, allow: Sequence[PermissionRule]
+) -> PermissionRule | None:
+    """The allow rule covering ``shell.simple[index]`` directly or through its wrapper."""
+    sc = shell.simple[index]
+    for rule in allow:
+        if _command_hit(_bash_rule(rule.pattern), sc, deny_side=False) is _Hit.YES:
+            return rule
+    for wrapper, offset in _ancestors(shell.simple, index):
+        for rule in allow:
+            parsed = _bash_rule(rule.pattern)
+            if parsed.kind == "prefix" and len(parsed.words) <= offset:
+                continue
+            if _command_hit(parsed, wrapper, deny_side=False) is _Hit.YES:
+                return rule
+    return None
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PermissionVerdict:
+    """A decision with the rule that made it and the reason in words.
+
+    ``rule`` is the deciding rule's text (several joined by ``", "`` when a compound command
+    needed more than one allow rule), ``"protected:<pattern>"`` when a protected file decided
+    (see :data:`PROTECTED_PATHS`), or None when the default, ``enabled=False`` or an
+    uncertain command decided.
+    """
+
+    decision: PermissionDecision
+    rule: str | None
+    reason: str
+
+
+def _verdict(decision: PermissionDecision, rule: str | None, reason: str) -> PermissionVerdict:
+    return PermissionVerdict(decision, rule, reason)
+
+
+def _exact_first(rules: Sequence[PermissionRule], tool: str) -> list[PermissionRule]:
+    """Rules that apply to ``tool``, the ones naming it exactly first (for messages)."""
+    applicable = [r for r in rules if r.matches_tool(tool)]
+    return sorted(applicable, key=lambda r: r.tool_name.lower() != tool)
+
+
+def _default(default: PermissionDecision) -> PermissionVerdict:
+    return _verdict(default, None, f"no rule decides this call (default: {default.value})")
+
+
+def _evaluate(
+    call: _Call,
+    *,
+    deny: Sequence[PermissionRule],
+    ask: Sequence[PermissionRule],
+    allow: Sequence[PermissionRule],
+    default: PermissionDecision,
+    enabled: bool,
+) -> PermissionVerdict:
+    if call.shell is not None:
+        return _evaluate_bash(call, call.shell, deny, ask, allow, default, enabled)
+    if call.family is not None:
+        return _evaluate_path(call, deny, ask, allow, default, enabled)
+    if not enabled:
+        return _verdict(PermissionDecision.ALLOW, None, "permission checks are disabled")
+    for rule in _exact_first(deny, call.tool):
+        if _deny_match(rule, call):
+            return _verdict(PermissionDecision.DENY, rule.rule, f"denied by rule {rule.rule}")
+    for rule in _exact_first(ask, call.tool):
+        if _deny_match(rule, call):
+            return _verdict(PermissionDecision.ASK, rule.rule, f"matches ask rule {rule.rule}")
+    for rule in _exact_first(allow, call.tool):
+        if _allow_match(rule, call):
+            return _verdict(PermissionDecision.ALLOW, rule.rule, f"allowed by rule {rule.rule}")
+    return _default(default)
+
+
+def _evaluate_path(
+    call: _Call,
+    deny: Sequence[PermissionRule],
+    ask: Sequence[PermissionRule],
+    allow: Sequence[PermissionRule],
+    default: PermissionDecision,
+    enabled: bool,
+) -> PermissionVerdict:
+    shown = call.display_path()
+    protected = call.protected()
+    if enabled:
+        for rule in _exact_first(deny, call.tool):
+            if _deny_match(rule, call):
+                return _verdict(PermissionDecision.DENY, rule.rule, f"denied by rule {rule.rule}")
+    allows = _exact_first(allow, call.tool) if enabled else []
+    if protected is not None and call.family == "read":
+        named = any(
+            rule.pattern is not None
+            and _path_rule(rule, call)
+            and all(_names_protected(rule.pattern, v, call.walker) for v in call.variants)
+            for rule in allows
+        )
+        if not named:
+            return _verdict(
+                PermissionDecision.DENY,
+                _PROTECTED_PREFIX + protected,
+                f"{shown} is a protected file ({protected}); only an allow rule naming it "
+                f"(e.g. Read({shown})) unlocks it",
+            )
+    protected_write = protected is not None and call.family == "edit"
+    write_ask = _verdict(
+        PermissionDecision.ASK,
+        _PROTECTED_PREFIX + (protected or ""),
+        f"{shown} is a protected file ({protected}): writing it always asks",
+    )
+    if not enabled:
+        if protected_write:
+            return write_ask
+        return _verdict(PermissionDecision.ALLOW, None, "permission checks are disabled")
+    for rule in _exact_first(ask, call.tool):
+        if _deny_match(rule, call):
+            return _verdict(PermissionDecision.ASK, rule.rule, f"matches ask rule {rule.rule}")
+    for rule in allows:
+        if _allow_match(rule, call):
+            if protected_write:
+                return write_ask
+            return _verdict(PermissionDecision.ALLOW, rule.rule, f"allowed by rule {rule.rule}")
+    if protected_write and default is not PermissionDecision.DENY:
+        return write_ask
+    return _default(default)
+
+
+def _bash_word_concerns(
+    call: _Call, shell: ShellCommand, deny: Sequence[PermissionRule]
+) -> tuple[str | None, list[tuple[str, str]]]:
+    """(the protected pattern a word reaches, [(rule, reason)] for words a Read/Edit/Write
+    deny rule covers)."""
+    path_denies = [
+        r
+        for r in deny
+        if r.pattern is not None and r.tool_name.lower() in ("read", "write", "edit")
+    ]
+    protected: str | None = None
+    protected_word = ""
+    concerns: list[tuple[str, str]] = []
+    for word in dict.fromkeys((*shell.words, *shell.writes)):
+        for piece in _word_pieces(word):
+            if not piece or len(piece) > 4096:
+                continue
+            globby = _has_wildcard(piece) or "[" in piece
+            spellings = (
+                [posixpath.normpath(_collapse(piece))]
+                if globby
+                else [s for v in _path_variants(piece, call.workspace) for s in v]
+            )
+            if protected is None:
+                for spelling in spellings:
+                    found = _word_protected(spelling)
+                    if found is not None:
+                        protected, protected_word = found, word
+                        break
+            for rule in path_denies:
+                assert rule.pattern is not None
+                if _path_glob(rule.pattern, spellings, walker=False, ignore_case=True):
+                    concerns.append(
+                        (rule.rule, f"the command names {piece}, which {rule.rule} denies")
+                    )
+    if protected is not None:
+        concerns.insert(
+            0, ("", f"the command refers to a protected file ({protected_word}: {protected})")
+        )
+    return protected, concerns
+
+
+def _evaluate_bash(
+    call: _Call,
+    shell: ShellCommand,
+    deny: Sequence[PermissionRule],
+    ask: Sequence[PermissionRule],
+    allow: Sequence[PermissionRule],
+    default: PermissionDecision,
+    enabled: bool,
+) -> PermissionVerdict:
+    bash_deny = [r for r in deny if r.matches_tool("bash")] if enabled else []
+    concerns: list[tuple[str, str]] = []
+    for rule in bash_deny:
+        hit = _shell_hit(_bash_rule(rule.pattern), shell)
+        if hit is _Hit.YES:
+            return _verdict(PermissionDecision.DENY, rule.rule, f"denied by rule {rule.rule}")
+        if hit is _Hit.MAYBE:
+            concerns.append((rule.rule, f"the command might run what {rule.rule} denies"))
+    if enabled:
+        for rule in deny:
+            target = _writes_hit(rule, call, deny_side=True)
+            if target is not None:
+                return _verdict(
+                    PermissionDecision.DENY,
+                    rule.rule,
+                    f"the command writes {target}, which {rule.rule} denies",
+                )
+    protected, word_concerns = _bash_word_concerns(call, shell, deny if enabled else [])
+    concerns.extend(word_concerns)
+    protected_ask = (
+        _verdict(PermissionDecision.ASK, _PROTECTED_PREFIX + protected, word_concerns[0][1])
+        if protected is not None
+        else None
+    )
+    if not enabled:
+        if protected_ask is not None:
+            return protected_ask
+        return _verdict(PermissionDecision.ALLOW, None, "permission checks are disabled")
+    for rule in ask:
+        if rule.matches_tool("bash") and _shell_hit(_bash_rule(rule.pattern), shell) is not _Hit.NO:
+            return protected_ask or _verdict(
+                PermissionDecision.ASK, rule.rule, f"matches ask rule {rule.rule}"
+            )
+        target = _writes_hit(rule, call, deny_side=True)
+        if target is not None:
+            return protected_ask or _verdict(
+                PermissionDecision.ASK, rule.rule, f"the command writes {target} ({rule.rule})"
+            )
+    uncertain = "; ".join(shell.problems)
+    bash_allow = [r for r in allow if r.matches_tool("bash")]
+    bare = next((r for r in bash_allow if _bash_rule(r.pattern).kind == "any"), None)
+    covered: list[str] = []
+    covered = [bare.rule] if bare is not None else _covered(call, shell, bash_allow, allow)
+    if covered:
+        if protected_ask is not None:
+            return protected_ask
+        if concerns:
+            rule_text, reason = concerns[0]
+            return _verdict(PermissionDecision.ASK, rule_text or None, reason)
+        if not shell.certain and (bare is None or bash_deny):
+            return _verdict(
+                PermissionDecision.ASK, None, f"the command cannot be checked: {uncertain}"
+            )
+        rules = ", ".join(covered)
+        return _verdict(PermissionDecision.ALLOW, rules, f"allowed by {rules}")
+    if default is PermissionDecision.DENY:
+        return _default(default)
+    if protected_ask is not None:
+        return protected_ask
+    if concerns:
+        rule_text, reason = concerns[0]
+        return _verdict(PermissionDecision.ASK, rule_text or None, reason)
+    if not shell.certain:
+        return _verdict(PermissionDecision.ASK, None, f"the command cannot be checked: {uncertain}")
+    return _default(default)
+
+
+def _covered(
+    call: _Call,
+    shell: ShellCommand,
+    bash_allow: Sequence[PermissionRule],
+    allow: Sequence[PermissionRule],
+) -> list[str]:
+    """The allow rules covering every judged simple command and every redirect write, or []."""
+    used: list[str] = []
+    judged = [i for i, sc in enumerate(shell.simple) if sc.kind in ("command", "privilege")]
+    if not judged:
+        return []
+    for index in judged:
+        rule = _covering_rule(shell, index, bash_allow)
+        if rule is None:
+            return []
+        used.append(rule.rule)
+    for target in shell.writes:
+        single = _Call(tool="bash", args=call.args, workspace=call.workspace, text="")
+        single.shell = ShellCommand(source="", simple=(), certain=True, writes=(target,))
+        rule = next((r for r in allow if _writes_hit(r, single, deny_side=False)), None)
+        if rule is None:
+            return []
+        used.append(rule.rule)
+    return list(dict.fromkeys(used))
+
+
+class PermissionPolicy(BaseModel):
+    """Deny, ask and allow rules plus a default decision (semantics in the module doc).
+
+    ``check`` evaluates, in order: any deny match -> Deny; protected file rules; any ask
+    match -> Ask; allow rules covering the call -> Allow; else ``default_decision`` (Ask by
+    default). ``enabled=False`` allows every call except what the protected files forbid.
+    Every evaluation method takes ``workspace=``: paths are then normalised relative to it
+    and symlinks resolved. The builder methods change the policy in place and return it, so
+    they chain::
 
         policy = PermissionPolicy().allow_rule("Bash(cargo:*)").deny_rule("Bash(rm -rf:*)")
     """
@@ -265,11 +1180,11 @@ class PermissionPolicy(BaseModel):
     allow: list[PermissionRule] = Field(default_factory=list)
     """Rules that approve a call without asking."""
     ask: list[PermissionRule] = Field(default_factory=list)
-    """Rules that always require a confirmation."""
+    """Rules that always require a confirmation (they win over allow rules)."""
     default_decision: PermissionDecision = PermissionDecision.ASK
     """The decision when no rule matches."""
     enabled: bool = True
-    """When False every call is allowed."""
+    """When False every call is allowed, except that protected files stay guarded."""
 
     @field_validator("deny", "allow", "ask", mode="before")
     @classmethod
@@ -307,7 +1222,8 @@ class PermissionPolicy(BaseModel):
 
         Read-only tools and the agent's own task list are allowed; everything else
         (write, edit, bash, unknown tools) falls to the default, Ask. The rules are
-        ordinary allow rules, so a user sees them and can remove them.
+        ordinary allow rules, so a user sees them and can remove them. Protected files
+        stay out of reach of the allowed read tools.
         """
         return cls(allow=[PermissionRule(rule=r) for r in NOTEBOOK_ALLOW_RULES])
 
@@ -318,46 +1234,142 @@ class PermissionPolicy(BaseModel):
 
     # -- evaluation --------------------------------------------------------------
 
+    def evaluate(
+        self,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
+    ) -> PermissionVerdict:
+        """The decision, the rule that made it and the reason in words."""
+        return _evaluate(
+            _Call.of(tool_name, args, workspace),
+            deny=self.deny,
+            ask=self.ask,
+            allow=self.allow,
+            default=self.default_decision,
+            enabled=self.enabled,
+        )
+
     def explain(
-        self, tool_name: str, args: Mapping[str, Any] | None = None
+        self,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
     ) -> tuple[PermissionDecision, str | None]:
-        """The decision and the rule that made it (None when the default or ``enabled`` did)."""
-        if not self.enabled:
-            return PermissionDecision.ALLOW, None
-        for kind, decision in (
-            (self.deny, PermissionDecision.DENY),
-            (self.allow, PermissionDecision.ALLOW),
-            (self.ask, PermissionDecision.ASK),
-        ):
-            for rule in kind:
-                if rule.matches(tool_name, args):
-                    return decision, rule.rule
-        return self.default_decision, None
+        """The decision and the rule that made it (see :class:`PermissionVerdict`)."""
+        verdict = self.evaluate(tool_name, args, workspace=workspace)
+        return verdict.decision, verdict.rule
 
-    def check(self, tool_name: str, args: Mapping[str, Any] | None = None) -> PermissionDecision:
+    def check(
+        self,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
+    ) -> PermissionDecision:
         """Decide one tool call: Allow, Deny or Ask."""
-        return self.explain(tool_name, args)[0]
+        return self.evaluate(tool_name, args, workspace=workspace).decision
 
-    def is_allowed(self, tool_name: str, args: Mapping[str, Any] | None = None) -> bool:
+    def is_allowed(
+        self,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
+    ) -> bool:
         """True when the call runs without asking."""
-        return self.check(tool_name, args) is PermissionDecision.ALLOW
+        return self.check(tool_name, args, workspace=workspace) is PermissionDecision.ALLOW
 
-    def is_denied(self, tool_name: str, args: Mapping[str, Any] | None = None) -> bool:
+    def is_denied(
+        self,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
+    ) -> bool:
         """True when the call is refused."""
-        return self.check(tool_name, args) is PermissionDecision.DENY
+        return self.check(tool_name, args, workspace=workspace) is PermissionDecision.DENY
 
-    def requires_confirmation(self, tool_name: str, args: Mapping[str, Any] | None = None) -> bool:
+    def requires_confirmation(
+        self,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
+    ) -> bool:
         """True when the decision is Ask."""
-        return self.check(tool_name, args) is PermissionDecision.ASK
+        return self.check(tool_name, args, workspace=workspace) is PermissionDecision.ASK
 
     def get_matching_rules(
-        self, tool_name: str, args: Mapping[str, Any] | None = None
+        self,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
     ) -> dict[str, list[str]]:
-        """Every matching rule string per list (``deny``/``allow``/``ask``), for debugging."""
+        """Every matching rule string per list (``deny``/``allow``/``ask``), for debugging.
+
+        Deny and ask rules are listed when they apply to some part of the call
+        (:meth:`PermissionRule.matches`); allow rules when they cover some part of it (for
+        bash, at least one simple command; for paths, the path as written and resolved).
+        """
+        call = _Call.of(tool_name, args, workspace)
+
+        def allows(rule: PermissionRule) -> bool:
+            if not rule.matches_tool(tool_name):
+                return False
+            if call.shell is None:
+                return _allow_match(rule, call)
+            parsed = _bash_rule(rule.pattern)
+            return parsed.kind == "any" or any(
+                _command_hit(parsed, sc, deny_side=False) is _Hit.YES for sc in call.shell.judged
+            )
+
         return {
-            kind: [r.rule for r in self._list(kind) if r.matches(tool_name, args)]
-            for kind in _KINDS
+            "deny": [
+                r.rule for r in self.deny if r.matches_tool(tool_name) and _deny_match(r, call)
+            ],
+            "allow": [r.rule for r in self.allow if allows(r)],
+            "ask": [r.rule for r in self.ask if r.matches_tool(tool_name) and _deny_match(r, call)],
         }
+
+    def can_read(self, rel_path: str) -> bool:
+        """Whether grep, glob or ls may read or list ``rel_path`` while walking.
+
+        ``rel_path`` is a workspace-relative POSIX path of a file or directory. False when a
+        ``Read`` deny rule matches it (case-insensitively) or it is protected and no ``Read``
+        allow rule names it; a protected directory stays open when an allow rule names
+        something inside it (``Read(.a3s/sessions/**)`` opens ``.a3s`` for the walk; the
+        files beside ``sessions`` stay closed). Callers check every parent directory too.
+        """
+        path = normalize_path(rel_path) if rel_path else "."
+        spellings = (path,)
+        if self.enabled:
+            for rule in self.deny:
+                if rule.tool_name.lower() != "read":
+                    continue
+                if rule.pattern is None or _path_glob(
+                    rule.pattern, spellings, walker=True, ignore_case=True
+                ):
+                    return False
+        protected = is_protected(path)
+        if protected is None:
+            return True
+        if not self.enabled:
+            return False
+        for rule in self.allow:
+            if rule.tool_name.lower() != "read" or rule.pattern is None:
+                continue
+            if _names_protected(rule.pattern, spellings, True):
+                return True
+            fixed = _clean_pattern(rule.pattern)
+            if fixed.startswith(path + "/") and _names_protected(
+                rule.pattern, (fixed.split("*")[0].split("?")[0].rstrip("/") or path,), True
+            ):
+                return True
+        return False
 
     # -- editing -----------------------------------------------------------------
 
@@ -467,9 +1479,9 @@ class PermissionManager:
     """A global policy plus optional per-session policies.
 
     A session without its own policy uses the global one. A session with its own policy
-    is still bound by the global deny list: the check order is session deny, global deny
-    (only when the session has its own policy), session allow, session ask, session
-    default.
+    is still bound by the global deny list, even when the session switched its own rules
+    off: the global deny rules are added to the session's (when the global policy is
+    enabled), then the session's policy decides as usual.
     """
 
     def __init__(self, global_policy: PermissionPolicy | None = None) -> None:
@@ -493,25 +1505,135 @@ class PermissionManager:
         return self._sessions.get(session_id, self.global_policy)
 
     def check(
-        self, session_id: str, tool_name: str, args: Mapping[str, Any] | None = None
+        self,
+        session_id: str,
+        tool_name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        workspace: str | Path | None = None,
     ) -> PermissionDecision:
         """Decide one tool call of one session."""
         own = self._sessions.get(session_id)
         policy = own if own is not None else self.global_policy
-        if policy.enabled and any(r.matches(tool_name, args) for r in policy.deny):
-            return PermissionDecision.DENY
-        # A session policy must not be a way around the global deny list, even when the
-        # session switched its own rules off
-        if (
-            own is not None
-            and self.global_policy.enabled
-            and any(r.matches(tool_name, args) for r in self.global_policy.deny)
-        ):
-            return PermissionDecision.DENY
-        if not policy.enabled:
-            return PermissionDecision.ALLOW
-        if any(r.matches(tool_name, args) for r in policy.allow):
-            return PermissionDecision.ALLOW
-        if any(r.matches(tool_name, args) for r in policy.ask):
-            return PermissionDecision.ASK
-        return policy.default_decision
+        call = _Call.of(tool_name, args, workspace)
+        extra: list[PermissionRule] = []
+        if own is not None and self.global_policy.enabled:
+            # A session policy must not be a way around the global deny list
+            extra = list(self.global_policy.deny)
+            if not own.enabled and any(
+                r.matches_tool(tool_name) and _deny_match(r, call) for r in extra
+            ):
+                return PermissionDecision.DENY
+        return _evaluate(
+            call,
+            deny=[*policy.deny, *extra],
+            ask=policy.ask,
+            allow=policy.allow,
+            default=policy.default_decision,
+            enabled=policy.enabled,
+        ).decision
+
+
+# -- "always allow" ------------------------------------------------------------------------------
+
+_LAUNCHERS = frozenset(
+    {
+        "python",
+        "python3",
+        "node",
+        "perl",
+        "ruby",
+        "php",
+        "deno",
+        "bun",
+        "npx",
+        "uvx",
+        "pipx",
+        "bash",
+        "sh",
+        "zsh",
+        "dash",
+        "uv",
+        "poetry",
+        "pnpm",
+        "yarn",
+        "npm",
+    }
+)
+"""Commands that run other programs or code: "always allow" names their first argument too."""
+
+_LAUNCHER_CODE_FLAGS = frozenset({"-c", "-e", "--eval", "-p", "--print", "-r"})
+
+
+def _bash_suggestion(command: str) -> str | None:
+    shell = parse_command(command)
+    if not shell.certain:
+        return None
+    judged = shell.judged
+    if not judged:
+        return None
+    names = {sc.argv[0] for sc in judged if sc.argv}
+    if len(names) != 1 or any(not sc.argv or 0 in sc.dynamic for sc in judged):
+        return None
+    name = names.pop()
+    if name in _LAUNCHERS:
+        # "python -m pytest" -> Bash(python -m pytest:*); "python -c ..." -> nothing
+        prefixes = set()
+        for sc in judged:
+            rest = list(sc.argv[1:])
+            if not rest or rest[0] in _LAUNCHER_CODE_FLAGS or 1 in sc.dynamic:
+                return None
+            take = 2 if rest[0] in ("-m", "run", "exec", "x") and len(rest) > 1 else 1
+            if any(i + 1 in sc.dynamic for i in range(take)):
+                return None
+            prefixes.add(" ".join([name, *rest[:take]]))
+        if len(prefixes) != 1:
+            return None
+        return f"Bash({prefixes.pop()}:*)"
+    return f"Bash({name}:*)"
+
+
+_FILE_RULE_NAMES = {"read": "Read", "write": "Write", "edit": "Edit"}
+
+
+def suggest_rule(
+    tool_name: str,
+    args: Mapping[str, Any] | None = None,
+    *,
+    workspace: str | Path | None = None,
+) -> str | None:
+    """The narrowest useful allow rule for "always allow" on this call, or None.
+
+    bash: ``Bash(<command>:*)`` when every simple command an allow rule must cover runs the
+    same command (``ls -la`` -> ``Bash(ls:*)``, ``git add x && git commit`` ->
+    ``Bash(git:*)``, ``timeout 5 pytest`` -> ``Bash(pytest:*)``); for commands that run other
+    code (``python``, ``node``, ``npx``, ``bash``, ``uv``, ``npm``, ...) the first argument
+    too (``Bash(python -m pytest:*)``, ``Bash(npx prettier:*)``); never the bare tool.
+    read/write/edit: the tool on the normalised path (``Write(notes.md)``). Any other tool:
+    its name. None when the rule would not make this very call run without asking (an
+    uncertain command, commands with different names, a protected file, a file name with
+    wildcard characters), so a card never offers a rule that does not help.
+    """
+    args = args or {}
+    tool = tool_name.lower()
+    candidate: str | None
+    if tool == "bash":
+        candidate = _bash_suggestion(_str_field(args, "command"))
+    elif tool in _FILE_RULE_NAMES:
+        path = normalize_path(_call_path(tool, args), workspace)
+        if not path or _has_wildcard(path) or "\n" in path:
+            return None
+        candidate = f"{_FILE_RULE_NAMES[tool]}({path})"
+    elif _TOOL_NAME.fullmatch(tool_name):
+        candidate = tool_name
+    else:
+        return None
+    if candidate is None:
+        return None
+    try:
+        policy = PermissionPolicy(allow=[PermissionRule.parse(candidate)])
+    except (PermissionRuleError, ValueError):
+        return None
+    if policy.check(tool_name, args, workspace=workspace) is not PermissionDecision.ALLOW:
+        return None
+    return candidate
