@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 from a3s_notebook.llm._retry import RetryConfig, parse_retry_after
+from a3s_notebook.llm._urls import mask_url, mask_urls_in_text
 from a3s_notebook.llm.anthropic_provider import AnthropicClient, to_anthropic_messages
 from a3s_notebook.llm.errors import (
     ContextLengthError,
     LlmAuthError,
+    LlmError,
     LlmRequestError,
     UnknownModelError,
     UnknownProviderError,
@@ -758,3 +760,141 @@ async def test_server_also_answers_without_streaming(llm_server: LlmServer) -> N
     await an.close()
     assert [b.type for b in result.content] == ["text", "tool_use"]
     assert llm_server.pending == 0
+
+
+# --- credentials in base_url are masked ----------------------------------------------------------
+
+
+URL_USER = "alice"
+URL_PASS = "pa55-w0rd-SECRET"
+URL_KEY = "AIzaQueryKey0123456789"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:pass@host/v1", "https://***:***@host/v1"),
+        ("https://user@host/v1", "https://***@host/v1"),
+        ("https://u:p@ss@host:8443/v1", "https://***:***@host:8443/v1"),
+        ("https://host/v1?key=abc&x=1", "https://host/v1?key=***&x=1"),
+        ("https://host/v1?API_KEY=abc", "https://host/v1?API_KEY=***"),
+        (
+            "https://host/?apikey=a&token=b&access_token=c",
+            "https://host/?apikey=***&token=***&access_token=***",
+        ),
+        (
+            "https://host/?secret=a&password=b&sig=c&signature=d",
+            "https://host/?secret=***&password=***&sig=***&signature=***",
+        ),
+        ("https://host/?keyboard=qwerty&monkey=1", "https://host/?keyboard=qwerty&monkey=1"),
+        ("https://host/?key=&x", "https://host/?key=&x"),
+        (
+            "https://u:p@host/p?key=k#frag?key=not-query",
+            "https://***:***@host/p?key=***#frag?key=not-query",
+        ),
+        ("https://host/path@not-userinfo", "https://host/path@not-userinfo"),
+        ("http://[::1]:8080/v1", "http://[::1]:8080/v1"),
+        ("https://api.openai.com/v1", "https://api.openai.com/v1"),
+        ("", ""),
+        ("not a url at all", "not a url at all"),
+        ("::::@@@???", "::::@@@???"),
+    ],
+)
+def test_mask_url(url: str, expected: str) -> None:
+    assert mask_url(url) == expected
+
+
+def test_mask_url_never_raises() -> None:
+    for junk in ("\x00://@", "http://[", "%%%://a:b@", "a" * 10_000, None, 42, b"http://u:p@h"):
+        assert isinstance(mask_url(junk), str)  # type: ignore[arg-type]
+        assert isinstance(mask_urls_in_text(junk), str)  # type: ignore[arg-type]
+
+
+def test_mask_urls_in_text() -> None:
+    text = f"failed: https://{URL_USER}:{URL_PASS}@h/v1?key={URL_KEY} and 'http://x:y@z' done"
+    masked = mask_urls_in_text(text)
+    assert masked == "failed: https://***:***@h/v1?key=*** and 'http://***:***@z' done"
+    assert mask_urls_in_text("no urls here") == "no urls here"
+
+
+def test_llm_errors_mask_urls_whoever_builds_them() -> None:
+    error = LlmRequestError(f"bad https://{URL_USER}:{URL_PASS}@h/v1", status=500)
+    assert URL_PASS not in str(error) and error.status == 500
+    assert URL_PASS not in str(UnknownProviderError(f"x https://a:{URL_PASS}@h"))
+    assert LlmError().args == ()
+
+
+def _secret_base(port: int, path: str = "/v1") -> str:
+    return f"http://{URL_USER}:{URL_PASS}@127.0.0.1:{port}{path}?key={URL_KEY}"
+
+
+def _assert_masked(text: str) -> None:
+    assert URL_PASS not in text and URL_KEY not in text and f"{URL_USER}:" not in text
+
+
+def test_base_url_credentials_never_in_repr() -> None:
+    base = _secret_base(9)
+    for client in (
+        OpenAIClient("m", base_url=base, api_key=KEY),
+        AnthropicClient("m", base_url=base, api_key=KEY),
+        create_client("acme/m", base_url=base),
+        create_client("anthropic/m", base_url=base, api_key=KEY),
+    ):
+        text = repr(client)
+        _assert_masked(text)
+        assert "***:***@127.0.0.1:9" in text and "key=***" in text
+        assert client.base_url.startswith(f"http://{URL_USER}:{URL_PASS}@")  # still usable
+    config = LlmConfigData.from_model("acme/m", base_url=base)
+    _assert_masked(repr(config))
+    _assert_masked(str(config))
+    assert config.base_url == base
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_base_url_credentials_never_in_connection_errors(kind: str) -> None:
+    base = _secret_base(_dead_port())
+    client: LlmClient
+    if kind == "openai":
+        client = OpenAIClient("m", base_url=base, provider="acme", retry=FAST)
+    else:
+        client = AnthropicClient("m", base_url=base, api_key=KEY, retry=FAST)
+    with pytest.raises(LlmRequestError) as info:
+        await run(client)
+    text = str(info.value)
+    _assert_masked(text)
+    assert "***:***@127.0.0.1" in text and "Could not reach" in text
+    chained = info.value.__cause__ or info.value.__context__
+    assert chained is None or URL_PASS not in str(chained)
+
+
+async def test_base_url_credentials_never_in_timeout_errors(llm_server: LlmServer) -> None:
+    llm_server.enqueue(Reply(text=["slow"], chunk_delay=1.0))
+    host = llm_server.openai_url.split("://", 1)[1]
+    client = OpenAIClient(
+        "m", base_url=f"http://{URL_USER}:{URL_PASS}@{host}", api_key=KEY, retry=FAST, timeout=0.2
+    )
+    with pytest.raises(LlmRequestError) as info:
+        await run(client)
+    assert "timed out" in str(info.value)
+    _assert_masked(str(info.value))
+
+
+async def test_query_keys_never_in_errors_that_echo_the_path(llm_server: LlmServer) -> None:
+    # the key in the query makes the SDK post to "/v1?key=...chat/completions": the
+    # server's 404 echoes that path
+    host = llm_server.openai_url.split("://", 1)[1]
+    base = f"http://{host}?key={URL_KEY}"
+    client = OpenAIClient("m", base_url=base, api_key=KEY, retry=FAST)
+    with pytest.raises(LlmRequestError) as info:
+        await run(client)
+    assert "key=***" in str(info.value)
+    _assert_masked(str(info.value))
+    assert mask_urls_in_text("no POST /v1/?x=1&Token=abc;sig=d#key=e") == (
+        "no POST /v1/?x=1&Token=***;sig=***#key=e"
+    )

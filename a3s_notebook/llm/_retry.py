@@ -20,6 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from a3s_notebook.llm._urls import mask_urls_in_text
 from a3s_notebook.llm.errors import LlmRequestError
 
 __all__ = [
@@ -170,7 +171,7 @@ async def retrying(
             # notebook cells, and a retry that then succeeds is not the user's problem
             logger.info(
                 "%s: HTTP %s, retrying in %.2f s (attempt %d of %d)",
-                label,
+                mask_urls_in_text(label),
                 failure.status,
                 delay,
                 k + 2,
@@ -228,10 +229,11 @@ def truncate(text: str, limit: int = _BODY_LIMIT) -> str:
 
 
 def redact(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` replaced (servers may echo the key)."""
-    if not secret or len(secret) < 4:
-        return text
-    return text.replace(secret, "***")
+    """``text`` with every occurrence of ``secret`` replaced (servers may echo the key)
+    and the credentials of any URL in it masked (:func:`mask_urls_in_text`)."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    return mask_urls_in_text(text)
 
 
 def body_text(body: object) -> str:

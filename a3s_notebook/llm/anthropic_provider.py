@@ -28,6 +28,7 @@ from a3s_notebook.llm._retry import (
     retrying,
     truncate,
 )
+from a3s_notebook.llm._urls import mask_url
 from a3s_notebook.llm.errors import ContextLengthError, LlmAuthError, LlmRequestError
 from a3s_notebook.llm.types import (
     Done,
@@ -374,12 +375,17 @@ class AnthropicClient:
     def __repr__(self) -> str:
         return (
             f"AnthropicClient(provider='anthropic', model={self._model!r}, "
-            f"base_url={self._base_url!r})"
+            f"base_url={self._shown_url!r})"
         )
 
     @property
     def _label(self) -> str:
         return f"anthropic/{self._model}"
+
+    @property
+    def _shown_url(self) -> str:
+        """The base URL as messages and ``repr`` show it: credentials masked."""
+        return mask_url(self._base_url)
 
     def build_request(
         self,
@@ -490,24 +496,24 @@ class AnthropicClient:
             )
         if isinstance(exc, anthropic.APITimeoutError):
             return LlmRequestError(
-                f"{self._label}: the request to {self._base_url} timed out after "
+                f"{self._label}: the request to {self._shown_url} timed out after "
                 f"{self.timeout:g} s."
             )
         if isinstance(exc, anthropic.APIConnectionError):
             cause = redact(str(exc.__cause__ or exc), key)
             if started:
                 return LlmRequestError(
-                    f"{self._label}: the connection to {self._base_url} was lost part-way "
+                    f"{self._label}: the connection to {self._shown_url} was lost part-way "
                     f"through the response ({cause})."
                 )
             return LlmRequestError(
-                f"Could not reach anthropic at {self._base_url} ({cause}). Check that the "
+                f"Could not reach anthropic at {self._shown_url} ({cause}). Check that the "
                 "server is running and that base_url is right."
             )
         if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, UnicodeError)):
             # json.JSONDecodeError and pydantic's ValidationError are ValueErrors
             return LlmRequestError(
-                f"{self._label}: {self._base_url} sent a malformed response stream "
+                f"{self._label}: {self._shown_url} sent a malformed response stream "
                 f"({type(exc).__name__}: {truncate(redact(str(exc), key), 300)})."
             )
         if isinstance(exc, anthropic.AnthropicError):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from a3s_notebook.llm._urls import mask_urls_in_text
+
 __all__ = [
     "ContextLengthError",
     "LlmAuthError",
@@ -13,7 +17,14 @@ __all__ = [
 
 
 class LlmError(Exception):
-    """Base class of every error the LLM layer raises."""
+    """Base class of every error the LLM layer raises.
+
+    A URL in the message has its credentials masked (``https://***:***@host``,
+    ``?key=***``), whoever built the message.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(mask_urls_in_text(a) if isinstance(a, str) else a for a in args))
 
 
 class UnknownProviderError(LlmError, ValueError):

@@ -15,13 +15,15 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from a3s_notebook.llm._retry import RetryConfig
+from a3s_notebook.llm._urls import mask_url
 from a3s_notebook.llm.anthropic_provider import DEFAULT_ANTHROPIC_BASE_URL, AnthropicClient
 from a3s_notebook.llm.errors import LlmAuthError, UnknownModelError, UnknownProviderError
 from a3s_notebook.llm.openai_provider import DEFAULT_OPENAI_BASE_URL, OpenAIClient
@@ -270,6 +272,11 @@ class LlmConfigData(BaseModel):
     def name(self) -> str:
         """``provider/model``."""
         return f"{self.provider}/{self.model}"
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() show the address with its credentials masked
+        for name, value in super().__repr_args__():
+            yield name, (mask_url(value) if name == "base_url" and value else value)
 
     @classmethod
     def from_model(cls, model: str, base_url: str | None = None) -> LlmConfigData:

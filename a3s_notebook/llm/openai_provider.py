@@ -34,6 +34,7 @@ from a3s_notebook.llm._retry import (
     retrying,
     truncate,
 )
+from a3s_notebook.llm._urls import mask_url
 from a3s_notebook.llm.errors import ContextLengthError, LlmAuthError, LlmRequestError
 from a3s_notebook.llm.types import (
     Done,
@@ -379,12 +380,17 @@ class OpenAIClient:
     def __repr__(self) -> str:
         return (
             f"OpenAIClient(provider={self._provider!r}, model={self._model!r}, "
-            f"base_url={self._base_url!r})"
+            f"base_url={self._shown_url!r})"
         )
 
     @property
     def _label(self) -> str:
         return f"{self._provider}/{self._model}"
+
+    @property
+    def _shown_url(self) -> str:
+        """The base URL as messages and ``repr`` show it: credentials masked."""
+        return mask_url(self._base_url)
 
     def build_request(
         self,
@@ -495,18 +501,18 @@ class OpenAIClient:
             )
         if isinstance(exc, openai.APITimeoutError):
             return LlmRequestError(
-                f"{self._label}: the request to {self._base_url} timed out after "
+                f"{self._label}: the request to {self._shown_url} timed out after "
                 f"{self.timeout:g} s."
             )
         if isinstance(exc, openai.APIConnectionError):
             cause = redact(str(exc.__cause__ or exc), key)
             if started:
                 return LlmRequestError(
-                    f"{self._label}: the connection to {self._base_url} was lost part-way "
+                    f"{self._label}: the connection to {self._shown_url} was lost part-way "
                     f"through the response ({cause})."
                 )
             return LlmRequestError(
-                f"Could not reach {self._provider} at {self._base_url} ({cause}). Check that "
+                f"Could not reach {self._provider} at {self._shown_url} ({cause}). Check that "
                 "the server is running and that base_url is right."
             )
         if isinstance(exc, openai.APIError):
@@ -518,7 +524,7 @@ class OpenAIClient:
         if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, UnicodeError)):
             # json.JSONDecodeError and pydantic's ValidationError are ValueErrors
             return LlmRequestError(
-                f"{self._label}: {self._base_url} sent a malformed response stream "
+                f"{self._label}: {self._shown_url} sent a malformed response stream "
                 f"({type(exc).__name__}: {truncate(redact(str(exc), key), 300)}). Is it an "
                 "OpenAI-compatible chat completions endpoint?"
             )
