@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import regex  # type: ignore[import-untyped]
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from a3s_notebook.engine.tools import (
     BASE_ENV_VARS,
@@ -33,6 +35,8 @@ from a3s_notebook.engine.tools import (
     hard_link_count,
     scrubbed_environ,
 )
+from a3s_notebook.engine.tools._access import ReadGate
+from a3s_notebook.engine.tools._search import line_independent
 
 HANG_GUARD_S = 60
 
@@ -188,29 +192,36 @@ async def test_grep_invalid_pattern_message_stays_clear(ctx: ToolContext) -> Non
 class _Watched:
     """A compiled pattern that records its searches, to know when the worker is inside one."""
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, hold: bool = False) -> None:
         self._compiled = regex.compile(pattern)
         self.pattern = pattern
         self.entered = threading.Event()
+        # With hold, the first search waits (in the worker) until the test sets release.
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
         self.calls = 0
 
     def search(self, line: str, **kwargs: Any) -> Any:
         self.calls += 1
         self.entered.set()
+        self.release.wait(HANG_GUARD_S)
         return self._compiled.search(line, **kwargs)
 
 
 @pytest.fixture
-def watched(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], _Watched]]:
+def watched(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., _Watched]]:
     made: list[_Watched] = []
 
-    def install(pattern: str) -> _Watched:
-        watcher = _Watched(pattern)
+    def install(pattern: str, hold: bool = False) -> _Watched:
+        watcher = _Watched(pattern, hold)
         made.append(watcher)
         monkeypatch.setattr(_search, "compile_pattern", lambda _p, _i: watcher)
         return watcher
 
     yield install
+    for watcher in made:  # never leave a worker waiting
+        watcher.release.set()
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -220,7 +231,7 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 
 async def test_catastrophic_grep_leaves_the_loop_free_and_cancel_stops_it(
-    ws: Path, ctx: ToolContext, watched: Callable[[str], _Watched]
+    ws: Path, ctx: ToolContext, watched: Callable[..., _Watched]
 ) -> None:
     (ws / "f.txt").write_text(CATASTROPHIC_LINE + "\n")
     watcher = watched(CATASTROPHIC)
@@ -257,21 +268,123 @@ async def test_catastrophic_grep_leaves_the_loop_free_and_cancel_stops_it(
     assert not worker.is_alive()
 
 
+@pytest.mark.parametrize("pattern", ["needle", "^needle"], ids=["batched", "line-by-line"])
 async def test_cancel_stops_the_worker_between_lines(
-    ws: Path, ctx: ToolContext, watched: Callable[[str], _Watched]
+    ws: Path, ctx: ToolContext, watched: Callable[..., _Watched], pattern: str
 ) -> None:
-    lines = 500_000
-    (ws / "big.txt").write_text("x\n" * lines)
-    watcher = watched("needle")
+    (ws / "big.txt").write_text("x\n" * 100_000)
+    watcher = watched(pattern, hold=True)
     before = grep_threads()
-    grep = asyncio.create_task(GrepTool().execute({"pattern": "needle"}, ctx))
+    grep = asyncio.create_task(GrepTool().execute({"pattern": pattern}, ctx))
     await asyncio.wait_for(_until(watcher.entered.is_set), HANG_GUARD_S)
     (worker,) = grep_threads() - before
+    # The worker is held inside its first search; cancel, then let that search finish.
     grep.cancel()
     await asyncio.wait_for(asyncio.gather(grep, return_exceptions=True), HANG_GUARD_S)
+    assert grep.cancelled()
+    watcher.release.set()
     await asyncio.wait_for(asyncio.to_thread(worker.join, HANG_GUARD_S), HANG_GUARD_S + 5)
     assert not worker.is_alive()
-    assert watcher.calls < lines  # it stopped part-way, not at the end of the file
+    assert watcher.calls == 1  # it stopped at the next line, not at the end of the file
+
+
+async def test_grep_too_slow_pattern_found_through_batches(ws: Path, ctx: ToolContext) -> None:
+    # Not anchored, so lines are first searched in batches; the slow batch is abandoned and
+    # the lines are searched one by one, which names the slow one.
+    assert line_independent(r"(a|aa)+b")
+    lines = ["fine"] * 300 + ["a" * 40] + ["fine"] * 300
+    (ws / "f.txt").write_text("\n".join(lines) + "\n")
+    tool = GrepTool(line_timeout_s=0.2)
+    result = await asyncio.wait_for(tool.execute({"pattern": r"(a|aa)+b"}, ctx), HANG_GUARD_S)
+    assert result.is_error
+    assert "Regex pattern '(a|aa)+b' is too slow" in result.output
+    assert "f.txt line 301" in result.output
+
+
+@pytest.mark.parametrize(
+    ("pattern", "independent"),
+    [
+        ("needle", True),
+        (r"def \w+\(self", True),
+        (r"(a|aa)+b", True),
+        ("[^a]+x", True),
+        ("(?i)Hello|wor.d", True),
+        ("(?s)a.b", True),
+        (r"x{2,}?y*", True),
+        ("(?P<name>a)", True),
+        ("--verbose", True),
+        ("", True),
+        ("^x", False),
+        ("x$", False),
+        (r"\Ax", False),
+        (r"x\Z", False),
+        (r"\bword", False),
+        (r"\Bx", False),
+        ("(?=a)b", False),
+        ("(?<!a)b", False),
+        (r"(a)\1", False),
+        ("(?P<n>a)(?P=n)", False),
+        ("(?(1)a|b)", False),
+        ("(?>a+)b", False),
+        ("a++b", False),
+        ("(?m)x|^y", False),
+        (r"\p{L}+", False),  # regex-only syntax: not judged, so not batched
+        ("[[:alpha:]]", False),
+        ("(", False),
+    ],
+)
+def test_line_independent(pattern: str, independent: bool) -> None:
+    assert line_independent(pattern) is independent
+
+
+_ATOMS = st.sampled_from(
+    ["a", "b", "A", " ", ".", "[ab]", "[^a]", r"\s", r"\S", r"\w", r"\W", r"\d", "1",
+     "[a-b1]", "^", "$", r"\b", r"\B"]
+)  # fmt: skip
+_PATTERNS = st.recursive(
+    _ATOMS,
+    lambda inner: st.one_of(
+        st.tuples(inner, inner).map("".join),
+        st.tuples(inner, inner).map(lambda pair: f"(?:{pair[0]}|{pair[1]})"),
+        st.tuples(inner, st.sampled_from(["*", "+", "?", "{1,2}", "*?", "+?", "{2}"])).map(
+            lambda pair: f"(?:{pair[0]}){pair[1]}"
+        ),
+        inner.map(lambda body: f"({body})"),
+    ),
+    max_leaves=6,
+)
+
+
+def _scan(
+    root: Path, file: Path, pattern: str, ignore_case: bool, context: int, batched: bool
+) -> tuple[list[str], int]:
+    compiled = regex.compile(pattern, regex.IGNORECASE if ignore_case else 0)
+    run = _search._GrepRun(root, compiled, context, ReadGate(root, None), threading.Event(), 5, 60)
+    run.batching = batched and run.batching
+    run.batch_lines = 4  # several batches per file
+    return run.search_file(file, "f.txt")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pattern=_PATTERNS,
+    lines=st.lists(st.text(alphabet="abA 1\t-", max_size=8), max_size=25),
+    ignore_case=st.booleans(),
+    context=st.integers(min_value=0, max_value=2),
+)
+def test_batched_search_finds_exactly_what_line_by_line_search_finds(
+    tmp_path_factory: pytest.TempPathFactory,
+    pattern: str,
+    lines: list[str],
+    ignore_case: bool,
+    context: int,
+) -> None:
+    root = tmp_path_factory.mktemp("prop").resolve()
+    file = root / "f.txt"
+    file.write_text("".join(line + "\n" for line in lines))
+    batched = _scan(root, file, pattern, ignore_case, context, batched=True)
+    one_by_one = _scan(root, file, pattern, ignore_case, context, batched=False)
+    assert batched == one_by_one
 
 
 class _Clock:
@@ -289,18 +402,19 @@ async def test_grep_deadline_returns_partial_hits_with_a_note(
     ws: Path, ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (ws / "f.txt").write_text("".join(f"hit {i}\n" for i in range(100)))
-    # Readings: the deadline itself, the walk of the one directory, then one per line.
+    # Readings: the deadline itself, the walk of the one directory, then one per line (an
+    # anchored pattern is searched line by line, never in batches).
     monkeypatch.setattr(_search, "time", _Clock(2 + 3))
-    result = await GrepTool().execute({"pattern": "hit"}, ctx)
+    result = await GrepTool().execute({"pattern": "^hit"}, ctx)
     assert result.exit_code == 0
     assert result.output.splitlines()[:3] == ["f.txt:1:hit 0", "f.txt:2:hit 1", "f.txt:3:hit 2"]
     assert "[search stopped after 60 s: results are incomplete" in result.output
     assert result.metadata["timed_out"] is True and result.metadata["matches"] == 3
 
     monkeypatch.setattr(_search, "time", _Clock(2 + 3))
-    none = await GrepTool(timeout_s=5).execute({"pattern": "nothing"}, ctx)
+    none = await GrepTool(timeout_s=5).execute({"pattern": "^nothing"}, ctx)
     assert none.is_error
-    assert none.output.startswith("grep stopped after 5 s without a match for pattern: nothing")
+    assert none.output.startswith("grep stopped after 5 s without a match for pattern: ^nothing")
     assert "(searched 1 of 1 files)" in none.output
 
 

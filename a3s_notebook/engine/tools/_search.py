@@ -12,10 +12,17 @@ left out ends the output.
 whole call has a deadline, :data:`GREP_TIMEOUT_S`, after which the hits found so far are
 returned with a note. The stop flag is checked per line, so after ``cancel()`` the thread ends
 within one line's timeout.
+
+A search call with a timeout costs a few microseconds, several times a plain ``re`` search of
+a short line. When the pattern cannot depend on where a line starts or ends (no anchors, word
+boundaries, lookarounds, backreferences: :func:`line_independent`), lines are first searched
+in batches joined by newlines: a batch without a match has no matching line, and only batches
+with a match are searched line by line.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import stat
@@ -64,6 +71,12 @@ GREP_TIMEOUT_S = 60.0
 # grep stops collecting below the output limit so that its own notes still fit after the hits.
 _GREP_BUDGET = MAX_OUTPUT_SIZE - 512
 _MAX_BRACE_EXPANSIONS = 256
+# Batches of lines searched at once when the pattern allows it (see line_independent).
+_BATCH_LINES = 512
+_BATCH_BYTES = 256 * 1024
+# A batch search that takes longer than this is abandoned (and batching with it, for the rest
+# of the call): the lines are then searched one by one, each with the line timeout.
+_BATCH_TIMEOUT_S = 0.05
 _SLOW_PATTERN_HINT = (
     "Simplify it: remove nested quantifiers such as (a+)+ and overlapping alternatives such "
     "as (a|aa)+, anchor it, or search for a literal string."
@@ -157,6 +170,87 @@ def compile_pattern(pattern: str, ignore_case: bool) -> Any:
     )
 
 
+# Parse-tree nodes whose match depends only on the text matched, never on what surrounds it.
+_POSITION_FREE = frozenset(
+    {"LITERAL", "NOT_LITERAL", "ANY", "IN", "BRANCH", "SUBPATTERN", "MAX_REPEAT", "MIN_REPEAT"}
+)
+
+
+_SET_WARNINGS = ("[[", "--", "&&", "~~", "||")
+
+
+def _position_free(items: Any) -> bool:
+    for op, value in items:
+        name = getattr(op, "name", str(op))
+        if name not in _POSITION_FREE:
+            return False
+        if name == "BRANCH" and not all(_position_free(branch) for branch in value[1]):
+            return False
+        if name == "SUBPATTERN" and not _position_free(value[3]):
+            return False
+        if name in ("MAX_REPEAT", "MIN_REPEAT") and not _position_free(value[2]):
+            return False
+    return True
+
+
+def line_independent(pattern: str) -> bool:
+    """True when a match inside a line is also a match inside any text containing that line.
+
+    That holds for patterns built only from characters, classes, groups, alternation and
+    repetition: no anchors (``^ $ \\A \\Z``), word boundaries, lookarounds, backreferences,
+    conditionals, atomic groups or possessive repeats. Such a pattern that finds nothing in
+    lines joined by newlines finds nothing in any of them. The pattern is read with the
+    standard library's parser; anything it does not accept (``regex``-only syntax) counts as
+    dependent, which only costs speed.
+    """
+    if "(?(" in pattern or ("[" in pattern and any(t in pattern for t in _SET_WARNINGS)):
+        # Conditionals are position-bound anyway; these set spellings make the parser warn
+        # (FutureWarning), and warnings cannot be silenced from a worker thread safely.
+        return False
+    try:
+        parser = importlib.import_module("re._parser")
+        return _position_free(parser.parse(pattern, 0))
+    except Exception:  # not re syntax, or a parser this code does not know
+        return False
+
+
+class _FileScan:
+    """The output of one file: hits, context lines and ``--`` separators, as ripgrep."""
+
+    def __init__(self, rel: str, context: int) -> None:
+        self.rel = rel
+        self.context = context
+        self.out: list[str] = []
+        self.matches = 0
+        self.before: deque[tuple[int, str]] = deque(maxlen=context)
+        self.after_left = 0
+        self.last_printed = 0
+
+    def add(self, lineno: int, line: str, hit: bool) -> None:
+        rel, out = self.rel, self.out
+        if hit:
+            self.matches += 1
+            first = self.before[0][0] if self.before else lineno
+            if self.context and self.last_printed and first > self.last_printed + 1:
+                out.append("--")
+            out.extend(f"{rel}-{n}-{truncate_line(text)}" for n, text in self.before)
+            self.before.clear()
+            out.append(f"{rel}:{lineno}:{truncate_line(line)}")
+            self.last_printed = lineno
+            self.after_left = self.context
+        elif self.after_left:
+            out.append(f"{rel}-{lineno}-{truncate_line(line)}")
+            self.last_printed = lineno
+            self.after_left -= 1
+        elif self.context:
+            self.before.append((lineno, line))
+
+    def add_misses(self, batch: list[tuple[int, str]]) -> None:
+        if self.context:  # without context a line that does not match leaves no trace
+            for lineno, line in batch:
+                self.add(lineno, line, False)
+
+
 class _GrepRun:
     """One grep call, run in the worker thread; every counter lives here."""
 
@@ -181,6 +275,8 @@ class _GrepRun:
         self.timed_out = False
         self.skipped_files = 0
         self.skipped_dirs = 0
+        self.batching = line_independent(compiled.pattern)
+        self.batch_lines = _BATCH_LINES
 
     # -- which files
 
@@ -237,14 +333,41 @@ class _GrepRun:
                 f"(catastrophic backtracking). {_SLOW_PATTERN_HINT}"
             ) from None
 
+    def _batch_may_match(self, text: str) -> bool:
+        """False when no line of the batch ``text`` can match; True when it may."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            return True  # the line-by-line search notices the deadline
+        budget = min(_BATCH_TIMEOUT_S, self.line_timeout_s, remaining)
+        try:
+            return self.regex.search(text, concurrent=True, timeout=budget) is not None
+        except TimeoutError:
+            check(self.stop)
+            self.batching = False  # slow on batches: one line at a time from now on
+            return True
+
+    def _lines(self, batch: list[tuple[int, str]], scan: _FileScan) -> bool:
+        """Search ``batch`` line by line into ``scan``; False when the deadline has passed."""
+        for lineno, line in batch:
+            check(self.stop)
+            hit = self._matches(line, scan.rel, lineno)
+            if hit is None:
+                self.timed_out = True
+                return False
+            scan.add(lineno, line, hit)
+        return True
+
+    def _flush(self, batch: list[tuple[int, str]], scan: _FileScan) -> bool:
+        if len(batch) > 1 and not self._batch_may_match("\n".join(line for _, line in batch)):
+            scan.add_misses(batch)
+            return True
+        return self._lines(batch, scan)
+
     def search_file(self, path: Path, rel: str) -> tuple[list[str], int]:
         """Hit and context lines of one file in ripgrep's format, and the number of matches."""
-        out: list[str] = []
-        matches = 0
-        context = self.context
-        before: deque[tuple[int, str]] = deque(maxlen=context)
-        after_left = 0
-        last_printed = 0
+        scan = _FileScan(rel, self.context)
+        batch: list[tuple[int, str]] = []
+        batch_bytes = 0
         with path.open("rb") as handle:
             if looks_binary(handle.read(BINARY_SNIFF_BYTES)):
                 return [], 0
@@ -252,27 +375,20 @@ class _GrepRun:
             for lineno, raw in enumerate(handle, start=1):
                 check(self.stop)
                 line = raw.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r")
-                hit = self._matches(line, rel, lineno)
-                if hit is None:
-                    self.timed_out = True
-                    break
-                if hit:
-                    matches += 1
-                    first = before[0][0] if before else lineno
-                    if context and last_printed and first > last_printed + 1:
-                        out.append("--")
-                    out.extend(f"{rel}-{n}-{truncate_line(text)}" for n, text in before)
-                    before.clear()
-                    out.append(f"{rel}:{lineno}:{truncate_line(line)}")
-                    last_printed = lineno
-                    after_left = context
-                elif after_left:
-                    out.append(f"{rel}-{lineno}-{truncate_line(line)}")
-                    last_printed = lineno
-                    after_left -= 1
-                elif context:
-                    before.append((lineno, line))
-        return out, matches
+                if not self.batching:
+                    if not self._lines([(lineno, line)], scan):
+                        break
+                    continue
+                batch.append((lineno, line))
+                batch_bytes += len(raw)
+                if len(batch) >= self.batch_lines or batch_bytes >= _BATCH_BYTES:
+                    if not self._flush(batch, scan):
+                        break
+                    batch, batch_bytes = [], 0
+            else:
+                if batch:
+                    self._flush(batch, scan)
+        return scan.out, scan.matches
 
     # -- the whole call
 
