@@ -2,7 +2,10 @@
 
 ``default_registry()`` gives the 8 built-ins (read, write, edit, bash, grep, glob, ls,
 todo_write). File tools are confined to the session's workspace (:func:`resolve_in_workspace`);
-``bash`` only starts there, with a scrubbed environment (:func:`scrubbed_environ`).
+``bash`` only starts there, with a scrubbed environment (:func:`scrubbed_environ`). The
+read-family tools (read, grep, glob, ls) honour ``ToolContext.can_read``; ``write`` and
+``edit`` refuse a file with more than one hard link (:func:`hard_link_count`); ``grep`` runs in
+a thread that stops on cancellation, each line's search bounded by :data:`GREP_LINE_TIMEOUT_S`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from a3s_notebook.engine.tools._common import (
 )
 from a3s_notebook.engine.tools._env import BASE_ENV_VARS, scrubbed_environ
 from a3s_notebook.engine.tools._registry import ToolRegistry, default_registry
+from a3s_notebook.engine.tools._search import GREP_LINE_TIMEOUT_S, GREP_TIMEOUT_S
 from a3s_notebook.engine.tools._workspace import (
     WorkspaceViolation,
     hard_link_count,
@@ -39,6 +43,8 @@ from a3s_notebook.engine.tools.builtin import (
 __all__ = [
     "BASE_ENV_VARS",
     "DEFAULT_BASH_TIMEOUT_MS",
+    "GREP_LINE_TIMEOUT_S",
+    "GREP_TIMEOUT_S",
     "MAX_LINE_LENGTH",
     "MAX_OUTPUT_SIZE",
     "MAX_READ_LINES",
