@@ -305,6 +305,7 @@ async def test_always_allow_adds_a_visible_removable_rule(
     session = make_session(
         [
             turn("", ("write", {"file_path": "a.txt", "content": "a"})),
+            turn("", ("edit", {"file_path": "./a.txt", "old_string": "a", "new_string": "b"})),
             turn("", ("write", {"file_path": "b.txt", "content": "b"})),
             turn("ok"),
         ],
@@ -321,14 +322,19 @@ async def test_always_allow_adds_a_visible_removable_rule(
         )
     )
     await session.send_async("write two files")
-    # only the first write asked; the rule covered the second
-    assert [e.type for e in events].count("confirmation_required") == 1
-    assert session.rules()["allow"] == ["write"]
+    asked = [e for e in events if isinstance(e, ConfirmationRequired)]
+    # the card showed the narrow rule before the click: that file, never the bare tool
+    assert [e.suggested_rule for e in asked] == ["Write(a.txt)", "Write(b.txt)"]
+    # the rule covered the edit of the same file (Write and Edit are one family) but not
+    # the write of another file
+    assert [e.args["file_path"] for e in asked] == ["a.txt", "b.txt"]
+    assert session.rules()["allow"] == ["Write(a.txt)", "Write(b.txt)"]
     received = next(e for e in events if isinstance(e, ConfirmationReceived))
-    assert received.rule_added == "write"
+    assert received.rule_added == "Write(a.txt)"
+    assert (workspace / "a.txt").read_text() == "b"
     assert (workspace / "b.txt").exists()
-    assert session.remove_rule("write") is True
-    assert session.rules()["allow"] == []
+    assert session.remove_rule("Write(a.txt)") is True
+    assert session.rules()["allow"] == ["Write(b.txt)"]
 
 
 async def test_confirm_on_a_call_that_is_not_pending_returns_false(make_session: Any) -> None:

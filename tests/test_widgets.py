@@ -383,12 +383,15 @@ async def test_always_allow_adds_a_rule_that_is_listed_and_removable(
     view = SessionView(session)
     await run_with_decision(session, view, "always")
     cards = view.approvals_widget
-    assert "write" in session.rules()["allow"]
-    assert cards.cards[0]["rule_added"] == "write" and cards.cards[0]["status"] == "approved"
-    assert "write" in cards.rules["allow"] and cards.rules["added"] == ["write"]
-    click(cards, kind="remove_rule", rule="write")
-    assert "write" not in session.rules()["allow"]
-    assert "write" not in cards.rules["allow"] and cards.rules["added"] == []
+    # the card offered the narrow rule (that file), never the bare tool name
+    rule = "Write(notes.md)"
+    assert cards.cards[0]["suggested_rule"] == rule
+    assert rule in session.rules()["allow"] and "write" not in session.rules()["allow"]
+    assert cards.cards[0]["rule_added"] == rule and cards.cards[0]["status"] == "approved"
+    assert rule in cards.rules["allow"] and cards.rules["added"] == [rule]
+    click(cards, kind="remove_rule", rule=rule)
+    assert rule not in session.rules()["allow"]
+    assert rule not in cards.rules["allow"] and cards.rules["added"] == []
     assert_no_errors(cards)
 
 

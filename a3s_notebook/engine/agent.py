@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from a3s_notebook.engine._guard import GateDecision, gate_tool_call
 from a3s_notebook.engine.compaction import should_auto_compact
 from a3s_notebook.engine.errors import AgentError
 from a3s_notebook.engine.events import (
@@ -30,7 +31,7 @@ from a3s_notebook.engine.events import (
 )
 from a3s_notebook.engine.lanes import SessionLane
 from a3s_notebook.engine.permissions import PermissionDecision
-from a3s_notebook.engine.tools import ToolContext, ToolResult
+from a3s_notebook.engine.tools import ToolContext, ToolResult, scrubbed_environ
 from a3s_notebook.llm.types import (
     PARSE_ERROR_KEY,
     Done,
@@ -95,12 +96,14 @@ class _Outcome:
 async def run_agent(session: Session, prompt: str) -> AgentResult:
     """Run one prompt to its final answer. The caller holds the session's Generate lane."""
     session._emit(AgentStart(prompt=prompt))
-    session._add_message(Message.user(prompt))
     total = TokenUsage()
     tool_calls = 0
     run_cost: float | None = None
     turn = 0
     try:
+        # a blocked prompt never enters the history
+        session._screen_prompt(prompt)
+        session._add_message(Message.user(prompt))
         while True:
             turn += 1
             if turn > session.config.max_tool_rounds:
@@ -120,11 +123,11 @@ async def run_agent(session: Session, prompt: str) -> AgentResult:
             )
             if record.cost_usd is not None:
                 run_cost = (run_cost or 0.0) + record.cost_usd
-            session._add_message(response.message)
+            stored = session._add_message(response.message)
             session._emit(TurnEnd(turn=turn, usage=usage))
-            calls = response.message.tool_calls()
+            calls = stored.tool_calls()
             if not calls:
-                text = response.message.text()
+                text = stored.text()
                 session._emit(AgentEnd(text=text, usage=total))
                 await session._maybe_auto_compact()
                 return AgentResult(
@@ -194,14 +197,16 @@ async def _run_tools(session: Session, calls: list[ToolCall]) -> None:
     outcomes: dict[str, _Outcome] = {}
     parallel: list[ToolCall] = []
     sequential: list[ToolCall] = []
+    # one decision per call, taken once: the gate may emit a security event
+    gates = {c.id: gate_tool_call(session, c) for c in calls if PARSE_ERROR_KEY not in c.args}
     for call in calls:
-        if _is_parallel_query(session, call):
+        if _is_parallel_query(session, call, gates.get(call.id)):
             parallel.append(call)
         else:
             sequential.append(call)
 
     async def one(call: ToolCall) -> None:
-        outcomes[call.id] = await _run_one(session, call)
+        outcomes[call.id] = await _run_one(session, call, gates.get(call.id))
 
     # read-only tools that need no human run side by side in the Query lane; the rest
     # (and Query tools that need a confirmation: quirk 2 fixed) are taken one by one
@@ -238,40 +243,48 @@ def _results_message(calls: list[ToolCall], outcomes: dict[str, _Outcome], why: 
     return Message(role="user", content=list(blocks))
 
 
-def _is_parallel_query(session: Session, call: ToolCall) -> bool:
-    if PARSE_ERROR_KEY in call.args:
+def _is_parallel_query(session: Session, call: ToolCall, gate: GateDecision | None) -> bool:
+    if gate is None:
         return False
     if SessionLane.from_tool_name(call.name) is not SessionLane.QUERY:
         return False
-    decision = session.permission_policy.check(call.name, call.args)
-    if decision is PermissionDecision.ALLOW:
+    if gate.decision is PermissionDecision.ALLOW:
         return True
-    if decision is PermissionDecision.ASK:
+    if gate.decision is PermissionDecision.ASK and not gate.must_ask:
         return not session.confirmations.requires_confirmation(call.name)
     return False
 
 
-async def _run_one(session: Session, call: ToolCall) -> _Outcome:
+async def _run_one(session: Session, call: ToolCall, gate: GateDecision | None) -> _Outcome:
     """Decide, maybe confirm, execute, and emit ``tool_end`` for one call."""
     name, args = call.name, call.args
-    if PARSE_ERROR_KEY in args:
-        return _finish(session, call, f"Error: {args[PARSE_ERROR_KEY]}", 1)
-    decision, rule = session.permission_policy.explain(name, args)
-    if decision is PermissionDecision.DENY:
+    if PARSE_ERROR_KEY in args or gate is None:
+        return _finish(session, call, f"Error: {args.get(PARSE_ERROR_KEY, 'bad arguments')}", 1)
+    if gate.decision is PermissionDecision.DENY:
         session._emit(
-            PermissionDenied(
-                tool_id=call.id,
-                tool_name=name,
-                args=args,
-                reason="Blocked by deny rule in permission policy" + (f" ({rule})" if rule else ""),
-            )
+            PermissionDenied(tool_id=call.id, tool_name=name, args=args, reason=gate.reason)
         )
-        return _finish(
-            session, call, f"Permission denied: Tool '{name}' is blocked by permission policy.", 1
+        if gate.blocked_by_guard:
+            text = f"Tool '{name}' was blocked by the security guard: {gate.reason}"
+        elif gate.rule is not None and gate.rule.startswith("protected:"):
+            text = f"Permission denied: Tool '{name}' may not read this file: {gate.reason}."
+        else:
+            text = f"Permission denied: Tool '{name}' is blocked by permission policy."
+        return _finish(session, call, text, 1)
+    needs_human = gate.decision is PermissionDecision.ASK and (
+        gate.must_ask or session.confirmations.requires_confirmation(name)
+    )
+    if needs_human and gate.must_ask and not session.confirmations.policy.enabled:
+        text = (
+            f"Tool '{name}' needs a human approval ({gate.reason}) but confirmations are "
+            "turned off for this session, so it was not run."
         )
-    if decision is PermissionDecision.ASK and session.confirmations.requires_confirmation(name):
-        why = f"matches ask rule {rule}" if rule else "no rule allows this tool (default: ask)"
-        fut = session.confirmations.request_confirmation(call.id, name, args, reason=why)
+        session._emit(PermissionDenied(tool_id=call.id, tool_name=name, args=args, reason=text))
+        return _finish(session, call, text, 1)
+    if needs_human:
+        fut = session.confirmations.request_confirmation(
+            call.id, name, args, reason=gate.reason, suggested_rule=gate.suggested_rule
+        )
         response = await session.confirmations.wait_for_decision(call.id, fut)
         if not response.approved:
             if response.timed_out:
@@ -292,9 +305,15 @@ async def _run_one(session: Session, call: ToolCall) -> _Outcome:
 async def _execute(session: Session, call: ToolCall) -> _Outcome:
     lane = SessionLane.from_tool_name(call.name)
 
-    def emit_output(text: str) -> None:
-        session._emit(ToolOutputDelta(id=call.id, name=call.name, delta=text))
+    # a secret split across two output chunks is still caught
+    stream = session.stream_redactor()
 
+    def emit_output(text: str) -> None:
+        safe = stream.feed(text)
+        if safe:
+            session._emit(ToolOutputDelta(id=call.id, name=call.name, delta=safe))
+
+    policy = session.permission_policy
     ctx = ToolContext(
         workspace=session.workspace,
         session_id=session.id,
@@ -302,6 +321,8 @@ async def _execute(session: Session, call: ToolCall) -> _Outcome:
         emit_output=emit_output,
         set_tasks=session.set_tasks,
         get_tasks=lambda: list(session.tasks),
+        env=scrubbed_environ(session.config.env_passthrough),
+        can_read=policy.can_read,
     )
     started = time.perf_counter()
 
@@ -309,9 +330,13 @@ async def _execute(session: Session, call: ToolCall) -> _Outcome:
         return await session.tools.execute(call.name, call.args, ctx)
 
     result = await session.queue.run(lane, run)
+    tail = stream.flush()
+    if tail:
+        session._emit(ToolOutputDelta(id=call.id, name=call.name, delta=tail))
     ms = int((time.perf_counter() - started) * 1000)
     session.tool_metrics.record(call.name, result.exit_code == 0, ms)
-    return _finish(session, call, result.output, result.exit_code, ms, result.metadata)
+    output = session._screen_tool_output(call, result.output)
+    return _finish(session, call, output, result.exit_code, ms, result.metadata)
 
 
 def _finish(

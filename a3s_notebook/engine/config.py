@@ -16,6 +16,7 @@ from a3s_notebook.engine.errors import (
 from a3s_notebook.engine.hitl import ConfirmationPolicy
 from a3s_notebook.engine.lanes import SessionQueueConfig
 from a3s_notebook.engine.permissions import PermissionPolicy
+from a3s_notebook.engine.security import SecurityConfig
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -123,7 +124,9 @@ class SessionConfig(BaseModel):
     confirmation_policy: ConfirmationPolicy | None = None
     permission_policy: PermissionPolicy | None = None
     parent_id: str | None = None
-    security_config: dict[str, Any] | None = None
+    security_config: SecurityConfig | None = None
+    """The security guard (engine-spec section 11): None leaves it off; ``SecurityConfig()``
+    turns on its four parts with their defaults. A plain dict is accepted."""
     planning_enabled: bool = False
     """Not built yet: True raises (a field that would do nothing is refused, not ignored)."""
     goal_tracking: bool = False

@@ -422,7 +422,7 @@ class SecurityEvent(_Event):
     type: Literal["security"] = "security"
     action: Literal["blocked", "redacted", "flagged", "asked"]
     rule: str
-    """Which rule or detector acted (``protected_file``, ``api_key``, ``ignore_instructions``...)."""
+    """Which rule or detector acted (``api_key``, ``ignore_instructions``...)."""
     where: str
     """What it acted on: ``prompt``, ``tool_call``, ``tool_output``, ``model_output``..."""
     message: str

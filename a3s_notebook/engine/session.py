@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from a3s_notebook.engine import _sync
+from a3s_notebook.engine._secrets import SecretRegistry, StreamRedactor
 from a3s_notebook.engine.agent import AgentResult, auto_compact_due, run_agent
 from a3s_notebook.engine.compaction import compact_messages, estimate_tokens
 from a3s_notebook.engine.config import (
@@ -24,13 +25,18 @@ from a3s_notebook.engine.config import (
     SessionConfig,
     SessionState,
 )
-from a3s_notebook.engine.errors import BudgetExceededError, SessionPausedError
+from a3s_notebook.engine.errors import (
+    BudgetExceededError,
+    SecurityBlockedError,
+    SessionPausedError,
+)
 from a3s_notebook.engine.events import (
     AgentEvent,
     BudgetExceeded,
     ContextCompacted,
     ContextUsageUpdated,
     PersistenceFailed,
+    SecurityEvent,
     StateChanged,
     TaskUpdated,
     UsageRecorded,
@@ -44,11 +50,19 @@ from a3s_notebook.engine.hitl import (
 )
 from a3s_notebook.engine.lanes import LaneQueue, QueueStats, SessionLane
 from a3s_notebook.engine.permissions import PermissionPolicy
+from a3s_notebook.engine.security import SecurityGuard
 from a3s_notebook.engine.store import FORMAT_VERSION, SessionStore
 from a3s_notebook.engine.tasks import Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
 from a3s_notebook.engine.tools import ToolRegistry
-from a3s_notebook.llm.types import LlmClient, LlmResponse, Message, TokenUsage
+from a3s_notebook.llm.types import (
+    LlmClient,
+    LlmResponse,
+    Message,
+    TextBlock,
+    TokenUsage,
+    ToolCall,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,6 +131,12 @@ class Session:
             config.confirmation_policy or ConfirmationPolicy.enabled_policy(), self._emit
         )
         self._runs: set[asyncio.Task[Any]] = set()
+        self.secrets = SecretRegistry()
+        """Values that never leave the process: they become ``[REDACTED:<name>]``."""
+        self._load_known_secrets()
+        self.security_guard: SecurityGuard | None = None
+        """The security guard, when ``config.security_config`` turns it on."""
+        self._configure_guard()
 
     # --- identity and views -------------------------------------------------------
 
@@ -191,6 +211,101 @@ class Session:
 
         return records_frame(self.cost_records)
 
+    # --- secrets and the security guard --------------------------------------------
+
+    def _load_known_secrets(self) -> None:
+        """Register the secrets this process knows: secret-looking environment variables
+        and every value of the ``.env`` files the key lookup may read."""
+        self.secrets.add_environ()
+        for folder in {Path.cwd(), self.workspace}:
+            for path in sorted(folder.glob(".env*")):
+                if path.is_file():
+                    self.secrets.add_dotenv(path)
+
+    def add_secret(self, name: str, value: str) -> None:
+        """Register one more value to redact everywhere (e.g. a token your tools use)."""
+        self.secrets.add(name, value)
+
+    def _configure_guard(self) -> None:
+        cfg = self.config.security_config
+        if cfg is None or not cfg.enabled:
+            self.security_guard = None
+            return
+        self.security_guard = SecurityGuard(cfg, self.secrets)
+
+    def stream_redactor(self) -> StreamRedactor:
+        """A redactor for one stream of chunks (tool output, model text)."""
+        return StreamRedactor(self.secrets)
+
+    def _security_event(
+        self,
+        action: Literal["blocked", "redacted", "flagged", "asked"],
+        rule: str,
+        where: str,
+        message: str,
+        call: ToolCall | None = None,
+    ) -> None:
+        self._emit(
+            SecurityEvent(
+                action=action,
+                rule=rule,
+                where=where,
+                message=message,
+                tool_id=call.id if call is not None else None,
+                tool_name=call.name if call is not None else None,
+            )
+        )
+
+    def _screen_prompt(self, prompt: str) -> None:
+        """Run the injection detector on a prompt; raise when it blocks."""
+        guard = self.security_guard
+        if guard is None:
+            return
+        verdict = guard.check_prompt(prompt)
+        if verdict is not None and verdict.action == "block":
+            self._security_event("blocked", verdict.rule, "prompt", verdict.message)
+            raise SecurityBlockedError(verdict.message)
+
+    def _screen_tool_output(self, call: ToolCall, output: str) -> str:
+        """Sanitize a tool's output and flag injections in it (never blocks)."""
+        guard = self.security_guard
+        if guard is None:
+            return output
+        flagged = guard.scan_tool_output(call.name, output)
+        if flagged is not None:
+            self._security_event("flagged", flagged.rule, "tool_output", flagged.message, call)
+        return self._sanitize(output, "tool_output", call)
+
+    def _sanitize(self, text: str, where: str, call: ToolCall | None = None) -> str:
+        guard = self.security_guard
+        if guard is None or not text:
+            return text
+        clean, redactions = guard.sanitize_output(text, where=where)
+        counts: dict[str, int] = {}
+        for red in redactions:
+            counts[red.rule] = counts.get(red.rule, 0) + 1
+        for rule, n in counts.items():
+            self._security_event(
+                "redacted", rule, where, f"{n} value{'s' if n > 1 else ''} redacted", call
+            )
+        return clean
+
+    def _redact_message(self, message: Message) -> Message:
+        if message.role == "assistant" and self.security_guard is not None:
+            message = message.model_copy(
+                update={
+                    "content": [
+                        b.model_copy(update={"text": self._sanitize(b.text, "model_output")})
+                        if isinstance(b, TextBlock)
+                        else b
+                        for b in message.content
+                    ]
+                }
+            )
+        data = message.model_dump(mode="json", exclude_none=True)
+        clean = self.secrets.redact_data(data)
+        return message if clean == data else Message.model_validate(clean)
+
     # --- events --------------------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
@@ -204,6 +319,7 @@ class Session:
         return unsubscribe
 
     def _emit(self, event: AgentEvent) -> None:
+        event = self._redact_event(event)
         if event.type in _PERSISTED_EVENTS:
             data = event_to_dict(event)
             if isinstance(data.get("output"), str) and len(data["output"]) > _MAX_PERSISTED_OUTPUT:
@@ -216,11 +332,25 @@ class Session:
                 # a broken subscriber (a widget, a logger) must not break the run
                 logger.exception("session %s: event subscriber failed on %s", self.id, event.type)
 
+    def _redact_event(self, event: AgentEvent) -> AgentEvent:
+        # the last line of defence: no known secret reaches a subscriber (widgets, stream())
+        # or the file, whatever path it took into an event
+        if not len(self.secrets):
+            return event
+        data = event_to_dict(event)
+        clean = self.secrets.redact_data(data)
+        if clean == data:
+            return event
+        parsed = parse_event(clean)
+        return parsed if parsed is not None else event
+
     # --- persistence ---------------------------------------------------------------
 
     def _persist(self, record: dict[str, Any]) -> None:
         if self._store is None:
             return
+        if len(self.secrets):
+            record = self.secrets.redact_data(record)
         record.setdefault("ts", time.time())
         try:
             self._store.append(self.id, record)
@@ -292,13 +422,17 @@ class Session:
 
     # --- history, usage, tasks -----------------------------------------------------
 
-    def _add_message(self, message: Message) -> None:
+    def _add_message(self, message: Message) -> Message:
+        """Append a message (redacted first: the model, the file and the widgets see the
+        same text) and return what was stored."""
+        message = self._redact_message(message)
         self.messages.append(message)
         self.context_usage.turns = len(self.messages)
         self._touch()
         self._persist(
             {"kind": "message", "message": message.model_dump(mode="json", exclude_none=True)}
         )
+        return message
 
     def _record_usage(
         self,
@@ -467,11 +601,12 @@ class Session:
 
     def set_permission_policy(self, policy: PermissionPolicy) -> None:
         """Replace the permission policy (persisted)."""
-        self.config.permission_policy = policy
+        self.config.permission_policy = policy.model_copy(deep=True)
         self._persist_config()
 
     def set_confirmation_policy(self, policy: ConfirmationPolicy) -> None:
         """Replace the confirmation policy (persisted)."""
+        policy = policy.model_copy(deep=True)
         self.config.confirmation_policy = policy
         self.confirmations.set_policy(policy)
         self._persist_config()
@@ -500,7 +635,13 @@ class Session:
             return False
         added: str | None = None
         if approved and always:
-            added = rule or info.tool_name
+            added = rule or info.suggested_rule
+            if added is None:
+                raise ValueError(
+                    f"'always allow' is not offered for this {info.tool_name} call (a compound "
+                    "or unparsable command, or a protected file): approve it once, or pass "
+                    "rule='...' with a rule of your own"
+                )
             self.allow(added)
         return self.confirmations.confirm(
             tool_id, approved, reason, decided_by=decided_by, rule_added=added

@@ -1,0 +1,119 @@
+"""The one interception point every tool call passes before it may run.
+
+The agent loop asks :func:`gate_tool_call` for a decision; the decision combines, in order:
+
+1. the security guard's tool interceptor, when ``SessionConfig.security_config`` turns it on
+   (tainted values in the arguments, dangerous shell patterns, URLs off the whitelist);
+2. the permission policy, matched on the parsed shell command and the workspace-relative
+   path, with the protected files (``.env*``, ``.a3s/**``, keys...) built in;
+3. file checks the policy cannot see: ``read`` of a file with more than one hard link asks,
+   since one of its names may lie outside the workspace.
+
+Asks that come from the guard itself (a protected file, a hard link) cannot be skipped by
+YOLO lanes: they need a human or they are refused. Hooks (pre_tool_use) will plug in here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from a3s_notebook.engine.permissions import PermissionDecision, suggest_rule
+from a3s_notebook.engine.tools import hard_link_count
+from a3s_notebook.engine.tools._workspace import WorkspaceViolation, resolve_in_workspace
+
+if TYPE_CHECKING:
+    from a3s_notebook.engine.session import Session
+    from a3s_notebook.llm.types import ToolCall
+
+__all__ = ["GateDecision", "gate_tool_call"]
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What the gate says about one tool call."""
+
+    decision: PermissionDecision
+    rule: str | None
+    """The rule or check that decided (None: the policy's default)."""
+    reason: str
+    """Why, in words shown on the approval card or told to the model."""
+    must_ask: bool = False
+    """An Ask that YOLO lanes cannot skip (protected file, hard link)."""
+    suggested_rule: str | None = None
+    """The narrowest allow rule "always allow" would add; None when not offered."""
+    blocked_by_guard: bool = False
+    """Denied by the security guard (not by a permission rule)."""
+
+
+def _path_arg(args: dict[str, Any]) -> str | None:
+    value = args.get("file_path")
+    return value if isinstance(value, str) and value else None
+
+
+def _hard_linked(workspace: Path, tool: str, args: dict[str, Any]) -> int:
+    path = _path_arg(args)
+    if path is None:
+        return 0
+    try:
+        resolved = resolve_in_workspace(workspace, path, tool)
+    except WorkspaceViolation:
+        return 0  # the tool reports the boundary violation itself
+    return hard_link_count(resolved)
+
+
+def gate_tool_call(session: Session, call: ToolCall) -> GateDecision:
+    """Decide one tool call: Allow, Deny or Ask, with the reason and the rule."""
+    name, args = call.name, call.args
+    guard = session.security_guard
+    if guard is not None:
+        verdict = guard.check_tool_call(name, args)
+        if verdict is not None and verdict.action == "block":
+            session._security_event("blocked", verdict.rule, "tool_call", verdict.message, call)
+            return GateDecision(
+                PermissionDecision.DENY,
+                verdict.rule,
+                f"Blocked by the security guard ({verdict.rule}): {verdict.message}",
+                blocked_by_guard=True,
+            )
+    workspace = session.workspace
+    decision, rule = session.permission_policy.explain(name, args, workspace=workspace)
+    suggestion = suggest_rule(name, args, workspace=workspace)
+    if decision is PermissionDecision.DENY:
+        return GateDecision(decision, rule, _deny_reason(rule))
+    guard_ask = rule is not None and rule.startswith("protected:")
+    if name.lower() == "read" and decision is PermissionDecision.ALLOW:
+        links = _hard_linked(workspace, name, args)
+        if links > 1:
+            return GateDecision(
+                PermissionDecision.ASK,
+                "hard_link",
+                f"the file has {links} hard links; one of them may lead outside the workspace",
+                must_ask=True,
+                suggested_rule=None,
+            )
+    if decision is PermissionDecision.ASK:
+        if guard_ask:
+            why = f"it touches a protected file ({rule})"
+        elif rule:
+            why = f"matches ask rule {rule}"
+        else:
+            why = "no rule allows this tool (default: ask)"
+        return GateDecision(
+            decision,
+            rule,
+            why,
+            must_ask=guard_ask,
+            suggested_rule=None if guard_ask else suggestion,
+        )
+    return GateDecision(decision, rule, f"allowed by {rule}" if rule else "allowed")
+
+
+def _deny_reason(rule: str | None) -> str:
+    if rule is not None and rule.startswith("protected:"):
+        return (
+            f"it reads a protected file ({rule.removeprefix('protected:')}); an allow rule "
+            "naming the file (e.g. Read(.env)) is needed"
+        )
+    return "Blocked by deny rule in permission policy" + (f" ({rule})" if rule else "")
