@@ -581,6 +581,8 @@ _SU_LIKE = frozenset({"su", "runuser"})
 _FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 _FD_EXEC = frozenset({"-x", "--exec", "-X", "--exec-batch"})
 _ALIASING = frozenset({"alias", "enable"})
+_CALLBACKS = {"mapfile": "-C", "readarray": "-C", "compgen": "-C", "complete": "-C", "bind": "-x"}
+"""Builtins whose option takes a command string run later (``mapfile -C 'cmd'``)."""
 _DECLARATIONS = frozenset({"export", "local", "declare", "typeset", "readonly", "unset"})
 _WRITE_OPS = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
 _HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})
@@ -932,6 +934,12 @@ class _Walker:
             sub, sub_static = self.chars(node)
             chars.extend(sub)
             static = static and sub_static
+            if not sub_static and "@P}" in self.node_text(node):
+                self.problem("the command expands a variable as a prompt string (${x@P})")
+        literal = "".join(c for c, meta in chars if not meta)
+        if "$(" in literal or "`" in literal:
+            # x='a[$(cmd)]'; echo $((x)) and x='$(cmd)'; echo ${x@P} run cmd
+            self.problem("the command carries a command substitution in a quoted string")
         node = nodes[0]
         tilde = bool(chars) and chars[0] == ("~", True)
         budget = [_MAX_BRACE_WORDS]
@@ -1021,6 +1029,16 @@ class _Walker:
         elif base == "eval":
             self.emit(words, "wrapper" if trusted else "command", via, open_args)
             self.script_from(words[1:], (*via, base), "the command uses eval")
+        elif base in _CALLBACKS and any(
+            w.value.startswith(_CALLBACKS[base]) for w in words[1:] if w.static
+        ):
+            self.emit(words, "command", via, open_args)
+            option = _CALLBACKS[base]
+            for k, w in enumerate(words[1:], start=1):
+                if w.static and w.value.startswith(option):
+                    attached = w.value[len(option) :]
+                    script = [_Word.synthetic(attached, w)] if attached else words[k + 1 : k + 2]
+                    self.script_from(script, (*via, base), "the command registers a callback")
         elif base == "trap":
             self.emit(words, "command", via, open_args)
             rest = [w for w in words[1:] if not w.value.startswith("-")]

@@ -649,14 +649,21 @@ class _Call:
         return [s for v in self.variants for s in v]
 
     def protected(self) -> str | None:
-        for spelling in self.spellings():
-            found = is_protected(spelling)
-            if found is not None:
-                return found
-        return None
+        return _variants_protected(self.variants)
 
     def display_path(self) -> str:
         return self.variants[0][0] if self.variants else self.path
+
+
+def _variants_protected(variants: Iterable[tuple[str, ...]]) -> str | None:
+    """The protected pattern covering a path, judged on its workspace-relative spelling when
+    it has one (so a workspace that itself lies under, say, ``~/.ssh`` is not all protected)
+    and on its absolute spelling otherwise."""
+    for variant in variants:
+        found = is_protected(variant[0])
+        if found is not None:
+            return found
+    return None
 
 
 def _path_rule(rule: PermissionRule, call: _Call) -> bool:
@@ -680,6 +687,11 @@ def _deny_match(rule: PermissionRule, call: _Call) -> bool:
     if pattern is None:
         return True
     if _path_rule(rule, call):
+        if _clean_pattern(pattern) in PROTECTED_PATHS:
+            # a protected pattern written as a rule means what the protection means
+            protected = _clean_pattern(pattern)
+            if any(_protected_by(protected, s) for s in call.spellings()):
+                return True
         return _path_glob(pattern, call.spellings(), walker=call.walker, ignore_case=True)
     return glob_match(pattern, call.text)
 
@@ -690,8 +702,11 @@ def _allow_match(rule: PermissionRule, call: _Call) -> bool:
     if pattern is None:
         return True
     if _path_rule(rule, call):
+        protected = _clean_pattern(pattern)
         return all(
-            _path_glob(pattern, v, walker=call.walker, ignore_case=False) for v in call.variants
+            _path_glob(pattern, v, walker=call.walker, ignore_case=False)
+            or (protected in PROTECTED_PATHS and any(_protected_by(protected, s) for s in v))
+            for v in call.variants
         )
     return glob_match(pattern, call.text)
 
@@ -884,7 +899,42 @@ def _shell_hit(rule: _BashRule, shell: ShellCommand) -> _Hit:
                 if hit is _Hit.YES:
                     return hit
                 best = max(best, hit)
+    if best is _Hit.NO:
+        best = _embedded_hit(rule, shell)
     return best
+
+
+_COMMAND_LIKE = re.compile(r"[\s;|&]")
+_TOKEN = re.compile(r"[A-Za-z0-9_./+-]+")
+
+
+def _embedded_hit(rule: _BashRule, shell: ShellCommand) -> _Hit:
+    """MAYBE when a word carries a command the rule names: some programs run their
+    arguments as commands (``ssh host 'rm x'``, ``git -c alias.x='!rm x'``,
+    ``python -c "os.system('rm x')"``)."""
+    for word in shell.words:
+        if len(word) > 4096:
+            continue
+        if rule.words:
+            tokens = _TOKEN.findall(word)
+            if tokens != [word]:
+                size = len(rule.words)
+                for i, token in enumerate(tokens):
+                    if posixpath.basename(token) != rule.words[0]:
+                        continue
+                    following = tokens[i + 1 : i + size]
+                    if list(rule.words[1 : 1 + len(following)]) == following:
+                        return _Hit.MAYBE
+        if not _COMMAND_LIKE.search(word):
+            continue
+        for text in dict.fromkeys([word, word.split("=", 1)[-1]]):
+            inner = parse_command(text.strip().lstrip("!"))
+            for sc in inner.simple:
+                if _command_hit(rule, sc, deny_side=True) is not _Hit.NO:
+                    return _Hit.MAYBE
+            if rule.kind == "glob" and rule.regex is not None and rule.regex.fullmatch(text):
+                return _Hit.MAYBE
+    return _Hit.NO
 
 
 def _covering_rule(
@@ -1034,14 +1084,15 @@ def _bash_word_concerns(
             if not piece or len(piece) > 4096:
                 continue
             globby = _has_wildcard(piece) or "[" in piece
-            spellings = (
-                [posixpath.normpath(_collapse(piece))]
+            variants = (
+                [(posixpath.normpath(_collapse(piece)),)]
                 if globby
-                else [s for v in _path_variants(piece, call.workspace) for s in v]
+                else _path_variants(piece, call.workspace)
             )
+            spellings = [s for v in variants for s in v]
             if protected is None:
-                for spelling in spellings:
-                    found = _word_protected(spelling)
+                for variant in variants:
+                    found = _word_protected(variant[0])
                     if found is not None:
                         protected, protected_word = found, word
                         break
@@ -1623,6 +1674,8 @@ def suggest_rule(
         path = normalize_path(_call_path(tool, args), workspace)
         if not path or _has_wildcard(path) or "\n" in path:
             return None
+        if _variants_protected(_path_variants(path, workspace)) is not None:
+            return None  # unlocking a protected file is for the user to type
         candidate = f"{_FILE_RULE_NAMES[tool]}({path})"
     elif _TOOL_NAME.fullmatch(tool_name):
         candidate = tool_name
