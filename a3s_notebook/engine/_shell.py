@@ -35,9 +35,13 @@ process substitution, ``eval``, a command name that is not static (``$CMD x``,
 ``"${X}"``), a glob or brace expansion in a command name, a wrapper whose arguments are not
 static, a shell reading commands from standard input (``echo x | bash``), an assignment to a
 variable that makes programs load or run other code (``PATH``, ``LD_PRELOAD``,
-``BASH_ENV``, ``GIT_*``, ``*_PAGER``, ...), ``alias``/``enable``/``hash -p``, a redirect
-whose target is not static, a line continuation or control character that could make bash
-and tree-sitter disagree, or nesting deeper than the limits.
+``BASH_ENV``, ``GIT_*``, ``*_PAGER``, ...), ``alias``/``enable``/``hash -p``, a callback
+string (``mapfile -C``, ``compgen -C``, ``complete -C``, ``bind -x``), a quoted string
+carrying ``$(`` or a backtick (bash evaluates such a value later in ``$((x))`` or
+``${x@P}``), ``${x@P}`` itself, a redirect whose target is not static, a line
+continuation or control character that could make bash and tree-sitter disagree (both
+readings are then kept), or nesting deeper than the limits (:data:`MAX_NESTING` shell
+strings, 200 syntax levels, 100,000 characters).
 """
 
 from __future__ import annotations
@@ -713,6 +717,10 @@ class _Walker:
 
     def substitutions(self, node: tree_sitter.Node, depth: int) -> None:
         """Visit the commands nested inside a word (substitutions, ``${x:-$(...)}``)."""
+        if depth > _MAX_TREE_DEPTH:
+            self.problem("the command is nested too deeply to check")
+            self.fallback(self.node_text(node))
+            return
         for child in node.children:
             if child.type in _SUBSTITUTIONS:
                 self.visit(child, depth + 1)
@@ -1332,10 +1340,14 @@ def _adjacent_groups(nodes: Sequence[tree_sitter.Node]) -> list[list[tree_sitter
     return groups
 
 
-def _has_missing(node: tree_sitter.Node) -> bool:
-    if node.is_missing:
-        return True
-    return any(_has_missing(c) for c in node.children)
+def _has_missing(root: tree_sitter.Node) -> bool:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.is_missing:
+            return True
+        stack.extend(node.children)
+    return False
 
 
 def _crude_words(chunk: str) -> list[str]:

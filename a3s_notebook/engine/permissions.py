@@ -37,10 +37,12 @@ wrappers (``sudo``, ``env``, ``timeout 5``, ``nice``, ``nohup``, ``time``, ``xar
 A deny rule denies the call when **any** simple command matches it, wrappers included
 (``sudo rm x`` is both ``sudo rm x`` and ``rm x``) and names compared by base name
 (``./rm``, ``/tmp/x/rm`` and ``\\rm`` are ``rm`` for a deny rule). When a simple command
-only *might* match (a word that is not static where the rule has a word, ``xargs``
-appending arguments, or the denied words appearing later in the command as in
-``setsid rm x`` or ``grep rm f``), the call asks instead of running. An ask rule that
-matches or might match any simple command asks.
+only *might* match, the call asks instead of running: a word that is not static where the
+rule has a word (``rm $FLAGS`` for ``Bash(rm -rf:*)``), ``xargs`` appending arguments, the
+denied words later in the command (``ssh host rm x``, ``grep rm f``, even ``echo rm``),
+or inside one of its words (``git -c alias.x='!rm x'``, ``python -c "os.system('rm x')"``,
+``git commit -m "rm old"``). An ask rule that matches or might match any simple command
+asks. Deny rules name commands, not effects: ``find . -delete`` or a script is not ``rm``.
 
 An allow rule set allows a command line only when **every** simple command is covered by
 some allow rule. Covered means: effective commands (``rm x`` in ``timeout 5 rm x``) and
@@ -85,7 +87,9 @@ the protected directories themselves (``.a3s``, ``.ssh``) and everything inside 
   protected patterns (``Read(.env*)`` unlocks every ``.env*``, ``Read(.a3s/**)`` the
   session store); or (3) a pattern whose fixed directory part, before its first wildcard,
   is itself protected (``Read(.a3s/sessions/**)``, ``Read(.ssh/*.pub)``). ``Read``,
-  ``read``, ``Read(**)`` or ``Read(*)`` do not name anything.
+  ``read``, ``Read(**)`` or ``Read(*)`` do not name anything. A rule whose pattern is one of
+  the protected patterns matches the way the protection does (at any depth), for deny and
+  ask rules too.
 - ``write``/``edit`` of a protected path always asks, even when an allow rule matches (a
   deny rule still denies).
 - a ``bash`` command any of whose words refers to a protected path (``cat .env``,
@@ -98,6 +102,9 @@ the protected directories themselves (``.a3s``, ``.ssh``) and everything inside 
   why ``bash`` is never allowed by the notebook preset.
 - ``enabled=False`` switches the rules off (every call is allowed) but not the protection:
   protected reads are still denied and protected writes and bash words still ask.
+- the check is made on the workspace-relative path when there is one, so a workspace that
+  itself lies in, say, a ``.a3s`` folder is not protected as a whole; a path outside the
+  workspace (or any path when no workspace is given) is checked as written, at any depth.
 
 **Other tools** match the pattern against the compact JSON of their arguments (see
 :func:`argument_text` and :func:`glob_match`).
@@ -407,9 +414,16 @@ def _protected_by(pattern: str, path: str) -> bool:
     return False
 
 
+_PROTECTED_HINTS = (".env", ".a3s", ".pem", ".key", "id_rsa", ".ssh", ".netrc", ".aws", ".git")
+
+
+@functools.lru_cache(maxsize=4096)
 def is_protected(path: str) -> str | None:
     """The protected pattern covering ``path`` (normalised POSIX, relative or absolute), or
     None. See :data:`PROTECTED_PATHS`."""
+    lowered = path.lower()
+    if not any(hint in lowered for hint in _PROTECTED_HINTS):
+        return None
     for pattern in PROTECTED_PATHS:
         if _protected_by(pattern, path):
             return pattern
@@ -852,7 +866,10 @@ def _ancestors(simple: Sequence[SimpleCommand], index: int) -> list[tuple[Simple
     each with the position of the wrapped command in the wrapper's argv."""
     out: list[tuple[SimpleCommand, int]] = []
     current = simple[index]
-    for j in range(index - 1, -1, -1):
+    if not current.via:
+        return out
+    # a wrapper is emitted just before what it runs; look back a bounded distance
+    for j in range(index - 1, max(-1, index - 1 - 4 * len(current.via) - 16), -1):
         wrapper = simple[j]
         size = len(current.argv)
         offset = len(wrapper.argv) - size
@@ -912,6 +929,7 @@ def _embedded_hit(rule: _BashRule, shell: ShellCommand) -> _Hit:
     """MAYBE when a word carries a command the rule names: some programs run their
     arguments as commands (``ssh host 'rm x'``, ``git -c alias.x='!rm x'``,
     ``python -c "os.system('rm x')"``)."""
+    budget = 65_536  # characters parsed again, so a crafted command cannot make this slow
     for word in shell.words:
         if len(word) > 4096:
             continue
@@ -927,6 +945,9 @@ def _embedded_hit(rule: _BashRule, shell: ShellCommand) -> _Hit:
                         return _Hit.MAYBE
         if not _COMMAND_LIKE.search(word):
             continue
+        budget -= len(word)
+        if budget < 0:
+            return _Hit.MAYBE
         for text in dict.fromkeys([word, word.split("=", 1)[-1]]):
             inner = parse_command(text.strip().lstrip("!"))
             for sc in inner.simple:
@@ -1079,10 +1100,12 @@ def _bash_word_concerns(
     protected: str | None = None
     protected_word = ""
     concerns: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for word in dict.fromkeys((*shell.words, *shell.writes)):
         for piece in _word_pieces(word):
-            if not piece or len(piece) > 4096:
+            if not piece or len(piece) > 4096 or piece in seen:
                 continue
+            seen.add(piece)
             globby = _has_wildcard(piece) or "[" in piece
             variants = (
                 [(posixpath.normpath(_collapse(piece)),)]
