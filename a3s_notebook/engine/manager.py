@@ -7,13 +7,16 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
+from a3s_notebook.engine._secrets import secret_looking
 from a3s_notebook.engine.agent import AgentResult
 from a3s_notebook.engine.config import SessionConfig, StorageBackend, validate_session_id
 from a3s_notebook.engine.errors import ConfigError, SessionNotFoundError, StoreError
 from a3s_notebook.engine.session import Session
 from a3s_notebook.engine.store import FileSessionStore, MemorySessionStore, SessionStore
 from a3s_notebook.engine.tools import ToolRegistry, default_registry
+from a3s_notebook.llm._urls import mask_url
 from a3s_notebook.llm.types import LlmClient
 
 if TYPE_CHECKING:
@@ -37,6 +40,19 @@ def _client_factory(
         return create_client(model, api_key=api_key, base_url=base_url)
 
     return make
+
+
+def _register_credentials(session: Session, api_key: str | None, base_url: str | None) -> None:
+    """Make the key and any password in the base URL secrets the session redacts."""
+    if api_key:
+        session.add_secret("api_key", api_key)
+    if base_url:
+        parts = urlsplit(base_url)
+        if parts.password:
+            session.add_secret("base_url_password", parts.password)
+        for key, value in parse_qsl(parts.query):
+            if secret_looking(key) or key.lower() in ("key", "sig", "signature"):
+                session.add_secret(f"base_url_{key}", value)
 
 
 class SessionManager:
@@ -130,6 +146,7 @@ class SessionManager:
             llm_factory=factory,
             llm_config=llm_config,
         )
+        _register_credentials(session, api_key, base_url)
         session._persist(session._header())
         self._sessions[sid] = session
         return session
@@ -154,7 +171,8 @@ class SessionManager:
         canonical = f"{provider}/{model_part}"
         llm_config: dict[str, Any] = {"provider": provider, "model": model_part}
         if base_url:
-            llm_config["base_url"] = base_url
+            # credentials in the URL stay in the client's closure, never in the file
+            llm_config["base_url"] = mask_url(base_url)
         return canonical, llm_config, _client_factory(canonical, api_key, base_url)
 
     # --- find ----------------------------------------------------------------------
@@ -254,6 +272,7 @@ class SessionManager:
         name, llm_config, factory = self._resolve_model(model, llm, api_key, base_url)
         if factory is not None and llm is None:
             llm = factory()
+        _register_credentials(session, api_key, base_url)
         session.model_name = name
         session.llm_config = llm_config
         session._llm = llm
