@@ -1033,6 +1033,14 @@ def test_uncertain_command_says_why() -> None:
     assert "command substitution" in verdict.reason
 
 
+def test_suspicion_asks_without_naming_a_rule() -> None:
+    verdict = PermissionPolicy(deny=["Bash(rm:*)"], allow=["Bash(ssh:*)"]).evaluate(
+        "bash", bash("ssh host rm -rf /")
+    )
+    assert (verdict.decision, verdict.rule) == (ASK, None)
+    assert "Bash(rm:*)" in verdict.reason
+
+
 def test_compound_allow_names_every_rule() -> None:
     policy = PermissionPolicy(allow=["Bash(git:*)", "Bash(grep:*)"])
     assert policy.explain("bash", bash("git log | grep x")) == (
@@ -1105,7 +1113,7 @@ def test_normalize_path(ws: Path) -> None:
     assert normalize_path("") == ""
     assert normalize_path(f"{ws}/src/a.py", ws) == "src/a.py"
     assert normalize_path(str(ws), ws) == "."
-    assert normalize_path("../x", ws) == str(ws.parent.resolve() / "x")
+    assert normalize_path("../x", ws) == os.path.normpath(os.path.join(os.path.abspath(ws), "../x"))
     assert normalize_path("/etc/hosts", ws) == "/etc/hosts"
 
 

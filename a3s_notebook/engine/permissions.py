@@ -985,8 +985,9 @@ class PermissionVerdict:
 
     ``rule`` is the deciding rule's text (several joined by ``", "`` when a compound command
     needed more than one allow rule), ``"protected:<pattern>"`` when a protected file decided
-    (see :data:`PROTECTED_PATHS`), or None when the default, ``enabled=False`` or an
-    uncertain command decided.
+    (see :data:`PROTECTED_PATHS`), or None when the default, ``enabled=False``, an uncertain
+    command or a suspicion (a deny rule that might match, a word naming a denied path) made
+    the call ask; ``reason`` then says which.
     """
 
     decision: PermissionDecision
@@ -1182,14 +1183,12 @@ def _evaluate_bash(
     uncertain = "; ".join(shell.problems)
     bash_allow = [r for r in allow if r.matches_tool("bash")]
     bare = next((r for r in bash_allow if _bash_rule(r.pattern).kind == "any"), None)
-    covered: list[str] = []
     covered = [bare.rule] if bare is not None else _covered(call, shell, bash_allow, allow)
     if covered:
         if protected_ask is not None:
             return protected_ask
         if concerns:
-            rule_text, reason = concerns[0]
-            return _verdict(PermissionDecision.ASK, rule_text or None, reason)
+            return _verdict(PermissionDecision.ASK, None, concerns[0][1])
         if not shell.certain and (bare is None or bash_deny):
             return _verdict(
                 PermissionDecision.ASK, None, f"the command cannot be checked: {uncertain}"
@@ -1201,8 +1200,7 @@ def _evaluate_bash(
     if protected_ask is not None:
         return protected_ask
     if concerns:
-        rule_text, reason = concerns[0]
-        return _verdict(PermissionDecision.ASK, rule_text or None, reason)
+        return _verdict(PermissionDecision.ASK, None, concerns[0][1])
     if not shell.certain:
         return _verdict(PermissionDecision.ASK, None, f"the command cannot be checked: {uncertain}")
     return _default(default)
