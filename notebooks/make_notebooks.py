@@ -158,18 +158,25 @@ manager = SessionManager(root / "sessions")
 def call(name, **args):
     return {"name": name, "args": args}
 """),
-    md("## What a policy decides"),
+    md("""## What a policy decides
+
+Bash rules are matched on the parsed command: `Bash(echo:*)` allows `echo`, not
+`echo hi; rm x`, and `Bash(rm:*)` also catches `cd . && /bin/rm`. A `write` rule covers
+`edit` too (one family). Protected files such as `.env` are never read without a rule that
+names them."""),
     code("""
 policy = PermissionPolicy(allow=["read", "Bash(echo:*)"], deny=["Bash(rm:*)"], ask=["write"])
 for tool, args in [
     ("read", {"file_path": "a.txt"}),
     ("bash", {"command": "echo hi"}),
-    ("Bash", {"command": "rm -rf /"}),
+    ("bash", {"command": "echo hi; touch x"}),
+    ("Bash", {"command": "cd . && /bin/rm -rf /"}),
     ("write", {"file_path": "b.txt"}),
     ("edit", {"file_path": "a.txt"}),
+    ("read", {"file_path": "./.env"}),
 ]:
     decision, rule = policy.explain(tool, args)
-    print(f"{tool:5} {json.dumps(args):30} -> {decision.value:5} ({rule or 'default'})")
+    print(f"{tool:5} {json.dumps(args):36} -> {decision.value:5} ({rule or 'default'})")
 """, check=True),
     md("""
 ## A run through the rules
@@ -245,13 +252,16 @@ for tool in ["read", "grep", "ls", "write", "bash"]:
 ## "Always allow" turns into a visible rule
 
 Clicking **Always allow** on a card calls `session.confirm(tool_id, True, always=True)`: the
-call runs and an allow rule is added. Here code plays the human.
+call runs and the narrowest useful allow rule is added, the one the card shows on its button:
+the tool on that file (`Write(c1.txt)`), for bash the command's first word (`Bash(ls:*)`),
+never the bare tool. Here code plays the human.
 """),
     code("""
 trusting = manager.create_session(
     SessionConfig(workspace=str(ws), confirmation_policy=ConfirmationPolicy.enabled_policy()),
     llm=ScriptedClient([
         ScriptedTurn(tool_calls=[call("write", file_path="c1.txt", content="1")]),
+        ScriptedTurn(tool_calls=[call("edit", file_path="c1.txt", old_string="1", new_string="2")]),
         ScriptedTurn(tool_calls=[call("write", file_path="c2.txt", content="2")]),
         ScriptedTurn(text="Both written."),
     ]),
@@ -260,15 +270,15 @@ asked = []
 
 def click_always(event):
     if event.type == "confirmation_required":
-        asked.append(event.tool_name)
+        asked.append(f"{event.tool_name} {event.args['file_path']} -> {event.suggested_rule}")
         asyncio.get_running_loop().call_soon(
             lambda: trusting.confirm(event.tool_id, True, always=True))
 
 trusting.subscribe(click_always)
 await trusting.send_async("write two files")
-print("asked:", asked)
+print("asked:", asked)   # the edit of c1.txt did not ask: Write(c1.txt) covers it
 print("rules:", trusting.rules())
-trusting.remove_rule("write")
+trusting.remove_rule("Write(c1.txt)")
 print("after remove:", trusting.rules())
 """, check=True),
     md("## The audit trail: every request, who decided, and why"),

@@ -49,6 +49,7 @@ from a3s_notebook.engine.permissions import (
     PermissionRule,
     PermissionRuleError,
 )
+from a3s_notebook.engine.security import SecurityConfig, SecurityGuard
 from a3s_notebook.engine.session import Session
 from a3s_notebook.engine.store import FileSessionStore, MemorySessionStore, SessionStore
 from a3s_notebook.engine.tasks import Task, TaskPriority, TaskStatus
@@ -81,6 +82,8 @@ __all__ = [
     "PermissionPolicy",
     "PermissionRule",
     "PermissionRuleError",
+    "SecurityConfig",
+    "SecurityGuard",
     "Session",
     "SessionConfig",
     "SessionLane",

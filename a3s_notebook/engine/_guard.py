@@ -78,10 +78,11 @@ def gate_tool_call(session: Session, call: ToolCall) -> GateDecision:
                 blocked_by_guard=True,
             )
     workspace = session.workspace
-    decision, rule = session.permission_policy.explain(name, args, workspace=workspace)
+    verdict = session.permission_policy.evaluate(name, args, workspace=workspace)
+    decision, rule = verdict.decision, verdict.rule
     suggestion = suggest_rule(name, args, workspace=workspace)
     if decision is PermissionDecision.DENY:
-        return GateDecision(decision, rule, _deny_reason(rule))
+        return GateDecision(decision, rule, _deny_reason(rule, verdict.reason))
     guard_ask = rule is not None and rule.startswith("protected:")
     if name.lower() == "read" and decision is PermissionDecision.ALLOW:
         links = _hard_linked(workspace, name, args)
@@ -95,9 +96,11 @@ def gate_tool_call(session: Session, call: ToolCall) -> GateDecision:
             )
     if decision is PermissionDecision.ASK:
         if guard_ask:
-            why = f"it touches a protected file ({rule})"
+            why = verdict.reason
         elif rule:
             why = f"matches ask rule {rule}"
+        elif verdict.reason and "default" not in verdict.reason:
+            why = verdict.reason  # e.g. a command that cannot be checked statically
         else:
             why = "no rule allows this tool (default: ask)"
         return GateDecision(
@@ -110,10 +113,7 @@ def gate_tool_call(session: Session, call: ToolCall) -> GateDecision:
     return GateDecision(decision, rule, f"allowed by {rule}" if rule else "allowed")
 
 
-def _deny_reason(rule: str | None) -> str:
+def _deny_reason(rule: str | None, reason: str) -> str:
     if rule is not None and rule.startswith("protected:"):
-        return (
-            f"it reads a protected file ({rule.removeprefix('protected:')}); an allow rule "
-            "naming the file (e.g. Read(.env)) is needed"
-        )
+        return reason
     return "Blocked by deny rule in permission policy" + (f" ({rule})" if rule else "")
