@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from a3s_notebook._markdown import safe_markdown
 from a3s_notebook.engine.events import (
     ConfirmationReceived,
     ConfirmationRequired,
@@ -49,9 +50,10 @@ def session_to_markdown(session: Session) -> str:
         for block in m.content:
             if isinstance(block, TextBlock) and block.text.strip():
                 who = "User" if m.role == "user" else "Assistant"
-                out += [f"**{who}:**", "", block.text.strip(), ""]
+                out += [f"**{who}:**", "", safe_markdown(block.text.strip()), ""]
             elif isinstance(block, ThinkingBlock):
-                out += ["*Thinking:*", "", "> " + block.thinking.strip().replace("\n", "\n> "), ""]
+                thinking = safe_markdown(block.thinking.strip())
+                out += ["*Thinking:*", "", "> " + thinking.replace("\n", "\n> "), ""]
             elif isinstance(block, ToolUseBlock):
                 args = json.dumps(block.input, indent=2, ensure_ascii=False)
                 out += [

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Float, Unicode, default
 
+from a3s_notebook._markdown import safe_markdown
+
 if TYPE_CHECKING:
     import pandas as pd
     from IPython.core.interactiveshell import InteractiveShell
@@ -107,7 +109,8 @@ class AskResult:
         }
         data: dict[str, Any] = {"text/plain": r.text}
         if self.format == "markdown":
-            data["text/markdown"] = f"{r.text}\n\n<sub>{self._footer()}</sub>"
+            # the model's raw HTML and images must not make the browser fetch anything
+            data["text/markdown"] = f"{safe_markdown(r.text)}\n\n<sub>{self._footer()}</sub>"
         return data, meta
 
 

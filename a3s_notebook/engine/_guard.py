@@ -68,13 +68,13 @@ def gate_tool_call(session: Session, call: ToolCall) -> GateDecision:
     name, args = call.name, call.args
     guard = session.security_guard
     if guard is not None:
-        verdict = guard.check_tool_call(name, args)
-        if verdict is not None and verdict.action == "block":
-            session._security_event("blocked", verdict.rule, "tool_call", verdict.message, call)
+        blocked = guard.check_tool_call(name, args)
+        if blocked is not None and blocked.action == "block":
+            session._security_event("blocked", blocked.rule, "tool_call", blocked.message, call)
             return GateDecision(
                 PermissionDecision.DENY,
-                verdict.rule,
-                f"Blocked by the security guard ({verdict.rule}): {verdict.message}",
+                blocked.rule,
+                f"Blocked by the security guard ({blocked.rule}): {blocked.message}",
                 blocked_by_guard=True,
             )
     workspace = session.workspace

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from a3s_notebook._markdown import safe_markdown
 from a3s_notebook.engine._guard import GateDecision, gate_tool_call
 from a3s_notebook.engine.compaction import should_auto_compact
 from a3s_notebook.engine.errors import AgentError
@@ -79,7 +80,7 @@ class AgentResult:
         cost = "unknown" if self.cost_usd is None else f"${self.cost_usd:.6f}"
         est = " (estimated)" if self.usage.estimated else ""
         return (
-            f"{self.text}\n\n---\n*{self.model} · {self.turns} LLM calls · "
+            f"{safe_markdown(self.text)}\n\n---\n*{self.model} · {self.turns} LLM calls · "
             f"{self.tool_calls_count} tool calls · {self.usage.total_tokens} tokens{est} · "
             f"cost {cost}*"
         )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from a3s_notebook._markdown import safe_markdown
 from a3s_notebook.widgets._base import SessionWidget, now_ms
 from a3s_notebook.widgets._coalesce import DeltaCoalescer, Part
 from a3s_notebook.widgets._static import asset
@@ -445,7 +446,7 @@ class EventStream(SessionWidget):
         for r in rows:
             lines.append(_row_markdown(r))
         if self._seg is not None:
-            lines.append("".join(self._text) + " ▍")
+            lines.append(safe_markdown("".join(self._text)) + " ▍")
         if not lines:
             return "*No events yet.*"
         return "\n\n".join(lines)
@@ -454,9 +455,10 @@ class EventStream(SessionWidget):
 def _row_markdown(r: dict[str, Any]) -> str:
     kind = r.get("kind")
     if kind == "user":
-        return "> **You:** " + "\n> ".join(str(r.get("text", "")).splitlines() or [""])
+        text = safe_markdown(str(r.get("text", "")))
+        return "> **You:** " + "\n> ".join(text.splitlines() or [""])
     if kind == "assistant":
-        return str(r.get("text", ""))
+        return safe_markdown(str(r.get("text", "")))
     if kind == "tool":
         status = r.get("status")
         mark = {"ok": "✓", "error": "✗"}.get(str(status), "…")

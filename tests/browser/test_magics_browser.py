@@ -292,3 +292,77 @@ def test_ask_background_approve_in_voila(
     expect(bpage.locator(".a3s-card--approved .a3s-card-title")).to_contain_text("Approved by user")
     expect(bpage.locator(".a3s-task--completed")).to_have_count(3)
     bpage.screenshot(path=str(artifacts / "magics-voila-approved.png"), full_page=True)
+
+
+class _Spy:
+    """A loopback HTTP server that counts every request it receives."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        spy = self
+        self.paths: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                spy.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_model_markdown_makes_the_browser_fetch_nothing(lab: Any, bpage: Any) -> None:
+    """An answer carrying image and raw-HTML payloads is shown, and nothing is fetched."""
+    from playwright.sync_api import expect
+
+    spy = _Spy()
+    try:
+        base = f"http://127.0.0.1:{spy.port}"
+        payload = (
+            f"![x]({base}/md-image?q=SECRET) and ![ref][r]\n\n"
+            f'<img src="{base}/html-img?q=SECRET"> <IMG SRC={base}/upper>\n\n'
+            f'<iframe src="{base}/iframe"></iframe> <video poster="{base}/poster"></video>\n\n'
+            f"<svg><image href='{base}/svg'/></svg> <a href='{base}/link'>a link</a>\n\n"
+            f"[r]: {base}/ref-image"
+        )
+        folder = lab.root / "exfil"
+        ws = folder / "ws"
+        ws.mkdir(parents=True)
+        setup = (
+            "%load_ext a3s_notebook\n"
+            f"%config A3sMagics.sessions_dir = {str(folder / 'sessions')!r}\n"
+            f"%a3s_session new leak --model scripted/echo --workspace {shlex.quote(str(ws))}"
+        )
+        notebook = write_notebook(
+            folder / "exfil.ipynb", [setup, f"%%ask\n{payload}", "print('AFTER:', len(_.text))"]
+        )
+        run_all(bpage, lab.url(notebook))
+        outputs = code_cells(bpage).locator(".jp-OutputArea-output")
+        expect(outputs.filter(has_text="AFTER:")).to_be_visible(timeout=90_000)
+        # the answer is there, as text: the payload shows, it does not load
+        rendered = code_cells(bpage).nth(1).locator(".jp-RenderedMarkdown")
+        expect(rendered).to_contain_text("Echo:")
+        expect(rendered).to_contain_text("<img src=")
+        expect(rendered.locator("img, iframe, video, svg")).to_have_count(0)
+        expect(bpage.locator(".a3s-events .a3s-end")).to_contain_text("run finished")
+        # a barrier, not a sleep: a fetch the page makes now arrives after any earlier one
+        bpage.evaluate(
+            "url => new Promise(r => { const i = new Image(); i.onload = i.onerror = r;"
+            " i.src = url; })",
+            f"{base}/control",
+        )
+        assert spy.paths == ["/control"], f"the browser fetched {spy.paths}"
+    finally:
+        spy.close()
