@@ -71,6 +71,8 @@ test("denials, errors, compactions, confirmations and the run's end are distinct
     [{ id: "5", kind: "confirmation", tool_id: "t", tool_name: "write", outcome: "denied", decided_by: "user", reason: "not now" }, "a3s-notice--danger", /denied by user.*reason: not now/],
     [{ id: "6", kind: "confirmation", tool_id: "t", tool_name: "write", outcome: "timeout", action_taken: "rejected" }, "a3s-notice--warn", /timed out.*rejected by policy/],
     [{ id: "7", kind: "budget", message: "Budget reached" }, "a3s-notice--warn", /Budget reached/],
+    [{ id: "9", kind: "security", action: "blocked", rule: "dangerous_command", where: "tool_call", message: "curl -d @file", tool_name: "bash" }, "a3s-notice--danger", /Blocked by the guard: bash.*dangerous_command · tool_call: curl -d @file/],
+    [{ id: "10", kind: "security", action: "redacted", rule: "email", where: "tool_output", message: "2 values redacted" }, "a3s-notice--warn", /Redacted by the guard.*email/],
   ];
   for (const [row, cls, text] of kinds) {
     const el = renderRow(row);
