@@ -9,6 +9,7 @@ real second Python process.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import subprocess
@@ -625,3 +626,30 @@ def test_the_longest_id_works(store: FileSessionStore) -> None:
     store.append(sid, rec(1))
     assert store.load(sid) == [rec(1)]
     assert store.list() == [sid]
+
+
+def test_a_store_dropped_without_close_lets_go(tmp_path: Path) -> None:
+    first = FileSessionStore(tmp_path / "s")
+    first.open_for_writing("g")
+    del first
+    gc.collect()
+    second = FileSessionStore(tmp_path / "s")
+    second.open_for_writing("g")  # no SessionLockedError: the lock went with the store
+    second.close("g")
+    assert list((tmp_path / "s").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "id_key"),
+    [
+        ({"kind": "header", "id": "old"}, "id"),
+        ({"type": "session_created", "session_id": "old"}, "session_id"),
+    ],
+)
+def test_rename_updates_the_header_of_either_format(
+    store: FileSessionStore, header: dict[str, Any], id_key: str
+) -> None:
+    store.append("old", header)
+    store.rename("old", "new")
+    assert (store.load("new") or [{}])[0][id_key] == "new"
+    assert not store.exists("old")

@@ -43,6 +43,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +157,7 @@ def _encode(record: dict[str, Any]) -> bytes:
         clean = _scrub(record)
         text = json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
-        kind = record.get("kind") if isinstance(record, dict) else None
+        kind = record.get("kind", record.get("type")) if isinstance(record, dict) else None
         raise StoreError(
             f"a {kind!r} record cannot be written as JSON ({type(exc).__name__}: {exc}); "
             "nothing was written"
@@ -259,8 +260,10 @@ def _rename(store: SessionStore, session_id: str, new_id: str) -> None:
     if records is None:
         return
     for rec in records:
-        if rec.get("kind") == "header":
+        if rec.get("kind") == "header":  # format 1
             rec["id"] = new_id
+        elif rec.get("type") == "session_created" and "session_id" in rec:  # the event log
+            rec["session_id"] = new_id
     store.rewrite(new_id, records)
     store.delete(session_id)
 
@@ -376,6 +379,7 @@ class _WriterLock:
         self.session_id = session_id
         self.data_path = data_path
         self._fd: int | None = None
+        self._owner = 0  # the pid that took the lock (a forked child must not remove it)
 
     def acquire(self) -> None:
         for _ in range(64):
@@ -408,6 +412,7 @@ class _WriterLock:
                     os.close(fd)
                 raise
             self._fd = fd
+            self._owner = os.getpid()
             return
         raise StoreError(f"could not take the lock {self.path}: it keeps being replaced")
 
@@ -444,7 +449,7 @@ class _WriterLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        if sys.platform != "win32":
+        if sys.platform != "win32" and self._owner == os.getpid():
             # removed while still held: a contender that opened it sees it is gone
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
@@ -455,6 +460,13 @@ class _WriterLock:
 class _Writer:
     lock: _WriterLock
     count: int
+
+
+def _release_all(writers: dict[str, _Writer]) -> None:
+    held = list(writers.values())
+    writers.clear()
+    for writer in held:
+        writer.lock.release()
 
 
 def _write_all(fh: IO[bytes], data: bytes) -> None:
@@ -515,6 +527,8 @@ class FileSessionStore:
         self._lock = threading.RLock()
         self._writers: dict[str, _Writer] = {}
         self._healthy = False
+        # a store dropped (or a process ending) without close() still lets go of its locks
+        weakref.finalize(self, _release_all, self._writers)
 
     def __repr__(self) -> str:
         return f"FileSessionStore({str(self.directory)!r}, writing={sorted(self._writers)})"
@@ -563,9 +577,7 @@ class FileSessionStore:
     def close_all(self) -> None:
         """Let go of every session this store writes."""
         with self._lock:
-            writers, self._writers = self._writers, {}
-            for writer in writers.values():
-                writer.lock.release()
+            _release_all(self._writers)
 
     def is_open_for_writing(self, session_id: str) -> bool:
         """Whether this store is the session's writer now."""
