@@ -13,6 +13,7 @@ from a3s_notebook.engine.events import (
     ConfirmationRequired,
     ConfirmationTimeout,
     PermissionDenied,
+    event_to_dict,
 )
 from a3s_notebook.llm.types import TextBlock, ThinkingBlock, ToolResultBlock, ToolUseBlock
 
@@ -128,17 +129,17 @@ def _costs(session: Session) -> list[str]:
 
 
 def export_session(session: Session, path: str | Path) -> Path:
-    """Write a session to ``path``: ``.md`` gives Markdown, ``.jsonl`` the session's records."""
+    """Write a session to ``path``: ``.md`` gives Markdown, ``.jsonl`` its event log (the same
+    lines as its session file, which :func:`a3s_notebook.load_sessions` reads)."""
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix in (".md", ".markdown"):
         target.write_text(session_to_markdown(session), encoding="utf-8")
     elif suffix == ".jsonl":
-        records = session._snapshot()
-        records += [{"kind": "event", "event": e.model_dump(mode="json")} for e in session.events()]
         with target.open("w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            for ts, event in session.log():
+                line = {**event_to_dict(event), "ts": ts}
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
     else:
         raise ValueError(
             f"cannot export to {target.name!r}: use a path ending in .md (Markdown) or .jsonl"

@@ -114,6 +114,16 @@ class AskResult:
         return data, meta
 
 
+def _shown(path: Path) -> str:
+    """A folder as the user thinks of it: relative to the notebook's folder when inside it
+    (and so no machine path in a saved notebook), else absolute."""
+    try:
+        rel = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return str(path)
+    return "the notebook's folder (.)" if not rel.parts else f"./{rel.as_posix()}"
+
+
 class _ArgParser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so a typo never kills the kernel."""
 
@@ -249,16 +259,23 @@ class A3sMagics(Magics):
             SessionConfig,
             validate_session_id,
         )
+        from a3s_notebook.engine.store import LockingSessionStore
 
         validate_session_id(name)
         note = None
         m = self.manager
         if name in m or m.store.exists(name):
-            # re-running a cell starts over; the old session's file is kept, renamed
-            archived = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            # re-running a cell starts over; the old session's file is kept: a byte copy
+            # under a new unique id (never overwriting an earlier archive)
             if name in m:
                 m.forget_session(name)
-            m.store.rename(name, archived)
+            store = m.store
+            if isinstance(store, LockingSessionStore):
+                archived = store.archive(name)
+                store.delete(name)
+            else:
+                archived = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+                store.rename(name, archived)
             note = f"an earlier session '{name}' was kept as '{archived}'"
         seconds = self.confirmation_timeout if timeout is None else timeout
         confirmation = ConfirmationPolicy.enabled_policy().with_timeout(int(seconds * 1000))
@@ -289,8 +306,9 @@ class A3sMagics(Magics):
                 # the user named no workspace: say which folder the agent may now touch
                 print(
                     f"Started session 'default' ({self.current.model_name}) with workspace "
-                    f"{self.current.workspace}; protected files (.env*, .a3s/**, keys) stay "
-                    "out of the agent's reach. Use %a3s_session new NAME --workspace DIR to choose."
+                    f"{_shown(self.current.workspace)}; protected files (.env*, .a3s/**, "
+                    "keys) stay out of the agent's reach. Use %a3s_session new NAME "
+                    "--workspace DIR to choose."
                 )
         return self.current
 
@@ -481,7 +499,7 @@ class A3sMagics(Magics):
             yolo=yolo,
             base_url=a.base_url,
         )
-        msg = f"session '{session.name}' ({session.model_name}) in {session.workspace}"
+        msg = f"session '{session.name}' ({session.model_name}) in {_shown(session.workspace)}"
         print(msg + (f"; {note}" if note else ""))
 
     def _cmd_use(self, args: list[str]) -> None:
@@ -606,10 +624,7 @@ class A3sMagics(Magics):
                 parsed = value
         if field in ("name", "system_prompt", "workspace") and parsed is not None:
             parsed = value
-        setattr(s.config, field, parsed)
-        if field == "max_context_length":
-            s.context_usage.max_tokens = s.config.max_context_length or 200_000
-        s._persist_config()
+        s.update_config(**{field: parsed})
 
     def _simple(self, name: str, help: str, args: list[str]) -> Session:
         self._parser(name, help).parse_args(args)

@@ -441,14 +441,15 @@ for i, m in enumerate(session.messages[2:], start=3):
     md("""
 ## Step 4: nothing is hidden: the session file
 
-Every message, tool call, decision and cost is one line of a JSON Lines file you can open.
+Every message, tool call, decision and cost is one event, one line of a JSON Lines file you
+can open: the same events the live view showed. A restore replays them.
 """),
     code("""
 from collections import Counter
 import json
 
 lines = Path(".a3s/sessions/class.jsonl").read_text().splitlines()
-Counter(json.loads(line)["kind"] for line in lines)
+Counter(json.loads(line)["type"] for line in lines)
 """),
     md("## Step 5: what it cost (in tokens; the scripted model has no price)"),
     code("%a3s_session cost"),
@@ -522,6 +523,7 @@ print("messages now:", len(small.messages))
 """, check=True),
     md("## Restore after a kernel restart"),
     code("""
+manager.close()                               # a kernel shutdown: the files stay, the locks go
 fresh = SessionManager(root / "sessions")     # what a new kernel sees: only the files
 print(sorted(fresh.store.list()))
 again = fresh.get_session("fork")

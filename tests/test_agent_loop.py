@@ -28,7 +28,14 @@ from a3s_notebook.llm.types import ToolResultBlock
 
 from .conftest import turn
 
-NOISE = {"text_delta", "usage_recorded", "context_usage", "task_updated", "tool_output_delta"}
+NOISE = {
+    "text_delta",
+    "usage_recorded",
+    "context_usage",
+    "task_updated",
+    "tool_output_delta",
+    "message_added",
+}
 
 
 def record(session: Any) -> list[AgentEvent]:

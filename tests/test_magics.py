@@ -127,7 +127,7 @@ def test_session_subcommands(
     assert "# Session one" in md and "Echo: hello" in md and "## Cost" in md
     run(ip, f"%a3s_session export {tmp_path / 'one.jsonl'}")
     first = json.loads((tmp_path / "one.jsonl").read_text().splitlines()[0])
-    assert first["kind"] == "header"
+    assert first["type"] == "session_created" and first["session_id"] == "one"
     run(ip, "%a3s_session clear")
     assert magics(ip).current.messages == []
     run(ip, "%a3s_session delete two")

@@ -35,17 +35,18 @@ async def test_a_run_is_appended_record_by_record(
         [turn("", ("read", {"file_path": "hello.txt"})), turn("answer")], allow=["read"]
     )
     path = manager.store.directory / f"{session.id}.jsonl"  # type: ignore[attr-defined]
-    assert [r["kind"] for r in lines(path)] == ["header"]
+    assert [r["type"] for r in lines(path)] == ["session_created"]
     await session.send_async("read hello")
-    kinds = [r["kind"] for r in lines(path)]
-    assert kinds.count("message") == 4
-    assert kinds.count("usage") == 2
+    kinds = [r["type"] for r in lines(path)]
+    assert kinds.count("message_added") == 4
+    assert kinds.count("usage_recorded") == 2
     header = lines(path)[0]
-    assert header["format"] == 1 and header["id"] == session.id
+    assert header["format"] == 2 and header["session_id"] == session.id
     assert header["config"]["permission_policy"]["allow"] == [{"rule": "read"}]
-    # deltas are transient; durable events are kept for the audit trail
-    events = [r["event"]["type"] for r in lines(path) if r["kind"] == "event"]
-    assert "text_delta" not in events and "tool_end" in events
+    # the file is the event log: one line per durable event, each with its time;
+    # deltas are transient
+    assert all(isinstance(r["ts"], float) for r in lines(path))
+    assert "text_delta" not in kinds and "tool_end" in kinds and "agent_end" in kinds
 
 
 async def test_restore_rebuilds_everything(
@@ -89,9 +90,9 @@ async def test_torn_last_line_is_skipped_and_earlier_records_kept(
     await session.send_async("second")
     path = manager.store.directory / "torn.jsonl"  # type: ignore[attr-defined]
     whole = path.read_bytes()
-    n_messages = sum(1 for r in lines(path) if r["kind"] == "message")
+    n_messages = sum(1 for r in lines(path) if r["type"] == "message_added")
     # a crash in the middle of writing one more record
-    path.write_bytes(whole + b'{"kind":"message","message":{"role":"user","cont')
+    path.write_bytes(whole + b'{"type":"message_added","message":{"role":"user","cont')
     with pytest.warns(SessionFileWarning, match="torn last line"):
         restored = SessionManager(manager.store).restore_session("torn")
     assert len(restored.messages) == n_messages == 4
@@ -138,7 +139,7 @@ def test_no_api_key_is_ever_written(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert secret not in (tmp_path / "t" / "x.jsonl").read_text()
 
 
-async def test_compaction_rewrites_atomically_and_keeps_the_audit_trail(
+async def test_compaction_appends_a_snapshot_and_keeps_the_audit_trail(
     make_session: Any, manager: SessionManager
 ) -> None:
     turns = [turn(f"answer {i}") for i in range(20)]
@@ -166,8 +167,8 @@ def test_restore_of_unknown_or_unsafe_ids(manager: SessionManager) -> None:
 
 def test_a_file_without_header_is_a_clear_error(manager: SessionManager) -> None:
     path = manager.store.directory / "nohead.jsonl"  # type: ignore[attr-defined]
-    path.write_text('{"kind":"message","message":{"role":"user","content":[]}}\n')
-    with pytest.raises(StoreError, match="no header record"):
+    path.write_text('{"type":"message_added","message":{"role":"user","content":[]}}\n')
+    with pytest.raises(StoreError, match="no session_created line"):
         manager.restore_session("nohead")
 
 

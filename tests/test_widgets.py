@@ -409,7 +409,7 @@ async def test_a_click_on_a_card_that_is_no_longer_pending_does_nothing_and_says
     assert_no_errors(cards)
 
 
-async def test_decided_elsewhere_marks_the_card_stale_on_click(
+async def test_a_cancelled_card_closes_at_once_and_a_late_click_says_so(
     demo: Callable[..., Session],
 ) -> None:
     session = demo()
@@ -417,10 +417,12 @@ async def test_decided_elsewhere_marks_the_card_stale_on_click(
     task = asyncio.ensure_future(session.send_async("go"))
     await wait_for(lambda: cards.cards)
     tool_id = cards.cards[0]["tool_id"]
-    # the request vanishes without an event (a cancel): the card cannot know yet
+    # a cancel is an event (confirmations_cancelled): the card closes without polling
     session.confirmations.cancel(tool_id)
+    assert cards.cards[0]["status"] == "cancelled"
+    # a click that arrives afterwards changes nothing and says so
     click(cards, kind="confirm", tool_id=tool_id, decision="approve")
-    assert cards.cards[0]["status"] == "stale" and cards.cards[0]["notice"] == NOT_PENDING
+    assert cards.cards[0]["status"] == "cancelled" and cards.cards[0]["notice"] == NOT_PENDING
     await asyncio.wait_for(task, 10)
     assert_no_errors(cards)
 

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 from a3s_notebook._markdown import safe_markdown
 from a3s_notebook.engine._guard import GateDecision, gate_tool_call
 from a3s_notebook.engine.compaction import should_auto_compact
-from a3s_notebook.engine.errors import AgentError
+from a3s_notebook.engine.config import SessionState
+from a3s_notebook.engine.errors import AgentError, SessionPausedError
 from a3s_notebook.engine.events import (
     AgentEnd,
     AgentStart,
     ErrorEvent,
     PermissionDenied,
     ReasoningDeltaEvent,
+    StateChanged,
     TextDeltaEvent,
     ToolEnd,
     ToolOutputDelta,
@@ -107,12 +109,20 @@ async def run_agent(session: Session, prompt: str) -> AgentResult:
         session._add_message(Message.user(prompt))
         while True:
             turn += 1
+            if session.state is SessionState.PAUSED:
+                raise SessionPausedError(
+                    f"Session {session.id} was paused: the run stopped at a turn boundary. "
+                    "Call resume() and send() to go on."
+                )
             if turn > session.config.max_tool_rounds:
                 raise AgentError(f"Max tool rounds ({session.config.max_tool_rounds}) exceeded")
             await session._maybe_auto_compact()
             session._check_budget()
             session._emit(TurnStart(turn=turn))
-            response, latency_ms, ttft_ms = await _call_llm(session)
+            # the queue's per-command timeout bounds each LLM call, never a human's wait
+            response, latency_ms, ttft_ms = await session.queue.timed(
+                SessionLane.GENERATE, lambda: _call_llm(session)
+            )
             usage = response.usage
             total = total + usage
             record = session._record_usage(
@@ -146,6 +156,10 @@ async def run_agent(session: Session, prompt: str) -> AgentResult:
     except asyncio.CancelledError:
         _close_dangling_calls(session, "the run was interrupted")
         session._emit(ErrorEvent(message="Run cancelled"))
+        raise
+    except SessionPausedError as exc:
+        # a pause is not a failure: the state stays Paused, the history whole
+        session._emit(StateChanged(state=SessionState.PAUSED.value, reason=str(exc)))
         raise
     except Exception as exc:
         _close_dangling_calls(session, f"the run failed: {exc}")

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from a3s_notebook.engine.tasks import AgentGoal, ExecutionPlan, Task, TaskStatus
-from a3s_notebook.llm.types import TokenUsage
+from a3s_notebook.engine.telemetry import LlmCostRecord
+from a3s_notebook.llm.types import Message, TokenUsage
 
 __all__ = [
     "AgentEvent",
@@ -393,13 +394,81 @@ class StateChanged(_Event):
 
     type: Literal["state_changed"] = "state_changed"
     state: str
+    reason: str | None = None
+    """Why, when it is not the caller's own call (``paused at a turn boundary``...)."""
 
 
 class UsageRecorded(_Event):
     """One LLM call was recorded in the cost ledger (a port addition)."""
 
     type: Literal["usage_recorded"] = "usage_recorded"
-    record: dict[str, Any]
+    record: LlmCostRecord
+
+
+# --- the durable facts of a session's log (port additions) ------------------------------
+# The session file is the event log: these, with the events above, are everything a
+# restore replays. See a3s_notebook.engine._state for the reducer.
+
+
+class SessionCreated(_Event):
+    """The first line of every session log: who the session is and how it was set up."""
+
+    type: Literal["session_created"] = "session_created"
+    session_id: str
+    format: int
+    created_at: float
+    model: str
+    llm_config: dict[str, Any] | None = None
+    """Provider, model and base URL (credentials masked); never a key."""
+    config: dict[str, Any]
+    """The :class:`SessionConfig` as a dict."""
+
+
+class MessageAdded(_Event):
+    """A message joined the history (the user's prompt, an answer, tool results)."""
+
+    type: Literal["message_added"] = "message_added"
+    message: Message
+
+
+class ConfigChanged(_Event):
+    """The session's config changed (rules, policies, limits); carries the whole config."""
+
+    type: Literal["config_changed"] = "config_changed"
+    config: dict[str, Any]
+
+
+class ModelChanged(_Event):
+    """The session switched model (the key stays in memory)."""
+
+    type: Literal["model_changed"] = "model_changed"
+    model: str
+    llm_config: dict[str, Any] | None = None
+
+
+class HistoryReplaced(_Event):
+    """The history was replaced as a whole: a compaction, a clear, or a fork's copy.
+
+    A snapshot in an append-only log: a restore takes the history (and, when given, the
+    ledger and tasks) from here and goes on with the events after it.
+    """
+
+    type: Literal["history_replaced"] = "history_replaced"
+    reason: Literal["compact", "clear", "fork"]
+    messages: list[Message]
+    used_tokens: int
+    """The context window's used tokens after the replacement."""
+    cost_records: list[LlmCostRecord] | None = None
+    """A fork's copy of its parent's ledger; None keeps the ledger as it is."""
+    tasks: list[Task] | None = None
+
+
+class ConfirmationsCancelled(_Event):
+    """Pending approvals were withdrawn (``cancel()``, an interrupt, a destroyed session)."""
+
+    type: Literal["confirmations_cancelled"] = "confirmations_cancelled"
+    tool_ids: list[str]
+    reason: str
 
 
 class BudgetExceeded(_Event):
@@ -473,7 +542,13 @@ AgentEvent = Annotated[
     | StateChanged
     | UsageRecorded
     | BudgetExceeded
-    | SecurityEvent,
+    | SecurityEvent
+    | SessionCreated
+    | MessageAdded
+    | ConfigChanged
+    | ModelChanged
+    | HistoryReplaced
+    | ConfirmationsCancelled,
     Field(discriminator="type"),
 ]
 
@@ -485,7 +560,11 @@ EVENT_TYPES: frozenset[str] = frozenset(
 """Every wire name this version knows."""
 
 TRANSIENT_TYPES: frozenset[str] = frozenset({"text_delta", "reasoning_delta", "tool_output_delta"})
-"""Event types that are never persisted."""
+"""Event types that are never persisted: token and output deltas (the finished message and
+the tool's ``tool_end`` carry the same text)."""
+
+DURABLE_TYPES: frozenset[str] = EVENT_TYPES - TRANSIENT_TYPES
+"""Event types written to the session's log, one JSON line each."""
 
 
 def parse_event(data: dict[str, Any] | str | bytes) -> AgentEvent | None:
@@ -510,4 +589,4 @@ def event_to_dict(event: AgentEvent) -> dict[str, Any]:
 
 
 __all__ += [cls.__name__ for cls in _Event.__subclasses__()]
-__all__ += ["TRANSIENT_TYPES", "event_to_dict"]
+__all__ += ["DURABLE_TYPES", "TRANSIENT_TYPES", "event_to_dict"]

@@ -29,6 +29,7 @@ from a3s_notebook.engine.events import (
     AgentEvent,
     ConfirmationReceived,
     ConfirmationRequired,
+    ConfirmationsCancelled,
     ConfirmationTimeout,
 )
 from a3s_notebook.engine.lanes import SessionLane
@@ -469,7 +470,13 @@ class ConfirmationManager:
         with self._lock:
             entries = list(self._pending.values())
             self._pending.clear()
-        for entry in entries:
+        if entries:
+            # one event says which cards closed, so no view has to poll the engine
+            event = ConfirmationsCancelled(
+                tool_ids=[e.tool_id for e in entries], reason=CANCELLED_REASON
+            )
+            self._deliver(entries[0].future, event, _cancelled())
+        for entry in entries[1:]:
             self._deliver(entry.future, None, _cancelled())
         return len(entries)
 
@@ -480,7 +487,8 @@ class ConfirmationManager:
             if entry is None or (fut is not None and entry.future is not fut):
                 return False
             del self._pending[tool_id]
-        self._deliver(entry.future, None, _cancelled())
+        event = ConfirmationsCancelled(tool_ids=[tool_id], reason=CANCELLED_REASON)
+        self._deliver(entry.future, event, _cancelled())
         return True
 
     # -- status ------------------------------------------------------------------

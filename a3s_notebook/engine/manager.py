@@ -9,12 +9,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from a3s_notebook.engine._log import read_log
 from a3s_notebook.engine._secrets import secret_looking
 from a3s_notebook.engine.agent import AgentResult
 from a3s_notebook.engine.config import SessionConfig, StorageBackend, validate_session_id
 from a3s_notebook.engine.errors import ConfigError, SessionNotFoundError, StoreError
+from a3s_notebook.engine.events import HistoryReplaced, ModelChanged, SessionCreated
 from a3s_notebook.engine.session import Session
-from a3s_notebook.engine.store import FileSessionStore, MemorySessionStore, SessionStore
+from a3s_notebook.engine.store import (
+    FileSessionStore,
+    LockingSessionStore,
+    MemorySessionStore,
+    SessionStore,
+)
 from a3s_notebook.engine.tools import ToolRegistry, default_registry
 from a3s_notebook.llm._urls import mask_url
 from a3s_notebook.llm.types import LlmClient
@@ -40,6 +47,19 @@ def _client_factory(
         return create_client(model, api_key=api_key, base_url=base_url)
 
     return make
+
+
+def _open(store: SessionStore | None, session_id: str) -> None:
+    if isinstance(store, LockingSessionStore):
+        store.open_for_writing(session_id)
+
+
+def _close(store: SessionStore | None, session_id: str) -> None:
+    if isinstance(store, LockingSessionStore):
+        try:
+            store.close(session_id)
+        except Exception as exc:  # closing must never hide what the caller was doing
+            logger.warning("could not release session %s: %s", session_id, exc)
 
 
 def _register_credentials(session: Session, api_key: str | None, base_url: str | None) -> None:
@@ -136,18 +156,25 @@ class SessionManager:
         if factory is not None and llm is None:
             # fail now, not at the first prompt, for a bad model name or a missing key
             llm = factory()
-        session = Session(
-            sid,
-            config,
-            model_name=model_name,
-            tools=tools or self._tools(),
-            store=self._store_for(config),
-            llm=llm,
-            llm_factory=factory,
-            llm_config=llm_config,
-        )
-        _register_credentials(session, api_key, base_url)
-        session._persist(session._header())
+        store = self._store_for(config)
+        # one writer per session file: a second process gets SessionLockedError now
+        _open(store, sid)
+        try:
+            session = Session(
+                sid,
+                config,
+                model_name=model_name,
+                tools=tools or self._tools(),
+                store=store,
+                llm=llm,
+                llm_factory=factory,
+                llm_config=llm_config,
+            )
+            _register_credentials(session, api_key, base_url)
+            session._start_log()
+        except BaseException:
+            _close(store, sid)
+            raise
         self._sessions[sid] = session
         return session
 
@@ -217,12 +244,16 @@ class SessionManager:
         """Forget a session and delete its file; never raises for store failures."""
         session = self._sessions.pop(session_id, None)
         if session is not None:
+            # a cancelled run's cleanup comes later, on its loop: it must not recreate
+            # the file, so the session stops writing before the file goes
+            session._close_log()
             session.cancel()
         try:
             self.store.delete(session_id)
             self._memory_store.delete(session_id)
         except Exception as exc:
             logger.warning("could not delete session %s from the store: %s", session_id, exc)
+        _close(self.store, session_id)
         return session is not None
 
     def forget_session(self, session_id: str) -> bool:
@@ -230,7 +261,21 @@ class SessionManager:
         session = self._sessions.pop(session_id, None)
         if session is not None:
             session.cancel()
+            _close(session._store, session_id)
         return session is not None
+
+    def close(self) -> None:
+        """Forget every session (running prompts are cancelled) and let go of their files,
+        as a kernel shutdown does; the files stay. Another manager or process may then open
+        them."""
+        for session_id in list(self._sessions):
+            self.forget_session(session_id)
+
+    def __enter__(self) -> SessionManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def pause_session(self, session_id: str) -> bool:
         """Active -> Paused."""
@@ -273,11 +318,9 @@ class SessionManager:
         if factory is not None and llm is None:
             llm = factory()
         _register_credentials(session, api_key, base_url)
-        session.model_name = name
-        session.llm_config = llm_config
         session._llm = llm
         session._llm_factory = factory
-        session._persist({"kind": "model", "model": name, "llm_config": llm_config})
+        session._emit(ModelChanged(model=name, llm_config=llm_config))
         return session
 
     # --- fork and children ---------------------------------------------------------
@@ -291,11 +334,15 @@ class SessionManager:
         config.name = name if name is not None else f"{src.config.name or src.id} (fork)"
         config.parent_id = src.id
         child = self._create_like(src, config, new_id)
-        child.messages = [m.model_copy(deep=True) for m in src.messages]
-        child.cost_records = [r.model_copy(deep=True) for r in src.cost_records]
-        child.tasks = [t.model_copy(deep=True) for t in src.tasks]
-        child.context_usage = src.context_usage.model_copy()
-        child._rewrite("fork")
+        child._emit(
+            HistoryReplaced(
+                reason="fork",
+                messages=[m.model_copy(deep=True) for m in src.messages],
+                used_tokens=src.context_usage.used_tokens,
+                cost_records=[r.model_copy(deep=True) for r in src.cost_records],
+                tasks=[t.model_copy(deep=True) for t in src.tasks],
+            )
+        )
         return child
 
     def create_child_session(
@@ -316,8 +363,8 @@ class SessionManager:
             config, model=src.model_name, session_id=session_id, llm=src.llm
         )
         child._llm_factory = src._llm_factory
-        child.llm_config = src.llm_config
-        child._rewrite("create_child")
+        if child.llm_config != src.llm_config:
+            child._emit(ModelChanged(model=src.model_name, llm_config=src.llm_config))
         return child
 
     def get_child_sessions(self, parent_id: str) -> list[Session]:
@@ -327,39 +374,34 @@ class SessionManager:
     # --- restore -------------------------------------------------------------------
 
     def restore_session(self, session_id: str) -> Session:
-        """Rebuild a session from its file: config, state, messages, ledger, tasks."""
+        """Rebuild a session from its log: a replay of its events."""
         records = self.store.load(session_id)
         if records is None:
             raise SessionNotFoundError(f"Session not found: {session_id}")
-        header = next((r for r in records if r.get("kind") == "header"), None)
-        if header is None:
+        entries = read_log(records, source=f"session {session_id}")
+        created = next((e for _ts, e in entries if isinstance(e, SessionCreated)), None)
+        if created is None:
             raise StoreError(
-                f"session {session_id}: the file has no header record, so its config is "
+                f"session {session_id}: the log has no session_created line, so its config is "
                 "unknown. It was not written by a3s_notebook, or its first line is damaged."
             )
-        config = SessionConfig.from_dict(header.get("config") or {})
-        model = str(header.get("model") or self.default_model)
-        llm_config = header.get("llm_config")
-        base_url = (llm_config or {}).get("base_url")
-        # lazy: a restore needs no key; the client is made at the first prompt
-        factory = _client_factory(model, None, base_url)
+        config = SessionConfig.from_dict(created.config)
+        llm_config = created.llm_config
+        _open(self.store, session_id)
         session = Session(
             session_id,
             config,
-            model_name=model,
+            model_name=created.model or self.default_model,
             tools=self._tools(),
             store=self.store,
-            llm_factory=factory,
             llm_config=llm_config,
+            created_at=created.created_at,
         )
-        created = header.get("created_at")
-        if isinstance(created, (int, float)):
-            session.created_at = float(created)
-        session._apply_records([r for r in records if r is not header])
-        if session.model_name != model:
-            session._llm_factory = _client_factory(
-                session.model_name, None, (session.llm_config or {}).get("base_url")
-            )
+        session._replay([(ts, e) for ts, e in entries if e is not created])
+        # lazy: a restore needs no key; the client is made at the first prompt
+        session._llm_factory = _client_factory(
+            session.model_name, None, (session.llm_config or {}).get("base_url")
+        )
         self._sessions[session_id] = session
         return session
 

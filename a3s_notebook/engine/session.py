@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from a3s_notebook.engine import _sync
+from a3s_notebook.engine._log import read_log
 from a3s_notebook.engine._secrets import SecretRegistry, StreamRedactor
+from a3s_notebook.engine._state import apply, initial_state
 from a3s_notebook.engine.agent import AgentResult, auto_compact_due, run_agent
 from a3s_notebook.engine.compaction import compact_messages, estimate_tokens
 from a3s_notebook.engine.config import (
-    DEFAULT_MAX_TOKENS,
     ContextUsage,
     SessionConfig,
     SessionState,
@@ -31,12 +32,17 @@ from a3s_notebook.engine.errors import (
     SessionPausedError,
 )
 from a3s_notebook.engine.events import (
+    DURABLE_TYPES,
     AgentEvent,
     BudgetExceeded,
+    ConfigChanged,
     ContextCompacted,
     ContextUsageUpdated,
+    HistoryReplaced,
+    MessageAdded,
     PersistenceFailed,
     SecurityEvent,
+    SessionCreated,
     StateChanged,
     TaskUpdated,
     UsageRecorded,
@@ -71,18 +77,7 @@ __all__ = ["Session"]
 
 logger = logging.getLogger(__name__)
 
-_PERSISTED_EVENTS = frozenset(
-    {
-        "confirmation_required",
-        "confirmation_received",
-        "confirmation_timeout",
-        "permission_denied",
-        "context_compacted",
-        "error",
-        "tool_end",
-        "budget_exceeded",
-    }
-)
+# a tool's whole output is in the history (message_added); its tool_end line keeps a head
 _MAX_PERSISTED_OUTPUT = 2000
 
 Subscriber = Callable[[AgentEvent], None]
@@ -102,41 +97,100 @@ class Session:
         llm: LlmClient | None = None,
         llm_factory: Callable[[], LlmClient] | None = None,
         llm_config: dict[str, Any] | None = None,
+        created_at: float | None = None,
     ) -> None:
         self.id = session_id
-        self.config = config
-        self.state = SessionState.ACTIVE
-        self.messages: list[Message] = []
-        self.context_usage = ContextUsage(
-            max_tokens=config.max_context_length or DEFAULT_MAX_TOKENS
+        if config.permission_policy is None:
+            config.permission_policy = PermissionPolicy()
+        self._created = SessionCreated(
+            session_id=session_id,
+            format=FORMAT_VERSION,
+            created_at=time.time() if created_at is None else created_at,
+            model=model_name,
+            llm_config=llm_config,
+            config=config.to_dict(),
         )
-        self.cost_records: list[LlmCostRecord] = []
-        self.tasks: list[Task] = []
-        self.model_name = model_name
-        self.llm_config = llm_config
+        # all state lives here and changes only by events (see _state.apply)
+        self._data = initial_state(self._created)
+        self._data.config = config
         self.tools = tools
         self.tool_metrics = ToolMetrics()
-        self.created_at = time.time()
-        self.updated_at = self.created_at
         self.provenance: dict[str, Any] | None = None
         """Which notebook cell asked, during a run started with ``provenance=``."""
         self._store = store
         self._llm = llm
         self._llm_factory = llm_factory
         self._subscribers: list[Subscriber] = []
-        if config.permission_policy is None:
-            config.permission_policy = PermissionPolicy()
+        self._replaying = False
         self.queue = LaneQueue(config.queue_config, session_id=session_id)
         self.confirmations = ConfirmationManager(
             config.confirmation_policy or ConfirmationPolicy.enabled_policy(), self._emit
         )
         self._runs: set[asyncio.Task[Any]] = set()
+        self._homes: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}
         self.secrets = SecretRegistry()
         """Values that never leave the process: they become ``[REDACTED:<name>]``."""
         self._load_known_secrets()
         self.security_guard: SecurityGuard | None = None
         """The security guard, when ``config.security_config`` turns it on."""
         self._configure_guard()
+
+    # --- state (derived from the log) -----------------------------------------------
+
+    @property
+    def config(self) -> SessionConfig:
+        """The session's config. Change it with :meth:`update_config` (or the rule
+        methods) so that the change is in the log; a field set directly is not persisted."""
+        return self._data.config
+
+    @property
+    def state(self) -> SessionState:
+        """Active, Paused, Completed or Error."""
+        return self._data.state
+
+    @property
+    def messages(self) -> list[Message]:
+        """The history (the live list: read it, change it only through the session)."""
+        return self._data.messages
+
+    @property
+    def cost_records(self) -> list[LlmCostRecord]:
+        """The ledger: one record per LLM call."""
+        return self._data.cost_records
+
+    @property
+    def tasks(self) -> list[Task]:
+        """The agent's task list."""
+        return self._data.tasks
+
+    @property
+    def context_usage(self) -> ContextUsage:
+        """How full the context window is."""
+        return self._data.context_usage
+
+    @property
+    def model_name(self) -> str:
+        """``provider/model``."""
+        return self._data.model_name
+
+    @property
+    def llm_config(self) -> dict[str, Any] | None:
+        """Provider, model and base URL (credentials masked); never a key."""
+        return self._data.llm_config
+
+    @property
+    def created_at(self) -> float:
+        """Unix time the session was created."""
+        return self._data.created_at
+
+    @property
+    def updated_at(self) -> float:
+        """Unix time of the last event that changed or recorded something."""
+        return self._data.updated_at
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain data (a restored session has the same snapshot)."""
+        return self._data.comparable()
 
     # --- identity and views -------------------------------------------------------
 
@@ -319,12 +373,14 @@ class Session:
         return unsubscribe
 
     def _emit(self, event: AgentEvent) -> None:
+        """Log a durable event, apply it to the state, then tell the subscribers."""
         event = self._redact_event(event)
-        if event.type in _PERSISTED_EVENTS:
-            data = event_to_dict(event)
-            if isinstance(data.get("output"), str) and len(data["output"]) > _MAX_PERSISTED_OUTPUT:
-                data["output"] = data["output"][:_MAX_PERSISTED_OUTPUT] + "..."
-            self._persist({"kind": "event", "event": data})
+        if event.type in DURABLE_TYPES:
+            ts = time.time()
+            self._write(event, ts)
+            apply(self._data, event, ts)
+            if isinstance(event, ConfigChanged):
+                self._config_applied()
         for callback in list(self._subscribers):
             try:
                 callback(event)
@@ -346,79 +402,68 @@ class Session:
 
     # --- persistence ---------------------------------------------------------------
 
-    def _persist(self, record: dict[str, Any]) -> None:
+    def _write(self, event: AgentEvent, ts: float) -> None:
+        """Append one event to the log: its JSON plus ``ts``, one line."""
         if self._store is None:
             return
-        if len(self.secrets):
-            record = self.secrets.redact_data(record)
-        record.setdefault("ts", time.time())
+        line = event_to_dict(event)
+        if event.type == "tool_end":
+            output = line.get("output")
+            if isinstance(output, str) and len(output) > _MAX_PERSISTED_OUTPUT:
+                line["output"] = output[:_MAX_PERSISTED_OUTPUT] + "…"
+        line["ts"] = ts
         try:
-            self._store.append(self.id, record)
+            self._store.append(self.id, line)
         except Exception as exc:
-            logger.warning("session %s: could not persist %s: %s", self.id, record["kind"], exc)
-            failed = PersistenceFailed(
-                session_id=self.id, operation=str(record["kind"]), error=str(exc)
-            )
+            logger.warning("session %s: could not persist %s: %s", self.id, event.type, exc)
+            failed = PersistenceFailed(session_id=self.id, operation=event.type, error=str(exc))
             for callback in list(self._subscribers):
                 try:
                     callback(failed)
                 except Exception:
                     logger.exception("event subscriber failed")
 
-    def _header(self) -> dict[str, Any]:
-        return {
-            "kind": "header",
-            "format": FORMAT_VERSION,
-            "id": self.id,
-            "created_at": self.created_at,
-            "model": self.model_name,
-            "llm_config": self.llm_config,
-            "config": self.config.to_dict(),
-        }
-
-    def _snapshot(self) -> list[dict[str, Any]]:
-        """The whole session as records (used for atomic rewrites)."""
-        now = time.time()
-        recs: list[dict[str, Any]] = [self._header()]
-        recs += [
-            {"kind": "usage", "ts": now, "record": r.model_dump(mode="json")}
-            for r in self.cost_records
-        ]
-        if self.tasks:
-            recs.append(
-                {
-                    "kind": "tasks",
-                    "ts": now,
-                    "tasks": [t.model_dump(mode="json") for t in self.tasks],
-                }
-            )
-        recs.append({"kind": "state", "ts": now, "state": self.state.value})
-        recs += [
-            {"kind": "message", "ts": now, "message": m.model_dump(mode="json", exclude_none=True)}
-            for m in self.messages
-        ]
-        recs.append(
-            {"kind": "context", "ts": now, "context_usage": self.context_usage.model_dump()}
-        )
-        return recs
-
-    def _rewrite(self, operation: str) -> None:
+    def _start_log(self) -> None:
+        """Write the first line of a new session's log; raise when it cannot be written
+        (a read-only folder, a full disk), so a session never starts without its file."""
         if self._store is None:
             return
-        try:
-            old = self._store.load(self.id) or []
-            # the audit trail (confirmations, denials, compactions) survives a rewrite
-            events = [r for r in old if r.get("kind") == "event"]
-            self._store.rewrite(self.id, self._snapshot() + events)
-        except Exception as exc:
-            logger.warning("session %s: could not rewrite its file: %s", self.id, exc)
-            self._emit(PersistenceFailed(session_id=self.id, operation=operation, error=str(exc)))
+        line = event_to_dict(self._redact_event(self._created))
+        line["ts"] = self._created.created_at
+        self._store.append(self.id, line)
 
-    def _persist_config(self) -> None:
-        self._persist({"kind": "config", "config": self.config.to_dict()})
+    def _close_log(self) -> None:
+        """Stop writing: later events (a cancelled run's cleanup) reach no file."""
+        self._store = None
 
-    def _touch(self) -> None:
-        self.updated_at = time.time()
+    def _replay(self, entries: list[tuple[float | None, AgentEvent]]) -> None:
+        """Rebuild the state from logged events (a restore): apply, no writes, no events."""
+        for ts, event in entries:
+            if event.type in DURABLE_TYPES:
+                apply(self._data, event, ts)
+        self._config_applied()
+
+    def _config_applied(self) -> None:
+        # the parts of the session built from the config follow it
+        if self.config.permission_policy is None:
+            self.config.permission_policy = PermissionPolicy()
+        self.confirmations.set_policy(
+            self.config.confirmation_policy or ConfirmationPolicy.enabled_policy()
+        )
+        self._configure_guard()
+
+    def _config_changed(self) -> None:
+        self._emit(ConfigChanged(config=self.config.to_dict()))
+
+    def update_config(self, **fields: Any) -> SessionConfig:
+        """Change config fields and log the change, e.g. ``update_config(cost_limit_usd=2)``.
+
+        Bad values raise :class:`ConfigError` naming the field; nothing changes then.
+        """
+        merged = {**self.config.to_dict(), **fields}
+        SessionConfig.from_dict(merged)  # validate everything before changing anything
+        self._emit(ConfigChanged(config=merged))
+        return self.config
 
     # --- history, usage, tasks -----------------------------------------------------
 
@@ -426,12 +471,7 @@ class Session:
         """Append a message (redacted first: the model, the file and the widgets see the
         same text) and return what was stored."""
         message = self._redact_message(message)
-        self.messages.append(message)
-        self.context_usage.turns = len(self.messages)
-        self._touch()
-        self._persist(
-            {"kind": "message", "message": message.model_dump(mode="json", exclude_none=True)}
-        )
+        self._emit(MessageAdded(message=message))
         return message
 
     def _record_usage(
@@ -483,20 +523,24 @@ class Session:
             estimated=usage.estimated,
             purpose=purpose,
         )
-        self.cost_records.append(record)
-        self._touch()
-        data = record.model_dump(mode="json")
-        self._persist({"kind": "usage", "record": data})
-        self._emit(UsageRecorded(record=data))
+        self._emit(UsageRecorded(record=record))
         if move_context:
-            # no record of its own: a restore takes the context from this usage row
-            self._set_context_used(usage.prompt_tokens, persist=False)
+            # the usage event moved the window already; this tells the widgets
+            self._emit_context()
         return record
 
-    def _set_context_used(self, used: int, *, persist: bool = True) -> None:
-        self.context_usage.update(used)
-        if persist:
-            self._persist({"kind": "context", "context_usage": self.context_usage.model_dump()})
+    def _set_context_used(self, used: int) -> None:
+        cu = self.context_usage
+        self._emit(
+            ContextUsageUpdated(
+                used_tokens=used,
+                max_tokens=cu.max_tokens,
+                percent=used / cu.max_tokens if cu.max_tokens else 0.0,
+                turns=len(self.messages),
+            )
+        )
+
+    def _emit_context(self) -> None:
         cu = self.context_usage
         self._emit(
             ContextUsageUpdated(
@@ -509,10 +553,7 @@ class Session:
 
     def set_tasks(self, tasks: list[Task]) -> None:
         """Replace the task list and broadcast ``task_updated``."""
-        self.tasks = list(tasks)
-        self._touch()
-        self._persist({"kind": "tasks", "tasks": [t.model_dump(mode="json") for t in self.tasks]})
-        self._emit(TaskUpdated(session_id=self.id, tasks=list(self.tasks)))
+        self._emit(TaskUpdated(session_id=self.id, tasks=list(tasks)))
 
     def get_tasks(self) -> list[Task]:
         """A copy of the task list."""
@@ -537,21 +578,22 @@ class Session:
     def _budget_stop(self, limit: str, value: float, used: float, what: str) -> None:
         message = (
             f"Budget reached for session {self.id}: {what}, {limit} is {value}. No request was "
-            f"sent. Raise SessionConfig.{limit} (session.config.{limit} = ...) to go on."
+            f"sent. Raise it to go on: session.update_config({limit}=...)."
         )
         self._emit(BudgetExceeded(limit=limit, limit_value=value, used=used, message=message))
         raise BudgetExceededError(message, limit=limit, limit_value=value, used=used)
 
     # --- state ---------------------------------------------------------------------
 
-    def _set_state(self, state: SessionState) -> None:
-        self.state = state
-        self._touch()
-        self._persist({"kind": "state", "state": state.value})
-        self._emit(StateChanged(state=state.value))
+    def _set_state(self, state: SessionState, reason: str | None = None) -> None:
+        self._emit(StateChanged(state=state.value, reason=reason))
 
     def pause(self) -> bool:
-        """Active -> Paused; returns False (and changes nothing) from any other state."""
+        """Active -> Paused; returns False (and changes nothing) from any other state.
+
+        A run going on stops at its next turn boundary (its ``send`` raises
+        :class:`SessionPausedError`); ``resume()`` and a new ``send()`` go on from there.
+        """
         if self.state is not SessionState.ACTIVE:
             return False
         self._set_state(SessionState.PAUSED)
@@ -576,23 +618,23 @@ class Session:
     def allow(self, rule: str) -> None:
         """Add an allow rule such as ``"Bash(git:*)"`` (persisted)."""
         self.permission_policy.add_rule("allow", rule)
-        self._persist_config()
+        self._config_changed()
 
     def deny(self, rule: str) -> None:
         """Add a deny rule (persisted)."""
         self.permission_policy.add_rule("deny", rule)
-        self._persist_config()
+        self._config_changed()
 
     def ask(self, rule: str) -> None:
         """Add an ask rule (persisted)."""
         self.permission_policy.add_rule("ask", rule)
-        self._persist_config()
+        self._config_changed()
 
     def remove_rule(self, rule: str, kind: str | None = None) -> bool:
         """Remove a rule from the allow / deny / ask lists; True if one was removed."""
         removed = self.permission_policy.remove_rule(rule, kind)
         if removed:
-            self._persist_config()
+            self._config_changed()
         return removed
 
     def rules(self) -> dict[str, list[str]]:
@@ -602,14 +644,12 @@ class Session:
     def set_permission_policy(self, policy: PermissionPolicy) -> None:
         """Replace the permission policy (persisted)."""
         self.config.permission_policy = policy.model_copy(deep=True)
-        self._persist_config()
+        self._config_changed()
 
     def set_confirmation_policy(self, policy: ConfirmationPolicy) -> None:
         """Replace the confirmation policy (persisted)."""
-        policy = policy.model_copy(deep=True)
-        self.config.confirmation_policy = policy
-        self.confirmations.set_policy(policy)
-        self._persist_config()
+        self.config.confirmation_policy = policy.model_copy(deep=True)
+        self._config_changed()
 
     def confirm(
         self,
@@ -661,6 +701,11 @@ class Session:
         self, prompt: str, *, provenance: dict[str, Any] | None = None
     ) -> AgentResult:
         """Run a prompt to its final answer (async)."""
+        return await self._run(prompt, provenance, home=True)
+
+    async def _run(
+        self, prompt: str, provenance: dict[str, Any] | None, *, home: bool
+    ) -> AgentResult:
         if self.state is SessionState.PAUSED:
             raise SessionPausedError(f"Session {self.id} is paused. Call Resume before generating.")
         if self.state is SessionState.ERROR:
@@ -668,24 +713,44 @@ class Session:
         task = asyncio.current_task()
         if task is not None:
             self._runs.add(task)
+            if home:
+                # a run started from async code: sync calls must come to this loop
+                self._homes[task] = asyncio.get_running_loop()
         try:
-
-            async def go() -> AgentResult:
-                # provenance belongs to this run only (runs take the Generate lane one by one)
+            # runs take the Generate lane one by one; the slot has no timeout (a run may
+            # wait for a human), each LLM call and tool inside it is timed on its own
+            async with self.queue.slot(SessionLane.GENERATE):
+                # provenance belongs to this run only
                 self.provenance = provenance
                 try:
                     return await run_agent(self, prompt)
                 finally:
                     self.provenance = None
-
-            return await self.queue.run(SessionLane.GENERATE, go)
         finally:
             if task is not None:
                 self._runs.discard(task)
+                self._homes.pop(task, None)
+
+    def _home_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop of a run started from async code, if one is going on."""
+        for loop in list(self._homes.values()):
+            if loop.is_running():
+                return loop
+        return None
 
     def send(self, prompt: str, *, provenance: dict[str, Any] | None = None) -> AgentResult:
-        """Run a prompt to its final answer (sync; works inside a running event loop too)."""
-        return _sync.run_sync(lambda: self.send_async(prompt, provenance=provenance))
+        """Run a prompt to its final answer (sync; works inside a running event loop too).
+
+        Safe from any thread: a second ``send`` on a busy session waits its turn. Called on
+        the thread whose event loop runs this session's work (e.g. a cell after
+        ``%%ask --background``), it raises :class:`SyncDeadlockError` at once: ``await
+        session.send_async(...)`` there instead.
+        """
+        return _sync.run_sync(
+            lambda: self._run(prompt, provenance, home=False),
+            home_loop=self._home_loop(),
+            name="send",
+        )
 
     async def stream_async(
         self, prompt: str, *, provenance: dict[str, Any] | None = None
@@ -714,7 +779,11 @@ class Session:
         self, prompt: str, *, provenance: dict[str, Any] | None = None
     ) -> Iterator[AgentEvent]:
         """Run a prompt and yield its events (sync iterator; works inside a running loop)."""
-        return _sync.iterate_sync(lambda: self.stream_async(prompt, provenance=provenance))
+        return _sync.iterate_sync(
+            lambda: self.stream_async(prompt, provenance=provenance),
+            home_loop=self._home_loop(),
+            name="stream",
+        )
 
     def cancel(self) -> bool:
         """Cancel pending confirmations and the running prompt; True if anything was stopped."""
@@ -733,7 +802,7 @@ class Session:
 
     def compact(self) -> bool:
         """Compact the history now; True if it changed."""
-        return _sync.run_sync(self.compact_async)
+        return _sync.run_sync(self.compact_async, home_loop=self._home_loop(), name="compact")
 
     async def _maybe_auto_compact(self) -> bool:
         if not auto_compact_due(self):
@@ -765,10 +834,12 @@ class Session:
                 # nothing to summarise: stop the check from firing on every turn
                 self._set_context_used(self._estimated_context_tokens())
             return False
-        self.messages = new
-        self.context_usage.turns = len(new)
-        self._touch()
-        self._set_context_used(self._estimated_context_tokens())
+        self._emit(
+            HistoryReplaced(
+                reason="compact", messages=new, used_tokens=self._estimated_tokens_of(new)
+            )
+        )
+        self._emit_context()
         self._emit(
             ContextCompacted(
                 session_id=self.id,
@@ -777,78 +848,26 @@ class Session:
                 percent_before=percent_before,
             )
         )
-        self._rewrite("compact")
         return True
 
     def _estimated_context_tokens(self) -> int:
-        chars = len(self.system_prompt() or "") + sum(m.char_count() for m in self.messages)
+        return self._estimated_tokens_of(self.messages)
+
+    def _estimated_tokens_of(self, messages: list[Message]) -> int:
+        chars = len(self.system_prompt() or "") + sum(m.char_count() for m in messages)
         return estimate_tokens(chars)
 
     def clear(self) -> None:
         """Empty the history and reset context usage (keeping the configured window)."""
-        self.messages = []
-        self.context_usage = ContextUsage(
-            max_tokens=self.config.max_context_length or DEFAULT_MAX_TOKENS
-        )
-        self._touch()
-        self._rewrite("clear")
-        self._emit(
-            ContextUsageUpdated(
-                used_tokens=0, max_tokens=self.context_usage.max_tokens, percent=0.0, turns=0
-            )
-        )
+        self._emit(HistoryReplaced(reason="clear", messages=[], used_tokens=0))
+        self._emit_context()
 
-    # --- restore -------------------------------------------------------------------
-
-    def _apply_records(self, records: list[dict[str, Any]]) -> None:
-        """Rebuild state from stored records (the header is applied by the manager)."""
-        for rec in records:
-            kind = rec.get("kind")
-            try:
-                if kind == "message":
-                    self.messages.append(Message.model_validate(rec["message"]))
-                elif kind == "usage":
-                    record = LlmCostRecord.model_validate(rec["record"])
-                    self.cost_records.append(record)
-                    if record.purpose == "generate":
-                        self.context_usage.used_tokens = record.prompt_tokens
-                elif kind == "state":
-                    self.state = SessionState(rec["state"])
-                elif kind == "tasks":
-                    self.tasks = [Task.model_validate(t) for t in rec["tasks"]]
-                elif kind == "context":
-                    self.context_usage = ContextUsage.model_validate(rec["context_usage"])
-                elif kind == "config":
-                    self.config = SessionConfig.from_dict(rec["config"])
-                    self.confirmations.set_policy(
-                        self.config.confirmation_policy or ConfirmationPolicy.enabled_policy()
-                    )
-                    if self.config.permission_policy is None:
-                        self.config.permission_policy = PermissionPolicy()
-                elif kind == "model":
-                    self.model_name = str(rec["model"])
-                    self.llm_config = rec.get("llm_config")
-            except Exception as exc:
-                logger.warning(
-                    "session %s: skipped a %s record that did not load: %s", self.id, kind, exc
-                )
-            if "ts" in rec and isinstance(rec["ts"], (int, float)):
-                self.updated_at = float(rec["ts"])
-        self.context_usage.turns = len(self.messages)
-        self.context_usage.max_tokens = self.config.max_context_length or DEFAULT_MAX_TOKENS
-        self.context_usage.update(self.context_usage.used_tokens)
-
-    def events(self) -> list[AgentEvent]:
-        """The durable events in this session's file (confirmations, denials, tool ends...)."""
+    def log(self) -> list[tuple[float | None, AgentEvent]]:
+        """Every durable event in this session's log with its time, oldest first."""
         if self._store is None:
             return []
-        out: list[AgentEvent] = []
-        for rec in self._store.load(self.id) or []:
-            if rec.get("kind") == "event":
-                try:
-                    ev = parse_event(rec["event"])
-                except Exception:
-                    continue
-                if ev is not None:
-                    out.append(ev)
-        return out
+        return read_log(self._store.load(self.id) or [], source=f"session {self.id}")
+
+    def events(self) -> list[AgentEvent]:
+        """The durable events in this session's log (messages, usage, approvals...)."""
+        return [event for _ts, event in self.log()]

@@ -66,7 +66,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _SECRET_KEYS = frozenset({"api_key", "apikey", "api-key", "authorization", "x-api-key"})
 
 Opener = Callable[[Path, str], IO[bytes]]

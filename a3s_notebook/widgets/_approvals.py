@@ -232,7 +232,16 @@ class ApprovalCards(SessionWidget):
     def _reset(self, session: Session) -> None:
         with self.hold_sync():
             self._added = []
-            self.cards = [self._from_pending(p) for p in session.pending_confirmations()]
+            self.cards = []
+            # the decided cards (and their times) come back from the log
+            self._replay(session)
+            for p in session.pending_confirmations():
+                if self._card(p.tool_id) is None:
+                    self._add_card(self._from_pending(p))
+                else:
+                    self._set_card(p.tool_id, status="pending", deadline=now_ms() + p.remaining_ms)
+            # a request the log shows open but nobody waits for (the kernel restarted)
+            self._close_orphans()
             self._refresh_rules()
 
     def _handle_event(self, event: AgentEvent) -> None:
@@ -246,7 +255,7 @@ class ApprovalCards(SessionWidget):
                     ev.args,
                     ev.reason,
                     ev.timeout_ms,
-                    now_ms(),
+                    self._now(),
                     ev.timeout_ms,
                     ev.suggested_rule,
                 )
@@ -264,7 +273,7 @@ class ApprovalCards(SessionWidget):
                     decided_by=ev.decided_by,
                     decision_reason=ev.reason,
                     rule_added=ev.rule_added,
-                    decided_at=now_ms(),
+                    decided_at=self._now(),
                     notice=None,
                 )
                 self._refresh_rules()
@@ -276,15 +285,18 @@ class ApprovalCards(SessionWidget):
                     status="timeout",
                     decided_by="timeout",
                     action_taken=ev.action_taken,
-                    decided_at=now_ms(),
+                    decided_at=self._now(),
                 )
         elif t == "tool_end":
             ev = event
             card = self._card(ev.id)
             if card is not None and card["status"] == "pending":
-                self._set_card(ev.id, status="cancelled", decided_at=now_ms())
-        elif t in ("agent_end", "error"):
-            self._close_orphans()
+                self._set_card(ev.id, status="cancelled", decided_at=self._now())
+        elif t == "confirmations_cancelled":
+            for tool_id in event.tool_ids:  # type: ignore[union-attr]
+                card = self._card(tool_id)
+                if card is not None and card["status"] == "pending":
+                    self._set_card(tool_id, status="cancelled", decided_at=self._now())
 
     def _on_custom_msg(self, kind: str, content: dict[str, Any]) -> None:
         if kind == "confirm":

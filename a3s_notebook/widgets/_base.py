@@ -51,6 +51,7 @@ class SessionWidget(anywidget.AnyWidget):
 
     def __init__(self, session: Session | None = None, **kwargs: Any) -> None:
         self._lock = threading.RLock()
+        self._replay_ms: float | None = None
         self._session: Session | None = None
         self._unsubscribe: Callable[[], None] | None = None
         # a typo in a keyword would otherwise only warn (lonboard does the same)
@@ -94,6 +95,25 @@ class SessionWidget(anywidget.AnyWidget):
         """Detach and close the widget's comm."""
         self.detach()
         super().close()
+
+    def _now(self) -> float:
+        """Epoch ms: the logged time of the event being replayed, else the clock."""
+        return self._replay_ms if self._replay_ms is not None else now_ms()
+
+    def _replay(self, session: Session) -> bool:
+        """Feed the session's logged events to ``_handle_event`` with their own times, so a
+        view rebuilt after a restart shows what the live view showed. False when the
+        session keeps no log."""
+        entries = session.log()
+        if not entries:
+            return False
+        try:
+            for ts, event in entries:
+                self._replay_ms = ts * 1000 if ts is not None else None
+                self._handle_event(event)
+        finally:
+            self._replay_ms = None
+        return True
 
     # --- hooks for subclasses ----------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from a3s_notebook._markdown import safe_markdown
+from a3s_notebook.engine.events import MessageAdded
 from a3s_notebook.widgets._base import SessionWidget, now_ms
 from a3s_notebook.widgets._coalesce import DeltaCoalescer, Part
 from a3s_notebook.widgets._static import asset
@@ -166,6 +167,8 @@ class EventStream(SessionWidget):
         self._reasoning: list[str] = []
         self._outputs: dict[str, list[str]] = {}
         self._turn_text = False
+        self._turn_start = 0
+        self._last_message: Message | None = None
         self._turns = 0
         self._coalescer = DeltaCoalescer(self._send_parts)
         super().__init__(session, **kwargs)
@@ -178,9 +181,23 @@ class EventStream(SessionWidget):
 
     def _append(self, row: dict[str, Any]) -> str:
         row.setdefault("id", self._new_id())
-        row.setdefault("ts", now_ms())
+        row.setdefault("ts", self._now())
         self._index[row["id"]] = len(self._all)
         self._all.append(row)
+        return str(row["id"])
+
+    def _insert(self, pos: int, row: dict[str, Any]) -> str:
+        """Put a row before position ``pos`` (a turn's text that arrived after its tools)."""
+        if pos >= len(self._all):
+            return self._append(row)
+        row.setdefault("id", self._new_id())
+        row.setdefault("ts", self._now())
+        self._all.insert(pos, row)
+        for i in range(pos, len(self._all)):
+            self._index[self._all[i]["id"]] = i
+        if pos < self._archived:
+            self._archived += 1
+            self._archive_dirty = True
         return str(row["id"])
 
     def _update(self, row_id: str, **changes: Any) -> bool:
@@ -195,6 +212,8 @@ class EventStream(SessionWidget):
         return True
 
     def _sync_rows(self) -> None:
+        if self._replay_ms is not None:
+            return  # a replay syncs once, at its end
         n = len(self._all)
         if n - self._archived > 2 * ARCHIVE_CHUNK:
             self._archived = n - ARCHIVE_CHUNK
@@ -248,13 +267,16 @@ class EventStream(SessionWidget):
         self._all, self._index, self._archived, self._tool_rows = [], {}, 0, {}
         self._archive_dirty = True
         self._seg, self._text, self._reasoning, self._outputs = None, [], [], {}
-        now = now_ms()
-        for row in rows_from_messages(session.messages):
-            row["id"] = self._new_id()
-            row["ts"] = now
-            if row["kind"] == "tool":
-                self._tool_rows[row["tool_id"]] = row["id"]
-            self._append(row)
+        self._last_message = None
+        # the same rows, approvals and timings as the live view had: replay the log
+        if not self._replay(session):
+            now = now_ms()
+            for row in rows_from_messages(session.messages):
+                row["id"] = self._new_id()
+                row["ts"] = now
+                if row["kind"] == "tool":
+                    self._tool_rows[row["tool_id"]] = row["id"]
+                self._append(row)
         with self.hold_sync():
             self._sync_rows()
             self.status = dict(IDLE)
@@ -270,6 +292,10 @@ class EventStream(SessionWidget):
             self._stream("text" if t == "text_delta" else "reasoning", event.text)  # type: ignore[union-attr]
             if status is not None:
                 self.status = status
+            return
+        if isinstance(event, MessageAdded):
+            if event.message.role == "assistant":
+                self._last_message = event.message
             return
         if t == "tool_output_delta":
             row_id = self._tool_rows.get(event.id)  # type: ignore[union-attr]
@@ -298,17 +324,20 @@ class EventStream(SessionWidget):
     def _on_turn_start(self, ev: Any) -> None:
         self._turns = ev.turn
         self._turn_text = False
+        self._turn_start = len(self._all)
 
     def _on_turn_end(self, ev: Any) -> None:
         # a provider that does not stream sends no deltas: show the message's text anyway
-        if self._turn_text or self._session is None or not self._session.messages:
+        last = self._last_message
+        if self._turn_text or last is None:
             return
-        last = self._session.messages[-1]
-        if last.role == "assistant" and (last.text() or last.reasoning_content):
+        if last.text() or last.reasoning_content:
             row: dict[str, Any] = {"kind": "assistant", "text": last.text()}
             if last.reasoning_content:
                 row["reasoning"] = last.reasoning_content
-            self._append(row)
+            # no deltas (a replayed log, a provider that does not stream): the text goes
+            # where the stream would have put it, before the turn's tool rows
+            self._insert(self._turn_start, row)
             self._turn_text = True
 
     def _on_tool_start(self, ev: Any) -> None:

@@ -33,7 +33,7 @@ def next_status(event: AgentEvent, current: dict[str, Any]) -> dict[str, Any] | 
     elif t == "agent_end":
         new = {"phase": "done"}
     elif t == "error":
-        new = {"phase": "error", "detail": event.message[:120]}  # type: ignore[union-attr]
+        new = {"phase": "error", "detail": str(getattr(event, "message", ""))[:120]}
     elif t == "budget_exceeded":
         new = {"phase": "error", "detail": "budget reached"}
     if new is None:
