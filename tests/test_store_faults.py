@@ -153,6 +153,10 @@ def test_a_second_process_gets_a_clear_error_naming_the_holder(tmp_path: Path) -
         if child.poll() is None:
             child.kill()
             child.wait()
+        # close the pipes here, not at garbage collection (a ResourceWarning later on)
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                pipe.close()
     # the child let go: now this process may write, and nothing was lost or interleaved
     store.open_for_writing("shared")
     store.append("shared", {"kind": "message", "from": "parent"})
