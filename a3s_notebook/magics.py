@@ -229,6 +229,8 @@ class A3sMagics(Magics):
         self._manager: SessionManager | None = None
         self.current: Session | None = None
         self.background: list[AskHandle] = []
+        self.last_error: BaseException | None = None
+        """The last failure of a magic, whole (``%a3s_session debug`` prints it)."""
         self._prompts: set[asyncio.Task[None]] = set()
 
     # --- sessions ------------------------------------------------------------------
@@ -326,7 +328,30 @@ class A3sMagics(Magics):
         return run_sync(lambda: self.ask_async(line, cell))
 
     async def ask_async(self, line: str, cell: str) -> Any:
-        """Run ``%%ask`` (the cell awaits this, so widget clicks keep arriving)."""
+        """Run ``%%ask`` (the cell awaits this, so widget clicks keep arriving).
+
+        A failure is one line (``UsageError: %%ask: ...``), not a traceback through the
+        SDKs; ``%a3s_session debug`` prints the whole traceback of the last failure.
+        """
+        try:
+            return await self._ask(line, cell)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise self._one_line("%%ask", exc) from None
+
+    def _one_line(self, where: str, exc: BaseException) -> Exception:
+        """Keep the whole failure for ``%a3s_session debug``; return a one-line error."""
+        from IPython.core.error import UsageError
+
+        self.last_error = exc
+        text = str(exc).strip().splitlines()
+        message = text[0] if text else type(exc).__name__
+        if len(text) > 1 and len(message) < 60:
+            message += " " + text[1].strip()
+        return UsageError(f"{where}: {message} (details: %a3s_session debug)")
+
+    async def _ask(self, line: str, cell: str) -> Any:
         parser = _ask_parser()
         try:
             args = parser.parse_args(shlex.split(line))
@@ -462,8 +487,22 @@ class A3sMagics(Magics):
         except _UsageError as exc:
             print(str(exc).rstrip(), file=sys.stderr)
         except (ValueError, KeyError) as exc:
-            print(f"%a3s_session {command}: {exc}", file=sys.stderr)
+            self.last_error = exc
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            print(f"%a3s_session {command}: {message}", file=sys.stderr)
+        except Exception as exc:
+            raise self._one_line(f"%a3s_session {command}", exc) from None
         return None
+
+    def _cmd_debug(self, args: list[str]) -> None:
+        self._parser("debug", "Print the whole traceback of the last failure.").parse_args(args)
+        import traceback
+
+        if self.last_error is None:
+            print("No failure recorded in this kernel.")
+            return
+        exc = self.last_error
+        print("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
 
     def _parser(self, name: str, help: str) -> _ArgParser:
         return _ArgParser(prog=f"%a3s_session {name}", description=help)
@@ -756,6 +795,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   tasks               the agent's task list
   cost [--by model|day|session] [--all]
   export PATH         .md (transcript, approvals, cost) or .jsonl
+  debug               the whole traceback of the last failure
   help
 
 %%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text]
@@ -831,6 +871,12 @@ def _rewrite_ask(lines: list[str]) -> list[str]:
         f".run_ask_cell({args!r}, {body!r})\n"
     )
     return [call]
+
+
+# IPython's check_complete runs the cleanup transformers to decide whether Enter ends the
+# input in terminal IPython; a rewritten cell would look complete after its first line.
+# Transformers marked with side effects are skipped there, so "%%ask" waits for its body.
+_rewrite_ask.has_side_effects = True  # type: ignore[attr-defined]
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

@@ -267,3 +267,25 @@ def test_in_voila_an_ask_cell_runs_in_the_background(
     assert not hasattr(handle, "text") and "v" in repr(handle)
     ip.user_ns["h"] = handle
     assert run(ip, "await h").text == "Echo: in voila"
+
+
+def test_ask_waits_for_its_body_in_terminal_ipython(ip: Any) -> None:
+    # Enter after "%%ask" must not run the cell: the prompt comes on the next lines
+    assert ip.check_complete("%%ask\n")[0] == "incomplete"
+    assert ip.check_complete("%%ask -s x\nsummarise data.csv\n")[0] == "incomplete"
+    assert ip.check_complete("%%ask\nsummarise data.csv\n\n")[0] == "complete"
+
+
+def test_magic_errors_are_one_line_with_the_details_on_demand(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = ip.run_cell("%%ask -s nosuch\nhello")
+    err = capsys.readouterr()
+    text = err.out + err.err
+    assert result.error_in_exec is not None
+    assert "UsageError: %%ask: " in text and "nosuch" in text
+    # no traceback, and none of the internal rewrite
+    assert "Traceback" not in text and "__import__" not in text and "run_ask_cell" not in text
+    run(ip, "%a3s_session debug")
+    details = capsys.readouterr().out
+    assert "Traceback" in details and "SessionNotFoundError" in details
