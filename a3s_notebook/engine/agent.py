@@ -106,6 +106,9 @@ async def run_agent(session: Session, prompt: str) -> AgentResult:
     try:
         # a blocked prompt never enters the history
         session._screen_prompt(prompt)
+        # a history that ends on unanswered tool calls (a log cut short by a full disk or
+        # a crash, then restored) would be refused by the provider: answer them first
+        _close_dangling_calls(session, "the run that made this call did not finish")
         session._add_message(Message.user(prompt))
         while True:
             turn += 1

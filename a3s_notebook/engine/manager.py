@@ -261,6 +261,8 @@ class SessionManager:
         session = self._sessions.pop(session_id, None)
         if session is not None:
             session.cancel()
+            # a line a full disk held back gets a last chance before the file is let go
+            session._flush_log("close")
             _close(session._store, session_id)
         return session is not None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -118,6 +119,9 @@ class Session:
         self.provenance: dict[str, Any] | None = None
         """Which notebook cell asked, during a run started with ``provenance=``."""
         self._store = store
+        # lines a failed write left to write later, oldest first (see _write)
+        self._unwritten: list[dict[str, Any]] = []
+        self._write_lock = threading.Lock()
         self._llm = llm
         self._llm_factory = llm_factory
         self._subscribers: list[Subscriber] = []
@@ -403,7 +407,12 @@ class Session:
     # --- persistence ---------------------------------------------------------------
 
     def _write(self, event: AgentEvent, ts: float) -> None:
-        """Append one event to the log: its JSON plus ``ts``, one line."""
+        """Append one event to the log: its JSON plus ``ts``, one line.
+
+        A line that cannot be written now (a full disk) is kept, in order, and written
+        before the next one: the file is always a prefix of the live log, and a disk that
+        had a moment loses nothing. Each failure is a ``persistence_failed`` event.
+        """
         if self._store is None:
             return
         line = event_to_dict(event)
@@ -412,16 +421,41 @@ class Session:
             if isinstance(output, str) and len(output) > _MAX_PERSISTED_OUTPUT:
                 line["output"] = output[:_MAX_PERSISTED_OUTPUT] + "…"
         line["ts"] = ts
-        try:
-            self._store.append(self.id, line)
-        except Exception as exc:
-            logger.warning("session %s: could not persist %s: %s", self.id, event.type, exc)
-            failed = PersistenceFailed(session_id=self.id, operation=event.type, error=str(exc))
+        with self._write_lock:
+            self._unwritten.append(line)
+        self._flush_log(event.type)
+
+    def _flush_log(self, operation: str) -> bool:
+        """Write the lines not yet in the log, oldest first; True when none is left."""
+        failures: list[PersistenceFailed] = []
+        with self._write_lock:
+            store = self._store
+            while store is not None and self._unwritten:
+                try:
+                    store.append(self.id, self._unwritten[0])
+                except Exception as exc:
+                    kept = len(self._unwritten)
+                    logger.warning(
+                        "session %s: could not persist %s (%d line(s) kept to write later): %s",
+                        self.id,
+                        operation,
+                        kept,
+                        exc,
+                    )
+                    failures.append(
+                        PersistenceFailed(session_id=self.id, operation=operation, error=str(exc))
+                    )
+                    break
+                self._unwritten.pop(0)
+            done = not self._unwritten
+        # told outside the lock: a subscriber may emit (and so write) in turn
+        for failed in failures:
             for callback in list(self._subscribers):
                 try:
                     callback(failed)
                 except Exception:
                     logger.exception("event subscriber failed")
+        return done
 
     def _start_log(self) -> None:
         """Write the first line of a new session's log; raise when it cannot be written
@@ -434,7 +468,9 @@ class Session:
 
     def _close_log(self) -> None:
         """Stop writing: later events (a cancelled run's cleanup) reach no file."""
-        self._store = None
+        with self._write_lock:
+            self._store = None
+            self._unwritten.clear()
 
     def _replay(self, entries: list[tuple[float | None, AgentEvent]]) -> None:
         """Rebuild the state from logged events (a restore): apply, no writes, no events."""

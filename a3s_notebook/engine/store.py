@@ -22,8 +22,9 @@ holding it, so a contender that opened the old file notices and retries).
 Durability: every append goes to the OS in one call per line (it survives a crash of the
 process or kernel); ``fsync_appends=True`` also survives a power cut, at a cost per line.
 A failed append (disk full, ...) truncates the file back to where it was, so the file
-always ends on a line boundary and the next record is whole. A torn last line left by a
-crash is closed off by the next append (it starts on a fresh line) and skipped by readers.
+always ends on a line boundary and the next record is whole; a failed first line leaves
+no file at all. A torn last line left by a crash is closed off by the next append (it
+starts on a fresh line) and skipped by readers.
 
 Readers survive any input: a line that is not JSON, not UTF-8, not an object, or nested
 too deep is skipped with a :class:`SessionFileWarning` naming the file and line; a folder,
@@ -616,37 +617,52 @@ class FileSessionStore:
             self._append_bytes(path, data)
 
     def _append_bytes(self, path: Path, data: bytes) -> None:
+        # the caller holds the writer lock, so nobody else creates the file in between
+        existed = os.path.lexists(path)
         try:
             fh = self._opener(path, "a+b")
         except IsADirectoryError as exc:
             raise StoreError(f"cannot append to {path}: it is a folder") from exc
         except OSError as exc:
             raise StoreError(f"cannot write the session file {path}: {exc}") from exc
-        with fh:
-            fd = fh.fileno()
-            size = os.fstat(fd).st_size
-            prefix = b""
-            if size:
-                # a crash may have left a partial last line: start ours on a new line
-                fh.seek(size - 1)
-                if fh.read(1) != b"\n":
-                    prefix = b"\n"
+        try:
+            with fh:
+                self._append_to(fh, path, data)
+        except BaseException:
+            if not existed:
+                # this append made the file (a session's first line) and wrote nothing:
+                # leave no empty file behind, or the id would look taken and its file
+                # unreadable (removed once closed, for Windows)
+                with contextlib.suppress(OSError):
+                    if os.path.getsize(path) == 0:
+                        path.unlink()
+            raise
+
+    def _append_to(self, fh: IO[bytes], path: Path, data: bytes) -> None:
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        prefix = b""
+        if size:
+            # a crash may have left a partial last line: start ours on a new line
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                prefix = b"\n"
+        try:
+            _write_all(fh, prefix + data)
+            if self._fsync_appends:
+                os.fsync(fd)
+        except BaseException as exc:
+            # never leave half a line: the file ends where it ended before
             try:
-                _write_all(fh, prefix + data)
-                if self._fsync_appends:
-                    os.fsync(fd)
-            except BaseException as exc:
-                # never leave half a line: the file ends where it ended before
-                try:
-                    os.ftruncate(fd, size)
-                except OSError as cut:
-                    logger.warning("%s: could not cut back a failed write: %s", path, cut)
-                if isinstance(exc, OSError):
-                    raise StoreError(
-                        f"could not append to {path}: {exc}. The file was left as it was "
-                        "(ending on a whole line)."
-                    ) from exc
-                raise
+                os.ftruncate(fd, size)
+            except OSError as cut:
+                logger.warning("%s: could not cut back a failed write: %s", path, cut)
+            if isinstance(exc, OSError):
+                raise StoreError(
+                    f"could not append to {path}: {exc}. The file was left as it was "
+                    "(ending on a whole line)."
+                ) from exc
+            raise
 
     def rewrite(self, session_id: str, records: list[dict[str, Any]]) -> None:
         """Write all records to a temp file, fsync it, and rename it over the old file."""
