@@ -67,7 +67,8 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 lint: $(STAMP)
-	$(PY) -m ruff check a3s_notebook tests $(wildcard bench) notebooks/make_notebooks.py
+	$(PY) js/gen_types.py --check
+	$(PY) -m ruff check a3s_notebook tests $(wildcard bench) notebooks/make_notebooks.py js/gen_types.py
 	$(PY) -m mypy
 	cd js && $(NPM) run typecheck
 

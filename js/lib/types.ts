@@ -2,7 +2,28 @@
  * The shapes that cross the widget boundary: synced traits (durable state) and custom
  * messages (transient deltas, requests). They mirror a3s_notebook/widgets/_*.py; when
  * one side changes, change the other.
+ *
+ * A field that carries an event's field as it is takes its type from the generated event
+ * types (./events.gen.ts, from the Python event union's schema): when the Python side
+ * renames, drops or retypes it, `tsc` fails here instead of the view drifting.
  */
+import type {
+  AgentEnd,
+  BudgetExceeded,
+  ConfirmationReceived,
+  ConfirmationRequired,
+  ConfirmationTimeout,
+  ContextCompacted,
+  ContextUsageUpdated,
+  ErrorEvent as AgentErrorEvent,
+  LlmCostRecord,
+  PermissionDenied,
+  SecurityEvent,
+  Task,
+  ToolEnd,
+} from "./events.gen.js";
+
+export type { TaskPriority, TaskStatus } from "./events.gen.js";
 
 /** Traits every a3s widget has. */
 export interface BaseTraits {
@@ -45,69 +66,67 @@ export interface AssistantRow extends RowBase {
   reasoning?: string;
 }
 
+/** A tool call: `tool_start`, then `tool_end` fills in the result. */
 export interface ToolRow extends RowBase {
   kind: "tool";
-  tool_id: string;
-  name: string;
-  args?: Record<string, unknown> | null;
-  output?: string;
+  tool_id: ToolEnd["id"];
+  name: ToolEnd["name"];
+  args?: ToolEnd["args"];
+  output?: ToolEnd["output"];
   output_truncated?: boolean;
-  exit_code?: number | null;
-  duration_ms?: number | null;
+  exit_code?: ToolEnd["exit_code"] | null;
+  duration_ms?: ToolEnd["duration_ms"];
   status: "running" | "waiting" | "ok" | "error";
 }
 
-export interface DeniedRow extends RowBase {
+/** A `permission_denied` event. */
+export interface DeniedRow extends RowBase, Pick<PermissionDenied, "tool_id" | "tool_name" | "reason"> {
   kind: "denied";
-  tool_id: string;
-  tool_name: string;
-  args?: Record<string, unknown>;
-  reason: string;
+  args?: PermissionDenied["args"];
 }
 
-export interface ErrorRow extends RowBase {
+/** An `error` event. */
+export interface ErrorRow extends RowBase, Pick<AgentErrorEvent, "message"> {
   kind: "error";
-  message: string;
 }
 
-export interface CompactedRow extends RowBase {
+/** The counts of a `context_compacted` event. */
+export type CompactionCounts = Pick<ContextCompacted, "before_messages" | "after_messages" | "percent_before">;
+
+export interface CompactedRow extends RowBase, CompactionCounts {
   kind: "compacted";
-  before_messages: number;
-  after_messages: number;
-  percent_before: number;
 }
 
-export interface ConfirmationRow extends RowBase {
+/** A confirmation's request (`confirmation_required`) or outcome (received, timeout). */
+export interface ConfirmationRow
+  extends RowBase,
+    Pick<ConfirmationRequired, "tool_id" | "tool_name">,
+    Pick<ConfirmationReceived, "decided_by" | "rule_added"> {
   kind: "confirmation";
-  tool_id: string;
-  tool_name: string;
   outcome: "requested" | "approved" | "denied" | "timeout";
-  decided_by?: string | null;
-  reason?: string | null;
-  rule_added?: string | null;
-  action_taken?: string | null;
+  /** Why approval was asked (requested), or the reason given with a denial. */
+  reason?: ConfirmationRequired["reason"] | ConfirmationReceived["reason"];
+  action_taken?: ConfirmationTimeout["action_taken"] | null;
 }
 
-export interface BudgetRow extends RowBase {
+/** A `budget_exceeded` event. */
+export interface BudgetRow extends RowBase, Pick<BudgetExceeded, "message"> {
   kind: "budget";
-  message: string;
 }
 
 /** The security guard or the secret filter acted (a distinct row: what, which rule). */
-export interface SecurityRow extends RowBase {
+export interface SecurityRow
+  extends RowBase,
+    Pick<SecurityEvent, "action" | "rule" | "where" | "message" | "tool_name"> {
   kind: "security";
-  action: "blocked" | "redacted" | "flagged" | "asked";
-  rule: string;
-  where: string;
-  message: string;
-  tool_name?: string | null;
 }
 
+/** An `agent_end` event: the run's LLM calls and its summed usage. */
 export interface EndRow extends RowBase {
   kind: "end";
   turns?: number;
-  total_tokens?: number;
-  estimated?: boolean;
+  total_tokens?: AgentEnd["usage"]["total_tokens"];
+  estimated?: AgentEnd["usage"]["estimated"];
 }
 
 export type Row =
@@ -176,29 +195,19 @@ export type InboundMsg = DeltaMsg | SnapshotMsg | ClockMsg;
 
 // --- ContextBar ----------------------------------------------------------------------
 
-export interface ContextState {
-  used_tokens: number;
-  max_tokens: number;
-  /** 0..1 */
-  percent: number;
-  turns: number;
+/** The last `context_usage` event (`percent` is 0..1) and the session's compaction settings. */
+export interface ContextState extends Pick<ContextUsageUpdated, "used_tokens" | "max_tokens" | "percent" | "turns"> {
   /** 0..1, the auto-compaction threshold */
   threshold: number;
   auto_compact: boolean;
   compactions: number;
-  last_compaction?: { before_messages: number; after_messages: number; percent_before: number } | null;
+  last_compaction?: CompactionCounts | null;
 }
 
 // --- TaskTable -----------------------------------------------------------------------
 
-export type TaskStatus = "pending" | "in_progress" | "completed" | "failed" | "skipped" | "cancelled";
-
-export interface TaskItem {
-  id: string;
-  content: string;
-  status: TaskStatus | string;
-  priority: "high" | "medium" | "low" | string;
-}
+/** A task of a `task_updated` event, with the fields the table shows (all written). */
+export type TaskItem = Required<Pick<Task, "id" | "content" | "status" | "priority">>;
 
 // --- ApprovalCards -------------------------------------------------------------------
 
@@ -214,24 +223,21 @@ export interface CardDiff {
   note?: string | null;
 }
 
-export interface Card {
-  tool_id: string;
-  tool_name: string;
-  args: Record<string, unknown>;
-  /** Why approval is needed: the matching ask rule, or the default decision. */
-  reason?: string | null;
-  /** The narrowest rule "Always allow" adds (shown on the button); none: not offered. */
-  suggested_rule?: string | null;
-  timeout_ms: number;
+/**
+ * One approval: the `confirmation_required` event's fields (`reason`: why approval is
+ * needed; `suggested_rule`: the narrowest rule "Always allow" adds, none: not offered),
+ * then the decision from `confirmation_received` or `confirmation_timeout`.
+ */
+export interface Card
+  extends Pick<ConfirmationRequired, "tool_id" | "tool_name" | "args" | "reason" | "suggested_rule" | "timeout_ms">,
+    Pick<ConfirmationReceived, "decided_by" | "rule_added"> {
   /** Kernel epoch milliseconds. */
   created_at: number;
   deadline: number;
   status: CardStatus;
-  decided_by?: string | null;
-  decision_reason?: string | null;
-  rule_added?: string | null;
+  decision_reason?: ConfirmationReceived["reason"];
   decided_at?: number | null;
-  action_taken?: string | null;
+  action_taken?: ConfirmationTimeout["action_taken"] | null;
   /** Set when a click arrived after the request stopped being pending. */
   notice?: string | null;
   diff?: CardDiff | null;
@@ -271,13 +277,12 @@ export interface UsageState {
   estimated: boolean;
   scripted: boolean;
   models: ModelUsage[];
-  last?: {
-    label: string;
-    latency_ms: number | null;
-    ttft_ms: number | null;
-    prompt_tokens: number;
-    completion_tokens: number;
-  } | null;
+  /** The last LLM call's record (`usage_recorded`), as written. */
+  last?:
+    | ({ label: string } & Required<
+        Pick<LlmCostRecord, "latency_ms" | "ttft_ms" | "prompt_tokens" | "completion_tokens">
+      >)
+    | null;
   budget?: {
     cost_limit_usd?: number | null;
     cost_left_usd?: number | null;
