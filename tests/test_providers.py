@@ -725,6 +725,14 @@ async def test_openai_tool_calls_without_index_or_id(llm_server: LlmServer) -> N
             chunk({"tool_calls": [{"function": {"arguments": '"x"}'}}]}),
             chunk({"tool_calls": [{"id": "b", "function": {"name": "ls", "arguments": "{}"}}]}),
             chunk({"tool_calls": [{"index": 2, "function": {"name": "pwd", "arguments": "{}"}}]}),
+            # a stream must end with a finish reason (one without is an incomplete answer)
+            sse(
+                {
+                    "id": "c",
+                    "model": "m",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+                }
+            ),
             "data: [DONE]\n\n",
         ]
     )

@@ -3,11 +3,20 @@
 The providers build their SDK clients with ``max_retries=0`` and retry here instead, so
 the rules are the reference's (retry.rs) whatever SDK is underneath:
 
-* up to ``max_retries + 1`` attempts, only for the statuses in ``retryable_statuses``;
+* up to ``max_retries + 1`` attempts, only for what can pass on a later try: the statuses
+  in ``retryable_statuses`` (429, 500, 502, 503, 529), except a 500 whose body says the
+  request itself is wrong (llama.cpp-based servers answer 500 to a malformed request,
+  e.g. "validation error ... Input should be a valid string"), and dropped or reset
+  connections;
+* never 400, 401, 403, 404 or 422 (whatever ``retryable_statuses`` says), never a
+  timeout (a server that did not answer in ``timeout`` seconds is no faster the next
+  time), never a refused connection (nothing listens at that address);
 * the delay before retry ``k`` (0-based) is ``min(base * 2**min(k, 10), max)`` with a
   deterministic +/-25 % jitter, unless the server sent a usable ``Retry-After``;
 * a retry only happens before the first stream event reached the caller: once text has
   been shown, repeating the call would show it twice.
+
+Every error that leaves here says whether the request was retried, and why (or why not).
 """
 
 from __future__ import annotations
@@ -25,7 +34,16 @@ from a3s_notebook.llm.errors import LlmRequestError
 
 __all__ = [
     "COMPACT_HINT",
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_TIMEOUT_S",
+    "SERVER_CONTEXT_HINT",
+    "check_timeout",
+    "describe_timeout",
+    "is_transport_error",
+    "sdk_timeout",
+    "transport_kind",
     "DEFAULT_RETRYABLE_STATUSES",
+    "NEVER_RETRIED_STATUSES",
     "RetryConfig",
     "RetryableFailure",
     "api_message",
@@ -36,7 +54,9 @@ __all__ = [
     "looks_like_context_overflow",
     "parse_retry_after",
     "redact",
+    "retry_note",
     "retrying",
+    "status_retry_decision",
     "truncate",
 ]
 
@@ -47,12 +67,41 @@ T = TypeVar("T")
 DEFAULT_RETRYABLE_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 529})
 """Rate limited, server errors and Anthropic's "overloaded"."""
 
+NEVER_RETRIED_STATUSES: frozenset[int] = frozenset({400, 401, 403, 404, 422})
+"""The request itself is wrong (or not allowed): the same request gets the same answer."""
+
+_INVALID_REQUEST_HINTS = (
+    "validation error",
+    "invalid",
+    "must be a",
+    "must be an",
+    "input should be",
+    "parse",
+    "not supported",
+    "unsupported",
+    "is required",
+    "can only concatenate",
+    "nonetype",
+    "unexpected keyword argument",
+    "typeerror",
+    "keyerror",
+    "template",
+)
+"""Words in a 500's body that say the request, not the server, is at fault (llama.cpp's
+and llama-cpp-python's servers answer 500 to requests they cannot validate or render)."""
+
 MAX_RETRY_AFTER_S = 300.0
 """A Retry-After above this is ignored (the computed delay is used instead)."""
 
 _BODY_LIMIT = 1000
 
 COMPACT_HINT = "Compact the session (session.compact() or %a3s_session compact) or start a new one."
+
+SERVER_CONTEXT_HINT = (
+    "or give the server a larger context (llama.cpp: --ctx-size N; llama-cpp-python: "
+    "--n_ctx N; Ollama: the num_ctx option; vLLM: --max-model-len N)"
+)
+"""The other fix when the model runs on the user's own server."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +137,12 @@ class RetryConfig:
         return self.max_retries + 1
 
     def is_retryable(self, status: int | None) -> bool:
-        """Whether an HTTP status is worth another attempt."""
-        return status is not None and status in self.retryable_statuses
+        """Whether an HTTP status is worth another attempt (never 400/401/403/404/422)."""
+        return (
+            status is not None
+            and status in self.retryable_statuses
+            and status not in NEVER_RETRIED_STATUSES
+        )
 
     def delay_seconds(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt ``attempt`` (0-based).
@@ -110,17 +163,90 @@ def _jitter(attempt: int) -> float:
 
 
 class RetryableFailure(Exception):
-    """A provider's signal to :func:`retrying` that an HTTP status may succeed if repeated.
+    """A provider's signal to :func:`retrying` that a failure may pass if repeated.
 
-    Providers raise it only for statuses their :class:`RetryConfig` lists; :func:`retrying`
-    turns it into :class:`LlmRequestError` when the attempts run out.
+    Providers raise it only for what :func:`status_retry_decision` (or their connection
+    handling) calls retryable. ``reason`` completes "retried because ..." in the final
+    error. When the attempts run out, :func:`retrying` raises ``make_error(attempts,
+    note)`` if given (``note`` is the "(retried N times: ...)" sentence), else an
+    :class:`LlmRequestError` in the reference's words.
     """
 
-    def __init__(self, status: int, body: str, retry_after: float | None = None) -> None:
-        super().__init__(f"HTTP {status}")
+    def __init__(
+        self,
+        status: int | None,
+        body: str,
+        retry_after: float | None = None,
+        *,
+        reason: str = "",
+        make_error: Callable[[int, str], LlmRequestError] | None = None,
+    ) -> None:
+        super().__init__(f"HTTP {status}" if status is not None else reason or "failure")
         self.status = status
         self.body = body
         self.retry_after = retry_after
+        self.reason = reason or _status_reason(status)
+        self.make_error = make_error
+
+
+def _status_reason(status: int | None) -> str:
+    if status == 429:
+        return "HTTP 429 means the server is rate limiting for a while"
+    if status in (503, 529):
+        return f"HTTP {status} means the server is overloaded or briefly unavailable"
+    if status == 502:
+        return "HTTP 502 means a gateway in front of the model failed for a moment"
+    if status is not None and status >= 500:
+        return f"HTTP {status} is a server error whose body does not blame the request"
+    return f"HTTP {status} may pass on a later try"
+
+
+def status_retry_decision(config: RetryConfig, status: int, body: str) -> tuple[bool, str]:
+    """Whether an HTTP error is worth another attempt, and why (or why not).
+
+    The second item finishes "retried because ..." / "not retried: ...". A 500 whose
+    body says the request is malformed is not retried: sending it again gets the same 500.
+    """
+    if status in (400, 422):
+        return False, (
+            f"HTTP {status} means the server rejected the request as invalid; the same "
+            "request gets the same answer"
+        )
+    if status in (401, 403):
+        return False, f"HTTP {status} means the key was refused; it stays refused"
+    if status == 404:
+        return False, "HTTP 404 means the server has no such endpoint or model"
+    if status >= 500 and _blames_request(body):
+        return False, (
+            f"the server rejected the request as invalid (HTTP {status} with "
+            f"{_first_hint(body)!r} in its body); the same request gets the same answer"
+        )
+    if config.is_retryable(status):
+        return True, _status_reason(status)
+    return False, (
+        f"HTTP {status} is not one of the statuses retried "
+        f"({', '.join(str(s) for s in sorted(config.retryable_statuses))})"
+    )
+
+
+def _blames_request(body: str) -> bool:
+    return _first_hint(body) is not None
+
+
+def _first_hint(body: str) -> str | None:
+    lowered = body.lower()
+    return next((h for h in _INVALID_REQUEST_HINTS if h in lowered), None)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def retry_note(attempts: int, reason: str) -> str:
+    """``(retried N times because <reason>)``, or why there was no retry."""
+    if attempts <= 1:
+        return f"(not retried: retries are disabled, RetryConfig.max_retries=0; {reason})"
+    return f"(retried {_plural(attempts - 1, 'time')} because {reason})"
 
 
 def exhaustion_message(attempts: int, status: int, body: str) -> str:
@@ -157,11 +283,14 @@ async def retrying(
             if started:
                 # the caller has already seen part of the answer: a second attempt would
                 # repeat it, so report the failure instead
+                why = "part of the answer had already been shown"
                 raise LlmRequestError(
                     f"{label}: the response stream failed part-way (HTTP {failure.status}): "
-                    f"{truncate(failure.body)}",
+                    f"{truncate(failure.body)} (not retried: {why})",
                     status=failure.status,
                     attempts=k + 1,
+                    retried=k > 0,
+                    retry_reason=why,
                 ) from None
             last = failure
             if k + 1 >= config.max_attempts:
@@ -170,19 +299,24 @@ async def retrying(
             # info, not warning: Python's last-resort handler would print warnings into
             # notebook cells, and a retry that then succeeds is not the user's problem
             logger.info(
-                "%s: HTTP %s, retrying in %.2f s (attempt %d of %d)",
+                "%s: %s, retrying in %.2f s (attempt %d of %d)",
                 mask_urls_in_text(label),
-                failure.status,
+                f"HTTP {failure.status}" if failure.status is not None else failure.reason,
                 delay,
                 k + 2,
                 config.max_attempts,
             )
             await asyncio.sleep(delay)
     assert last is not None  # the loop runs at least once and only breaks after a failure
+    attempts = config.max_attempts
+    note = retry_note(attempts, last.reason)
+    if last.make_error is not None:
+        raise last.make_error(attempts, note)
     raise LlmRequestError(
-        exhaustion_message(config.max_attempts, last.status, last.body),
+        f"{exhaustion_message(attempts, last.status or 0, last.body)} {note}",
         status=last.status,
-        attempts=config.max_attempts,
+        attempts=attempts,
+        retry_reason=note[1:-1],
     )
 
 
@@ -259,16 +393,124 @@ def api_message(body: object) -> str:
     return body_text(body)
 
 
-def auth_error_text(provider: str, status: int, env: str | None, body: str) -> str:
-    """What to tell the user when a provider rejects the key (the body is pre-redacted)."""
-    fix = f"Set {env} to a valid key or pass api_key=..." if env else "Pass a valid api_key=..."
+def auth_error_text(
+    provider: str, status: int, env: str | None, body: str, *, hint: str | None = None
+) -> str:
+    """What to tell the user when a provider rejects the key (the body is pre-redacted).
+
+    ``hint`` replaces the default fix ("Set <env> to a valid key or pass api_key=...").
+    """
+    fix = hint or (
+        f"Set {env} to a valid key or pass api_key=..." if env else "Pass a valid api_key=..."
+    )
     said = f" ({provider} said: {truncate(body, 300)})" if body else ""
-    return f"{provider} rejected the API key (HTTP {status}). {fix}{said}"
+    return (
+        f"{provider} rejected the API key (HTTP {status}). {fix}{said} "
+        "(Not retried: a refused key stays refused.)"
+    )
 
 
-def context_error_text(label: str, detail: str) -> str:
-    """What to tell the user when the prompt does not fit the model's context window."""
+def context_error_text(label: str, detail: str, *, own_server: bool = False) -> str:
+    """What to tell the user when the prompt does not fit the model's context window.
+
+    ``own_server``: the model runs on a server the user started (a custom ``base_url``),
+    so a larger context on that server is a fix too.
+    """
+    fix = COMPACT_HINT
+    if own_server:
+        fix = fix[:-1] + ", " + SERVER_CONTEXT_HINT + "."
     return (
         f"The conversation is too long for the context window of {label} "
-        f"({truncate(detail, 300)}). {COMPACT_HINT}"
+        f"({truncate(detail, 300)}). {fix} (Not retried: the same prompt does not fit "
+        "the next time either.)"
     )
+
+
+# --- timeouts and transport errors (shared by the HTTP providers) --------------------------
+
+DEFAULT_TIMEOUT_S = 600.0
+"""Seconds a request may wait for the next piece of its answer when no timeout is given."""
+
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+"""Seconds to wait for a TCP/TLS connection when no timeout is given."""
+
+_TIMEOUT_PARTS = ("connect", "read", "write", "pool")
+
+
+def check_timeout(value: object) -> None:
+    """Raise ``ValueError``/``TypeError`` unless ``value`` is None, a positive number of
+    seconds or an ``httpx.Timeout``-like object (``connect``, ``read``, ``write``,
+    ``pool`` attributes)."""
+    if value is None:
+        return
+    if isinstance(value, bool):
+        raise TypeError("timeout must be a number of seconds or an httpx.Timeout, not a bool")
+    if isinstance(value, (int, float)):
+        if not value > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
+        return
+    if not all(hasattr(value, part) for part in _TIMEOUT_PARTS):
+        raise TypeError(
+            f"timeout must be a number of seconds or an httpx.Timeout, got {type(value).__name__}"
+        )
+
+
+def sdk_timeout(value: object, cls: Callable[..., T]) -> T:
+    """``value`` (None, seconds, or an ``httpx.Timeout``-like object) as the SDK's own
+    ``Timeout`` class ``cls`` (the SDKs may use another httpx than the user's).
+
+    None is :data:`DEFAULT_TIMEOUT_S` with a :data:`DEFAULT_CONNECT_TIMEOUT_S` connect
+    timeout; a number is that many seconds for connecting and for each wait for data
+    (not for the whole answer: a model that keeps streaming is never cut off).
+    """
+    check_timeout(value)
+    if value is None:
+        return cls(DEFAULT_TIMEOUT_S, connect=DEFAULT_CONNECT_TIMEOUT_S)
+    if isinstance(value, (int, float)):
+        return cls(float(value))
+    return cls(**{part: getattr(value, part) for part in _TIMEOUT_PARTS})
+
+
+def describe_timeout(value: object) -> str:
+    """``"5 s"`` or ``"connect 1 s, read 5 s"`` for an error text."""
+    if value is None:
+        return f"{DEFAULT_TIMEOUT_S:g} s (connect {DEFAULT_CONNECT_TIMEOUT_S:g} s)"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:g} s"
+    parts = []
+    for part in ("connect", "read"):
+        seconds = getattr(value, part, None)
+        parts.append(f"{part} {'no limit' if seconds is None else f'{seconds:g} s'}")
+    return ", ".join(parts)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def transport_kind(exc: BaseException) -> str | None:
+    """What an HTTP client error (httpx, httpx2 or an SDK wrapper, with its causes) means:
+    ``"connect_timeout"``, ``"timeout"``, ``"refused"``, ``"connection"`` or None."""
+    names = {cls.__name__ for e in _chain(exc) for cls in type(e).__mro__}
+    if names & {"ConnectTimeout", "PoolTimeout"}:
+        return "connect_timeout"
+    if names & {"TimeoutException", "APITimeoutError", "TimeoutError"}:
+        return "timeout"
+    text = " ".join(str(e) for e in _chain(exc)).lower()
+    if "ConnectionRefusedError" in names or "connection refused" in text:
+        return "refused"
+    if names & {"TransportError", "NetworkError", "APIConnectionError", "ProtocolError", "OSError"}:
+        return "connection"
+    return None
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """An httpx / httpcore / socket error that escaped an SDK unwrapped (older SDK versions
+    let the ones raised while reading a stream through)."""
+    root = type(exc).__module__.split(".")[0]
+    return root in {"httpx", "httpx2", "httpcore", "httpcore2", "anyio"} or isinstance(exc, OSError)

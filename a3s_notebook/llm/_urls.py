@@ -9,9 +9,9 @@ leaves the rest of the URL as it was, so an error still says which server failed
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
-__all__ = ["SECRET_QUERY_KEYS", "mask_url", "mask_urls_in_text"]
+__all__ = ["SECRET_QUERY_KEYS", "mask_url", "mask_urls_in_text", "origin", "same_origin"]
 
 SECRET_QUERY_KEYS: frozenset[str] = frozenset(
     {
@@ -104,3 +104,30 @@ def mask_urls_in_text(text: str) -> str:
     if "=" in text:
         text = _QUERY_PARAM_IN_TEXT.sub(lambda m: m.group(1) + MASK, text)
     return text
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None] | None:
+    """``(scheme, host, port)`` of a URL, lower-cased, with the scheme's default port
+    filled in; None when it is not an absolute http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port
+
+
+def same_origin(a: str | None, b: str | None) -> bool:
+    """Whether two URLs reach the same server (scheme, host and port); False when either
+    is missing or not an http(s) URL. A key meant for one origin goes to no other."""
+    if not a or not b:
+        return False
+    oa, ob = origin(a), origin(b)
+    return oa is not None and oa == ob

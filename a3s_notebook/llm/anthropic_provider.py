@@ -4,6 +4,10 @@ Our message model is Anthropic's, so blocks map one to one. Two things need care
 extended thinking (``thinking_budget``) produces thinking blocks whose signature must be
 sent back unchanged on the next request, and the usage splits input tokens into
 uncached, cache-read and cache-written parts, which are summed into ``prompt_tokens``.
+
+A stream must carry a stop reason and an answer: no events, no ``message_start``, no
+``stop_reason`` or a finished message with no text and no tool call raise
+:class:`~a3s_notebook.llm.errors.IncompleteResponseError`, never an empty message.
 """
 
 from __future__ import annotations
@@ -22,14 +26,28 @@ from a3s_notebook.llm._retry import (
     auth_error_text,
     body_text,
     context_error_text,
+    describe_timeout,
+    is_transport_error,
     looks_like_context_overflow,
     parse_retry_after,
     redact,
     retrying,
+    sdk_timeout,
+    status_retry_decision,
+    transport_kind,
     truncate,
 )
 from a3s_notebook.llm._urls import mask_url
-from a3s_notebook.llm.errors import ContextLengthError, LlmAuthError, LlmRequestError
+from a3s_notebook.llm.errors import (
+    ContextLengthError,
+    IncompleteKind,
+    IncompleteResponseError,
+    LlmAuthError,
+    LlmConnectionError,
+    LlmRequestError,
+    LlmTimeoutError,
+)
+from a3s_notebook.llm.pricing import known_context_window
 from a3s_notebook.llm.types import (
     Done,
     LlmResponse,
@@ -155,6 +173,8 @@ class _BlockParts:
 
 @dataclass
 class _StreamState:
+    events: int = 0
+    started: bool = False
     blocks: dict[int, _BlockParts] = field(default_factory=dict)
     input_tokens: int = 0
     output_tokens: int = 0
@@ -165,8 +185,10 @@ class _StreamState:
     model: str | None = None
 
     def feed(self, event: Any) -> list[StreamEvent]:
+        self.events += 1
         kind = _attr(event, "type")
         if kind == "message_start":
+            self.started = True
             message = _attr(event, "message")
             model = _attr(message, "model")
             if isinstance(model, str) and model:
@@ -253,6 +275,19 @@ class _StreamState:
                 parts.signature = (parts.signature or "") + signature
         return []
 
+    def problem(self) -> IncompleteKind | None:
+        """Why the stream is not a complete answer, or None when it is."""
+        if self.events == 0:
+            return "no_chunks"
+        if not self.started:
+            return "no_choices"
+        if self.stop_reason is None:
+            return "no_finish_reason"
+        has_text = any(p.kind == "text" and "".join(p.text) for p in self.blocks.values())
+        if not has_text and not any(p.kind == "tool_use" for p in self.blocks.values()):
+            return "empty_message"
+        return None
+
     def finish(self) -> LlmResponse:
         content: list[TextBlock | ToolUseBlock | ThinkingBlock] = []
         for index in sorted(self.blocks):
@@ -294,10 +329,6 @@ _DELTA_KINDS = {
 }
 
 
-CONNECT_TIMEOUT_S = 10.0
-"""Seconds to wait for a TCP/TLS connection (the overall ``timeout`` covers the answer)."""
-
-
 # --- the client ----------------------------------------------------------------------------
 
 
@@ -313,8 +344,11 @@ class AnthropicClient:
         temperature: sampling temperature (not allowed together with thinking).
         thinking_budget: enables extended thinking with this many tokens (>= 1024).
         retry: the retry rules; :class:`RetryConfig` defaults when ``None``.
-        timeout: seconds before a request is abandoned.
-        api_key_env: the environment variable an auth error tells the user to set.
+        timeout: seconds to wait for a connection and for each piece of the answer (a
+            float), or an ``httpx.Timeout``; ``None``: 600 s, 10 s to connect. A silent
+            server raises :class:`LlmTimeoutError` (not retried).
+        api_key_env: the environment variable the key comes from, named by an auth error.
+        auth_hint: the sentence an auth error ends with, instead of the default.
 
     The key is kept out of ``repr`` and out of every error text.
     """
@@ -329,8 +363,9 @@ class AnthropicClient:
         temperature: float | None = None,
         thinking_budget: int | None = None,
         retry: RetryConfig | None = None,
-        timeout: float = 600.0,
+        timeout: Any = None,
         api_key_env: str | None = "ANTHROPIC_API_KEY",
+        auth_hint: str | None = None,
     ) -> None:
         if thinking_budget is not None:
             if temperature is not None:
@@ -355,7 +390,9 @@ class AnthropicClient:
         self.temperature = temperature
         self.thinking_budget = thinking_budget
         self.retry = retry or RetryConfig()
-        self.timeout = timeout
+        self._sdk_timeout = sdk_timeout(timeout, anthropic.Timeout)  # validates it too
+        self.timeout: Any = timeout
+        self._auth_hint = auth_hint
 
     @property
     def provider(self) -> str:
@@ -381,6 +418,15 @@ class AnthropicClient:
     @property
     def _label(self) -> str:
         return f"anthropic/{self._model}"
+
+    async def context_window(self) -> int | None:
+        """The model's context window from genai-prices' data, or None (no request)."""
+        return known_context_window(self._model, "anthropic")
+
+    @property
+    def known_context_window(self) -> int | None:
+        """The same as :meth:`context_window`, without awaiting."""
+        return known_context_window(self._model, "anthropic")
 
     @property
     def _shown_url(self) -> str:
@@ -439,9 +485,7 @@ class AnthropicClient:
             api_key=self._api_key,
             base_url=self._base_url,
             max_retries=0,  # retries are ours (see _retry.py)
-            # a short connect timeout: an unreachable host should fail in seconds, while
-            # a slow model may legitimately take minutes to answer
-            timeout=anthropic.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT_S)),
+            timeout=self._sdk_timeout,
         )
 
     async def _attempt(self, request: dict[str, Any]) -> AsyncGenerator[StreamEvent, None]:
@@ -464,9 +508,40 @@ class AnthropicClient:
                 for event in state.feed(raw):
                     started = True
                     yield event
+            problem = state.problem()
+            if problem is not None:
+                raise self._incomplete(problem, state, started)
             yield Done(response=state.finish())
         finally:
             await sdk.close()
+
+    def _incomplete(
+        self, kind: IncompleteKind, state: _StreamState, started: bool
+    ) -> IncompleteResponseError:
+        url = self._shown_url
+        if kind == "no_chunks":
+            what = f"{url} answered HTTP 200 but sent no events (an empty stream)"
+        elif kind == "no_choices":
+            what = f"{url} sent {state.events} event(s) but no message_start"
+        elif kind == "no_finish_reason":
+            what = (
+                f"the stream from {url} ended after {state.events} event(s) without a stop "
+                "reason: the server stopped before the model finished"
+            )
+        else:
+            what = (
+                f"the model finished (stop_reason {state.stop_reason!r}) without any text or "
+                "tool call"
+            )
+        if kind == "no_finish_reason" and started:
+            why = "part of the answer had already been shown"
+        else:
+            why = "the same request gets the same incomplete answer"
+        return IncompleteResponseError(
+            f"{self._label}: {what}, so there is no answer to record. (Not retried: {why}.)",
+            kind=kind,
+            retry_reason=why,
+        )
 
     def _translate(self, exc: Exception, *, started: bool) -> Exception:
         """Our error (or a retry signal) for an SDK / decoding failure."""
@@ -478,7 +553,9 @@ class AnthropicClient:
             error_type = str(_attr(_attr(exc.body, "error"), "type") or "")
             if status in (401, 403):
                 return LlmAuthError(
-                    auth_error_text("anthropic", status, self._api_key_env, message)
+                    auth_error_text(
+                        "anthropic", status, self._api_key_env, message, hint=self._auth_hint
+                    )
                 )
             if status == 413 or looks_like_context_overflow(status, body):
                 return ContextLengthError(
@@ -489,33 +566,70 @@ class AnthropicClient:
                 status = 529
             elif status < 400 and error_type in ("api_error", "rate_limit_error"):
                 status = 500 if error_type == "api_error" else 429
-            if self.retry.is_retryable(status):
-                return RetryableFailure(status, body, parse_retry_after(exc.response.headers))
-            return LlmRequestError(
-                f"{self._label} request failed (HTTP {status}): {truncate(body)}", status=status
-            )
-        if isinstance(exc, anthropic.APITimeoutError):
-            return LlmRequestError(
-                f"{self._label}: the request to {self._shown_url} timed out after "
-                f"{self.timeout:g} s."
-            )
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = redact(str(exc.__cause__ or exc), key)
-            if started:
-                return LlmRequestError(
-                    f"{self._label}: the connection to {self._shown_url} was lost part-way "
-                    f"through the response ({cause})."
+            retry, why = status_retry_decision(self.retry, status, body)
+            if retry:
+                return RetryableFailure(
+                    status, body, parse_retry_after(exc.response.headers), reason=why
                 )
             return LlmRequestError(
-                f"Could not reach anthropic at {self._shown_url} ({cause}). Check that the "
-                "server is running and that base_url is right."
+                f"{self._label} request failed (HTTP {status}): {truncate(body)} "
+                f"(not retried: {why})",
+                status=status,
+                retried=False,
+                retry_reason=why,
             )
+        if isinstance(exc, anthropic.APIConnectionError) or is_transport_error(exc):
+            return self._transport_error(exc, started=started)
         if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, UnicodeError)):
             # json.JSONDecodeError and pydantic's ValidationError are ValueErrors
+            why = "the same server sends the same stream"
             return LlmRequestError(
                 f"{self._label}: {self._shown_url} sent a malformed response stream "
-                f"({type(exc).__name__}: {truncate(redact(str(exc), key), 300)})."
+                f"({type(exc).__name__}: {truncate(redact(str(exc), key), 300)}). "
+                f"(Not retried: {why}.)",
+                retried=False,
+                retry_reason=why,
             )
         if isinstance(exc, anthropic.AnthropicError):
             return LlmRequestError(f"{self._label}: {redact(str(exc), key)}")
         return exc
+
+    def _transport_error(self, exc: BaseException, *, started: bool) -> Exception:
+        kind = transport_kind(exc) or "connection"
+        cause = redact(str(exc.__cause__ or exc), self._api_key)
+        url = self._shown_url
+        if kind in ("timeout", "connect_timeout"):
+            doing = "connect" if kind == "connect_timeout" else "answer"
+            why = "a server that did not answer in time is no faster the next time"
+            return LlmTimeoutError(
+                f"{self._label}: the request to {url} timed out: it did not {doing} within "
+                f"{describe_timeout(self.timeout)}. Pass a larger timeout=... if the server "
+                f"is just slow. (Not retried: {why}.)",
+                retried=False,
+                retry_reason=why,
+            )
+        if started:
+            why = "part of the answer had already been shown"
+            return LlmConnectionError(
+                f"{self._label}: the connection to {url} was lost part-way through the "
+                f"response ({cause}). (Not retried: {why}.)",
+                retried=False,
+                retry_reason=why,
+            )
+        reach = (
+            f"Could not reach anthropic at {url} ({cause}). Check that the server is running "
+            "and that base_url is right."
+        )
+        if kind == "refused":
+            why = "nothing is listening at that address"
+            return LlmConnectionError(f"{reach} (Not retried: {why}.)", retry_reason=why)
+
+        def make_error(attempts: int, note: str) -> LlmRequestError:
+            return LlmConnectionError(f"{reach} {note}", attempts=attempts, retry_reason=note[1:-1])
+
+        return RetryableFailure(
+            None,
+            cause,
+            reason="a dropped or reset connection is often momentary",
+            make_error=make_error,
+        )

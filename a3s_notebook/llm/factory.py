@@ -5,9 +5,19 @@ A model is named ``provider/model`` (or ``provider:model``): ``openai/gpt-4o-min
 ``scripted/demo``. Any other provider name works with ``base_url=`` pointing at an
 OpenAI-compatible server.
 
-API keys come from, in order: the ``api_key`` argument, the provider's environment
-variable, a ``.env`` file in the current directory. They are never logged, never shown in
-a ``repr`` or an error, and never persisted (:class:`LlmConfigData` has no field for one).
+API keys come from, in order: the ``api_key`` argument; the variable named by
+``api_key_env`` (environment, then a ``.env`` file in the current directory); the
+provider's own variable (``OPENAI_API_KEY``...), but only for requests to the provider's
+own address. A ``base_url`` that is not the provider's own (``http://localhost:8080/v1``
+for ``openai/NAME``) never receives the provider's key from the environment: the user's
+real OpenAI key must not reach a local or third-party server. Such a server gets the key
+given with ``api_key=`` or ``api_key_env=``, or none at all (a placeholder bearer token
+the SDK accepts and keyless servers ignore). Providers without a hosted address of their
+own (``vllm``, any name used with ``base_url``) read their variable (``VLLM_API_KEY``,
+``<NAME>_API_KEY``) for any address: it exists only for the user's own server.
+
+Keys are never logged, never shown in a ``repr`` or an error, and never persisted
+(:class:`LlmConfigData` has no field for one).
 """
 
 from __future__ import annotations
@@ -22,11 +32,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from a3s_notebook.llm._retry import RetryConfig
-from a3s_notebook.llm._urls import mask_url
+from a3s_notebook.llm._retry import RetryConfig, check_timeout
+from a3s_notebook.llm._urls import mask_url, same_origin
 from a3s_notebook.llm.anthropic_provider import DEFAULT_ANTHROPIC_BASE_URL, AnthropicClient
 from a3s_notebook.llm.errors import LlmAuthError, UnknownModelError, UnknownProviderError
-from a3s_notebook.llm.openai_provider import DEFAULT_OPENAI_BASE_URL, OpenAIClient
+from a3s_notebook.llm.openai_provider import (
+    DEFAULT_OPENAI_BASE_URL,
+    NO_KEY_PLACEHOLDER,
+    OpenAIClient,
+)
 from a3s_notebook.llm.types import LlmClient
 
 __all__ = [
@@ -35,6 +49,8 @@ __all__ = [
     "LlmConfigData",
     "ProviderInfo",
     "RetryConfig",
+    "KeyChoice",
+    "choose_api_key",
     "create_client",
     "parse_model",
     "provider_info",
@@ -93,6 +109,7 @@ PROVIDER_ALIASES: dict[str, str] = {"claude": "anthropic"}
 """Other names accepted for a known provider."""
 
 _PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FORM_HINT = "write it as provider/model, e.g. openai/gpt-4o-mini"
 
 
@@ -159,7 +176,7 @@ def provider_info(provider: str, base_url: str | None = None) -> ProviderInfo:
             f"unknown provider {name!r}: use one of {_known_list()}, or pass base_url=... "
             "for any OpenAI-compatible server"
         )
-    return ProviderInfo(name, "openai", _env_name(name), None, False, "no-key")
+    return ProviderInfo(name, "openai", _env_name(name), None, False, NO_KEY_PLACEHOLDER)
 
 
 def resolve_api_key(env_var: str | None, api_key: str | None = None) -> str | None:
@@ -182,35 +199,115 @@ def resolve_api_key(env_var: str | None, api_key: str | None = None) -> str | No
     return None
 
 
+@dataclass(frozen=True)
+class KeyChoice:
+    """Which key a client gets, and what an auth error should tell the user.
+
+    Attributes:
+        key: the key to send; None when there is none (a placeholder goes instead).
+        env_var: the variable the key comes from or should come from, if any.
+        own_server: the base URL is not the provider's own address.
+        auth_hint: the fix an auth error names, when the default one would mislead.
+    """
+
+    key: str | None
+    env_var: str | None
+    own_server: bool
+    auth_hint: str | None = None
+
+
+def choose_api_key(
+    info: ProviderInfo,
+    base_url: str | None,
+    *,
+    api_key: str | None = None,
+    api_key_env: str | None = None,
+) -> KeyChoice:
+    """The key for a client of ``info`` at ``base_url`` (see the module doc for the rules).
+
+    Raises:
+        ValueError: ``api_key_env`` is not a variable name (the key itself, say); the
+            message does not repeat the value.
+        LlmAuthError: ``api_key_env`` names a variable that is not set, or a hosted
+            provider at its own address has no key.
+    """
+    url = base_url or info.base_url
+    own_server = bool(base_url) and not same_origin(base_url, info.base_url)
+    # the provider's variable may go to its own address, or anywhere for providers that
+    # have no hosted address (their variable exists only for the user's own server)
+    env_allowed = info.base_url is None or not own_server
+    if api_key_env is not None:
+        name = api_key_env.strip()
+        if not _ENV_NAME.match(name):
+            raise ValueError(
+                "api_key_env must be the name of an environment variable (letters, digits "
+                "and _), not the key itself: pass a key with api_key=..."
+            )
+        if api_key and api_key.strip():
+            return KeyChoice(api_key.strip(), name, own_server)
+        key = resolve_api_key(name)
+        if key is None:
+            raise LlmAuthError(
+                f"api_key_env={name!r} names a variable that is not set (environment or a "
+                f".env file): set {name} to the key of {mask_url(url or info.name)}, or leave "
+                "api_key_env out for a server that needs no key"
+            )
+        return KeyChoice(key, name, own_server)
+    hint = None
+    if own_server and not env_allowed:
+        hint = (
+            "Pass this server's key with api_key=... or name the variable holding it with "
+            f"api_key_env=... ({info.env_var} is only sent to {info.base_url})"
+        )
+    if api_key and api_key.strip():
+        return KeyChoice(api_key.strip(), info.env_var, own_server, hint)
+    if env_allowed:
+        return KeyChoice(resolve_api_key(info.env_var), info.env_var, own_server, hint)
+    return KeyChoice(None, None, own_server, hint)
+
+
 def create_client(
     model: str,
     *,
     api_key: str | None = None,
+    api_key_env: str | None = None,
     base_url: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
     thinking_budget: int | None = None,
     retry: RetryConfig | None = None,
+    timeout: float | Any | None = None,
 ) -> LlmClient:
     """The client for a ``provider/model`` name.
 
     Args:
         model: ``provider/model`` or ``provider:model``.
-        api_key: overrides the environment and ``.env``.
+        api_key: the key; overrides every variable.
+        api_key_env: the name of the environment variable (or ``.env`` entry) holding the
+            key, e.g. ``"MY_SERVER_KEY"``: the way to give a custom server a key without
+            writing it into a notebook. Never the key itself.
         base_url: the server address; required for ``vllm`` and for unknown providers.
+            When it is not the provider's own address, the provider's variable
+            (``OPENAI_API_KEY``...) is not read: see the module doc.
         temperature: sampling temperature; the provider's default when ``None``.
         max_tokens: cap on generated tokens (Anthropic: 8192 unless given).
         thinking_budget: Anthropic extended thinking; ignored by other providers.
         retry: retry rules; :class:`RetryConfig` defaults when ``None``.
+        timeout: seconds to wait for a connection and for each piece of the answer, or an
+            ``httpx.Timeout``; ``None`` keeps the default (600 s, 10 s to connect).
 
     Raises:
         UnknownModelError: the name does not parse.
         UnknownProviderError: an unknown provider without ``base_url``, or ``vllm``
             without ``base_url``.
-        LlmAuthError: a provider that needs a key and none was found.
+        LlmAuthError: a hosted provider at its own address without a key, or an
+            ``api_key_env`` that is not set.
+        ValueError: a ``timeout`` that is not positive, or an ``api_key_env`` that is not
+            a variable name.
     """
     provider, model_name = parse_model(model)
     info = provider_info(provider, base_url)
+    check_timeout(timeout)
     if info.kind == "scripted":
         from a3s_notebook.llm.scripted import scripted_client
 
@@ -222,37 +319,49 @@ def create_client(
             f"{provider} has no default server address: pass base_url=..., e.g. "
             "base_url='http://localhost:8000/v1'"
         )
-    key = resolve_api_key(info.env_var, api_key)
-    if key is None and info.needs_key:
+    choice = choose_api_key(info, base_url, api_key=api_key, api_key_env=api_key_env)
+    if choice.key is None and info.needs_key and not choice.own_server:
         raise LlmAuthError(
             f"No API key for {provider}: set {info.env_var} (environment or a .env file) "
             "or pass api_key=..."
         )
 
     if info.kind == "anthropic":
-        # an Anthropic key is always present here: needs_key is True for it
         return AnthropicClient(
             model_name,
-            api_key=key or "",
+            api_key=choice.key or NO_KEY_PLACEHOLDER,
             base_url=url,
             max_tokens=max_tokens,
             temperature=temperature,
             thinking_budget=thinking_budget,
             retry=retry,
-            api_key_env=info.env_var,
+            timeout=timeout,
+            api_key_env=choice.env_var,
+            auth_hint=choice.auth_hint,
         )
     if thinking_budget is not None:
         logger.info("%s/%s: thinking_budget is Anthropic-only and ignored", provider, model_name)
     return OpenAIClient(
         model_name,
         base_url=url,
-        api_key=key or info.placeholder_key,
+        api_key=choice.key or info.placeholder_key,
         provider=provider,
-        api_key_env=info.env_var,
+        api_key_env=choice.env_var,
         temperature=temperature,
         max_tokens=max_tokens,
         retry=retry,
+        timeout=timeout,
+        own_server=choice.own_server or info.base_url is None or _is_local(url),
+        auth_hint=choice.auth_hint,
     )
+
+
+def _is_local(url: str) -> bool:
+    """A loopback address: the user's own server, whatever the provider name says."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 class LlmConfigData(BaseModel):

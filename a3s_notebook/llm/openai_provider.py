@@ -7,11 +7,36 @@ official ``openai`` SDK and turns the chunks into our stream events.
 Servers differ in small ways this module absorbs: reasoning text arrives as the
 non-standard ``reasoning_content`` (DeepSeek, vLLM) or ``reasoning`` (Ollama, OpenRouter)
 delta field; tool-call fragments of several calls may interleave; some servers send no
-usage at all (the usage is then estimated as characters / 4 and marked ``estimated``).
+usage at all (the usage is then estimated with the best tokenizer at hand, see
+:mod:`a3s_notebook.llm.tokens`, and marked ``estimated``).
+
+What is sent, per message shape (the exact bodies are pinned in ``tests/test_providers.py``):
+
+* user text: ``{"role": "user", "content": "<text>"}`` (several text blocks joined by a
+  blank line);
+* assistant text: ``{"role": "assistant", "content": "<text>"}``;
+* assistant tool calls without text: ``{"role": "assistant", "content": "", "tool_calls":
+  [...]}``. ``content`` is always a string, never ``null``: OpenAI, vLLM, Ollama, LM
+  Studio and llama.cpp accept ``""``, while llama-cpp-python's server rejects ``null``
+  (HTTP 500, "Input should be a valid string") and chat templates that concatenate the
+  content fail on it;
+* tool results: one ``{"role": "tool", "tool_call_id": ..., "content": "<text>"}`` each,
+  right after the assistant message that asked for them;
+* reasoning: sent back as ``reasoning_content`` on the assistant message that had it;
+  Anthropic thinking blocks are not sent (no OpenAI-compatible server reads them);
+* images: our messages carry none, so none are sent.
+
+A stream must end with a finish reason and carry an answer: an empty stream (what
+llama-cpp-python's server sends when the prompt does not fit its context), chunks without
+choices, a stream cut before the finish reason, or a finished answer with no text and no
+tool call raise :class:`~a3s_notebook.llm.errors.IncompleteResponseError` (or
+:class:`~a3s_notebook.llm.errors.ContextLengthError` when the prompt is known not to fit),
+never an empty assistant message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -21,21 +46,45 @@ from typing import Any
 
 import openai
 
+from a3s_notebook.llm import _server_info
 from a3s_notebook.llm._retry import (
+    COMPACT_HINT,
+    SERVER_CONTEXT_HINT,
     RetryableFailure,
     RetryConfig,
     api_message,
     auth_error_text,
     body_text,
     context_error_text,
+    describe_timeout,
+    is_transport_error,
     looks_like_context_overflow,
     parse_retry_after,
     redact,
     retrying,
+    sdk_timeout,
+    status_retry_decision,
+    transport_kind,
     truncate,
 )
-from a3s_notebook.llm._urls import mask_url
-from a3s_notebook.llm.errors import ContextLengthError, LlmAuthError, LlmRequestError
+from a3s_notebook.llm._urls import mask_url, same_origin
+from a3s_notebook.llm.errors import (
+    ContextLengthError,
+    IncompleteKind,
+    IncompleteResponseError,
+    LlmAuthError,
+    LlmConnectionError,
+    LlmError,
+    LlmRequestError,
+    LlmTimeoutError,
+)
+from a3s_notebook.llm.pricing import known_context_window
+from a3s_notebook.llm.tokens import (
+    completion_text,
+    heuristic_tokens,
+    prompt_text,
+    tiktoken_counter,
+)
 from a3s_notebook.llm.types import (
     Done,
     LlmResponse,
@@ -55,6 +104,7 @@ from a3s_notebook.llm.types import (
 
 __all__ = [
     "DEFAULT_OPENAI_BASE_URL",
+    "NO_KEY_PLACEHOLDER",
     "OpenAIClient",
     "to_openai_messages",
     "to_openai_tools",
@@ -105,11 +155,9 @@ def _assistant_message(message: Message) -> dict[str, Any]:
         for b in message.content
         if isinstance(b, ToolUseBlock)
     ]
-    text = message.text()
-    out: dict[str, Any] = {"role": "assistant"}
-    # null content is only valid next to tool_calls; several local servers reject it
-    # otherwise, so a message with neither sends an empty string
-    out["content"] = text if text or not calls else None
+    # always a string: llama-cpp-python's server answers 500 to null content (even next
+    # to tool_calls) and chat templates that concatenate it fail; "" suits every server
+    out: dict[str, Any] = {"role": "assistant", "content": message.text()}
     if calls:
         out["tool_calls"] = calls
     if message.reasoning_content:
@@ -131,13 +179,6 @@ def to_openai_tools(tools: list[ToolDefinition]) -> list[dict[str, Any]]:
         }
         for t in tools
     ]
-
-
-def _estimate_chars(
-    messages: list[Message], system: str | None, tools: list[ToolDefinition] | None
-) -> int:
-    chars = len(system or "") + sum(m.char_count() for m in messages)
-    return chars + sum(len(t.description) + len(json.dumps(t.parameters)) for t in tools or [])
 
 
 # --- stream assembly -----------------------------------------------------------------------
@@ -174,7 +215,8 @@ class _ToolCallParts:
 class _StreamState:
     """Everything one streamed response has delivered so far."""
 
-    prompt_chars: int
+    chunks: int = 0
+    choices: int = 0
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
     calls: dict[int, _ToolCallParts] = field(default_factory=dict)
@@ -185,6 +227,7 @@ class _StreamState:
     def feed(self, chunk: Any) -> list[StreamEvent]:
         """The events one chunk produces."""
         events: list[StreamEvent] = []
+        self.chunks += 1
         model = _attr(chunk, "model")
         if isinstance(model, str) and model:
             self.model = model
@@ -195,6 +238,7 @@ class _StreamState:
             # n > 1 is never requested; a server that sends extra choices is ignored
             if (_attr(choice, "index") or 0) != 0:
                 continue
+            self.choices += 1
             finish = _attr(choice, "finish_reason")
             if isinstance(finish, str) and finish:
                 self.finish_reason = finish
@@ -251,8 +295,24 @@ class _StreamState:
             return max(self.calls, default=-1) + 1
         return max(self.calls, default=0)
 
+    def problem(self) -> IncompleteKind | None:
+        """Why the stream is not a complete answer, or None when it is."""
+        if self.chunks == 0:
+            return "no_chunks"
+        if self.choices == 0:
+            return "no_choices"
+        if self.finish_reason is None:
+            return "no_finish_reason"
+        if not "".join(self.text) and not self.calls:
+            return "empty_message"
+        return None
+
     def finish(self) -> tuple[list[StreamEvent], LlmResponse]:
-        """Events still owed (calls whose id or name never came) and the whole response."""
+        """Events still owed (calls whose id or name never came) and the whole response.
+
+        The response's usage is the reported one; :meth:`reported_usage` is None when the
+        server sent none, and the caller estimates it.
+        """
         events: list[StreamEvent] = []
         blocks: list[TextBlock | ToolUseBlock] = []
         text = "".join(self.text)
@@ -279,23 +339,17 @@ class _StreamState:
         )
         response = LlmResponse(
             message=message,
-            usage=self._usage(message),
+            usage=self.reported_usage() or TokenUsage(estimated=True),
             stop_reason=self.finish_reason,
             model=self.model,
         )
         return events, response
 
-    def _usage(self, message: Message) -> TokenUsage:
+    def reported_usage(self) -> TokenUsage | None:
+        """The usage the server reported, or None when it sent none."""
         u = self.usage
         if u is None:
-            prompt = self.prompt_chars // 4
-            completion = message.char_count() // 4
-            return TokenUsage(
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                total_tokens=prompt + completion,
-                estimated=True,
-            )
+            return None
         prompt = _int(_attr(u, "prompt_tokens")) or 0
         completion = _int(_attr(u, "completion_tokens")) or 0
         total = _int(_attr(u, "total_tokens")) or prompt + completion
@@ -314,10 +368,6 @@ class _StreamState:
         )
 
 
-CONNECT_TIMEOUT_S = 10.0
-"""Seconds to wait for a TCP/TLS connection (the overall ``timeout`` covers the answer)."""
-
-
 # --- the client ----------------------------------------------------------------------------
 
 
@@ -327,14 +377,27 @@ class OpenAIClient:
     Args:
         model: the model name as the server knows it (``gpt-4o-mini``, ``llama3.2``...).
         base_url: the API root, ending in ``/v1`` for most servers.
-        api_key: the key; ``None`` for servers that need none.
+        api_key: the key; ``None`` for servers that need none (a placeholder bearer
+            token is sent then: the SDK wants one, and it never falls back to
+            ``OPENAI_API_KEY``).
         provider: the name shown in errors and ``repr`` (``openai``, ``ollama``...).
-        api_key_env: the environment variable an auth error tells the user to set.
+        api_key_env: the environment variable the key comes from, named by an auth error.
         temperature: sampling temperature; the server's default when ``None``.
         max_tokens: cap on generated tokens; sent as ``max_completion_tokens`` to OpenAI
             (its newer models reject ``max_tokens``) and as ``max_tokens`` elsewhere.
         retry: the retry rules; :class:`RetryConfig` defaults when ``None``.
-        timeout: seconds before a request is abandoned.
+        timeout: seconds to wait for a connection and for each piece of the answer (a
+            float), or an ``httpx.Timeout`` with separate ``connect``/``read``/``write``/
+            ``pool`` limits. ``None``: 600 s, 10 s to connect. A stream that keeps
+            delivering is never cut off; a server that goes silent for ``timeout``
+            seconds raises :class:`LlmTimeoutError` (not retried).
+        tool_choice: sent as the request's ``tool_choice`` when tools are given
+            (``"auto"``, ``"required"``, ``"none"`` or ``{"type": "function", "function":
+            {"name": ...}}``); the server's default when ``None``. Settable later.
+        own_server: whether ``base_url`` is the user's own server (llama.cpp, vLLM,
+            Ollama, LM Studio...) rather than a hosted API; only then is the server asked
+            for its context window and tokenizer. Default: any URL but OpenAI's own.
+        auth_hint: the sentence an auth error ends with, instead of the default.
 
     The key is kept out of ``repr`` and out of every error text.
     """
@@ -350,7 +413,10 @@ class OpenAIClient:
         temperature: float | None = None,
         max_tokens: int | None = None,
         retry: RetryConfig | None = None,
-        timeout: float = 600.0,
+        timeout: Any = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        own_server: bool | None = None,
+        auth_hint: str | None = None,
     ) -> None:
         self._model = model
         self._provider = provider
@@ -360,7 +426,19 @@ class OpenAIClient:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.retry = retry or RetryConfig()
-        self.timeout = timeout
+        self._sdk_timeout = sdk_timeout(timeout, openai.Timeout)  # validates it too
+        self.timeout: Any = timeout
+        self.tool_choice = tool_choice
+        self._own_server = (
+            not same_origin(self._base_url, DEFAULT_OPENAI_BASE_URL)
+            if own_server is None
+            else own_server
+        )
+        self._auth_hint = auth_hint
+        self._window: int | None = None
+        self._window_known = False
+        # the server's tokenizer path: None = not tried yet, "" = it has none
+        self._tokenize_path: str | None = None
 
     @property
     def provider(self) -> str:
@@ -377,6 +455,11 @@ class OpenAIClient:
         """The API root requests go to."""
         return self._base_url
 
+    @property
+    def own_server(self) -> bool:
+        """Whether the base URL is the user's own server rather than a hosted API."""
+        return self._own_server
+
     def __repr__(self) -> str:
         return (
             f"OpenAIClient(provider={self._provider!r}, model={self._model!r}, "
@@ -391,6 +474,93 @@ class OpenAIClient:
     def _shown_url(self) -> str:
         """The base URL as messages and ``repr`` show it: credentials masked."""
         return mask_url(self._base_url)
+
+    # --- context window --------------------------------------------------------------------
+
+    async def context_window(self) -> int | None:
+        """The model's context window in tokens, or None when nobody says.
+
+        For the user's own server (``own_server``), the server is asked once, on the
+        first call, with a short timeout (llama.cpp's ``/props``, ``/v1/models``
+        metadata, Ollama's ``/api/show``; see :mod:`a3s_notebook.llm._server_info`);
+        otherwise, or when the server does not say, genai-prices' data for
+        (provider, model) answers. The answer (None included) is kept: later calls
+        cost nothing. Never raises.
+        """
+        if self._window_known:
+            return self._window
+        window: int | None = None
+        if self._own_server:
+            window = await _server_info.probe_context_window(
+                self._base_url,
+                self._model,
+                headers=self._server_headers(),
+                provider=self._provider,
+                timeout=self._probe_timeout(),
+            )
+        if window is None:
+            window = known_context_window(self._model, self._provider)
+        self._window, self._window_known = window, True
+        return window
+
+    @property
+    def known_context_window(self) -> int | None:
+        """The context window known without asking the server: the answer of an earlier
+        :meth:`context_window` call, else genai-prices' value, else None."""
+        if self._window_known:
+            return self._window
+        return known_context_window(self._model, self._provider)
+
+    def _server_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key or NO_KEY_PLACEHOLDER}"}
+
+    def _probe_timeout(self) -> float:
+        connect = getattr(self._sdk_timeout, "connect", None)
+        limit = _server_info.PROBE_TIMEOUT_S
+        return min(limit, connect) if isinstance(connect, (int, float)) else limit
+
+    # --- token counts (when the server reports no usage) ---------------------------------
+
+    async def _count_tokens(self, texts: list[str]) -> list[int]:
+        """Each text's tokens: the server's tokenizer, tiktoken, or the heuristic."""
+        if self._own_server and self._tokenize_path != "":
+            found = await _server_info.count_tokens(
+                self._base_url,
+                self._model,
+                texts,
+                endpoint=self._tokenize_path,
+                headers=self._server_headers(),
+                timeout=self._probe_timeout(),
+            )
+            if found is not None:
+                counts, self._tokenize_path = found
+                return counts
+            if self._tokenize_path is None:
+                self._tokenize_path = ""  # it has none: do not ask again
+        counter = await asyncio.to_thread(tiktoken_counter, self._model)
+        if counter is not None:
+            return [counter(t) for t in texts]
+        return [heuristic_tokens(t) for t in texts]
+
+    async def _prompt_tokens(self, messages: list[Message], system: str | None) -> int:
+        (tokens,) = await self._count_tokens([prompt_text(messages, system)])
+        return tokens
+
+    async def _estimate_usage(
+        self, messages: list[Message], system: str | None, answer: Message
+    ) -> TokenUsage:
+        generated = completion_text(answer)
+        prompt, completion = await self._count_tokens([prompt_text(messages, system), generated])
+        if generated.strip() and completion < 1:
+            completion = 1  # a tokenizer never turns a non-empty answer into 0 tokens
+        return TokenUsage(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=prompt + completion,
+            estimated=True,
+        )
+
+    # --- requests ---------------------------------------------------------------------------
 
     def build_request(
         self,
@@ -408,6 +578,8 @@ class OpenAIClient:
         }
         if tools:
             request["tools"] = to_openai_tools(tools)
+            if self.tool_choice is not None:
+                request["tool_choice"] = self.tool_choice
         if self.temperature is not None:
             request["temperature"] = self.temperature
         if self.max_tokens is not None:
@@ -424,14 +596,15 @@ class OpenAIClient:
     ) -> AsyncIterator[StreamEvent]:
         """Stream one completion; ends with one :class:`Done`.
 
-        Raises :class:`LlmAuthError`, :class:`ContextLengthError` or
-        :class:`LlmRequestError` (after retries, for retryable statuses).
+        Raises :class:`LlmAuthError`, :class:`ContextLengthError`,
+        :class:`IncompleteResponseError`, :class:`LlmTimeoutError`,
+        :class:`LlmConnectionError` or :class:`LlmRequestError` (after retries, for what
+        can pass on retry); each says whether and why it was retried.
         """
         request = self.build_request(messages, system=system, tools=tools)
-        prompt_chars = _estimate_chars(messages, system, tools)
 
         def attempt() -> AsyncGenerator[StreamEvent, None]:
-            return self._attempt(request, prompt_chars)
+            return self._attempt(request, messages, system)
 
         async with aclosing(retrying(attempt, self.retry, label=self._label)) as events:
             async for event in events:
@@ -444,13 +617,11 @@ class OpenAIClient:
             api_key=self._api_key or NO_KEY_PLACEHOLDER,
             base_url=self._base_url,
             max_retries=0,  # retries are ours (see _retry.py)
-            # a short connect timeout: an unreachable host should fail in seconds, while
-            # a slow model may legitimately take minutes to answer
-            timeout=openai.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT_S)),
+            timeout=self._sdk_timeout,
         )
 
     async def _attempt(
-        self, request: dict[str, Any], prompt_chars: int
+        self, request: dict[str, Any], messages: list[Message], system: str | None
     ) -> AsyncGenerator[StreamEvent, None]:
         sdk = self._sdk()
         started = False
@@ -459,7 +630,7 @@ class OpenAIClient:
                 chunks: Any = await sdk.chat.completions.create(**request)
             except Exception as exc:
                 raise self._translate(exc, started=False) from None
-            state = _StreamState(prompt_chars=prompt_chars)
+            state = _StreamState()
             iterator = chunks.__aiter__()
             while True:
                 try:
@@ -471,12 +642,80 @@ class OpenAIClient:
                 for event in state.feed(chunk):
                     started = True
                     yield event
+            problem = state.problem()
+            if problem is not None:
+                raise await self._incomplete(problem, state, messages, system, started)
             events, response = state.finish()
             for event in events:
                 yield event
+            if state.reported_usage() is None:
+                usage = await self._estimate_usage(messages, system, response.message)
+                response = response.model_copy(update={"usage": usage})
             yield Done(response=response)
         finally:
             await sdk.close()
+
+    async def _incomplete(
+        self,
+        kind: IncompleteKind,
+        state: _StreamState,
+        messages: list[Message],
+        system: str | None,
+        started: bool,
+    ) -> LlmError:
+        """The error for a stream that is not a complete answer (see the module doc)."""
+        url = self._shown_url
+        finish = state.finish_reason
+        if kind == "no_chunks":
+            what = f"{url} answered HTTP 200 but sent no data (an empty stream)"
+        elif kind == "no_choices":
+            what = (
+                f"{url} sent {state.chunks} chunk(s) without any choice: no text, no tool "
+                "call, no finish reason"
+            )
+        elif kind == "no_finish_reason":
+            what = (
+                f"the stream from {url} ended after {state.chunks} chunk(s) without a finish "
+                "reason: the server stopped before the model finished"
+            )
+        else:
+            what = f"the model finished (finish_reason {finish!r}) without any text or tool call"
+        could_be_full = kind in ("no_chunks", "no_choices") or (
+            kind == "empty_message" and finish == "length"
+        )
+        hint = ""
+        if could_be_full:
+            prompt = await self._prompt_tokens(messages, system)
+            window = await self.context_window()
+            if window is not None and prompt >= window:
+                return ContextLengthError(
+                    context_error_text(
+                        self._label,
+                        f"{what}; the prompt is about {prompt} tokens and the context "
+                        f"window {window}",
+                        own_server=self._own_server,
+                    ),
+                    context_window=window,
+                    prompt_tokens=prompt,
+                )
+            of_window = f" of a {window}-token window" if window is not None else ""
+            fix = COMPACT_HINT[0].lower() + COMPACT_HINT[1:-1]
+            if self._own_server:
+                fix = f"{fix}, {SERVER_CONTEXT_HINT}"
+            hint = (
+                f". Servers built on llama.cpp answer like this when the prompt does not fit "
+                f"their context window (this prompt is about {prompt} tokens{of_window}): "
+                f"{fix}"
+            )
+        if kind == "no_finish_reason" and started:
+            why = "part of the answer had already been shown"
+        else:
+            why = "the same request gets the same incomplete answer"
+        return IncompleteResponseError(
+            f"{self._label}: {what}, so there is no answer to record{hint}. (Not retried: {why}.)",
+            kind=kind,
+            retry_reason=why,
+        )
 
     def _translate(self, exc: Exception, *, started: bool) -> Exception:
         """Our error (or a retry signal) for an SDK / decoding failure."""
@@ -487,47 +726,98 @@ class OpenAIClient:
             message = redact(api_message(exc.body), key)
             if status in (401, 403):
                 return LlmAuthError(
-                    auth_error_text(self._provider, status, self._api_key_env, message)
+                    auth_error_text(
+                        self._provider, status, self._api_key_env, message, hint=self._auth_hint
+                    )
                 )
             code = str(exc.code or "")
             if looks_like_context_overflow(status, f"{code} {body}"):
                 return ContextLengthError(
-                    context_error_text(self._label, f"HTTP {status}: {message}")
+                    context_error_text(
+                        self._label, f"HTTP {status}: {message}", own_server=self._own_server
+                    )
                 )
-            if self.retry.is_retryable(status):
-                return RetryableFailure(status, body, parse_retry_after(exc.response.headers))
-            return LlmRequestError(
-                f"{self._label} request failed (HTTP {status}): {truncate(body)}", status=status
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return LlmRequestError(
-                f"{self._label}: the request to {self._shown_url} timed out after "
-                f"{self.timeout:g} s."
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = redact(str(exc.__cause__ or exc), key)
-            if started:
-                return LlmRequestError(
-                    f"{self._label}: the connection to {self._shown_url} was lost part-way "
-                    f"through the response ({cause})."
+            retry, why = status_retry_decision(self.retry, status, body)
+            if retry:
+                return RetryableFailure(
+                    status, body, parse_retry_after(exc.response.headers), reason=why
                 )
             return LlmRequestError(
-                f"Could not reach {self._provider} at {self._shown_url} ({cause}). Check that "
-                "the server is running and that base_url is right."
+                f"{self._label} request failed (HTTP {status}): {truncate(body)} "
+                f"(not retried: {why})",
+                status=status,
+                retried=False,
+                retry_reason=why,
             )
+        if isinstance(exc, openai.APIConnectionError) or is_transport_error(exc):
+            return self._transport_error(exc, started=started)
         if isinstance(exc, openai.APIError):
             # an {"error": ...} object inside the stream
             text = redact(f"{exc.message} {body_text(exc.body)}", key)
             if looks_like_context_overflow(None, text):
-                return ContextLengthError(context_error_text(self._label, text))
-            return LlmRequestError(f"{self._label}: the server reported an error: {truncate(text)}")
+                return ContextLengthError(
+                    context_error_text(self._label, text, own_server=self._own_server)
+                )
+            why = "the server reported the error inside its answer"
+            return LlmRequestError(
+                f"{self._label}: the server reported an error: {truncate(text)} "
+                f"(not retried: {why})",
+                retried=False,
+                retry_reason=why,
+            )
         if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, UnicodeError)):
             # json.JSONDecodeError and pydantic's ValidationError are ValueErrors
             return LlmRequestError(
                 f"{self._label}: {self._shown_url} sent a malformed response stream "
                 f"({type(exc).__name__}: {truncate(redact(str(exc), key), 300)}). Is it an "
-                "OpenAI-compatible chat completions endpoint?"
+                "OpenAI-compatible chat completions endpoint? (Not retried: the same server "
+                "sends the same stream.)",
+                retried=False,
+                retry_reason="the same server sends the same stream",
             )
         if isinstance(exc, openai.OpenAIError):
             return LlmRequestError(f"{self._label}: {redact(str(exc), key)}")
         return exc
+
+    def _transport_error(self, exc: BaseException, *, started: bool) -> Exception:
+        key = self._api_key
+        kind = transport_kind(exc) or "connection"
+        cause = redact(str(exc.__cause__ or exc), key)
+        url = self._shown_url
+        if kind in ("timeout", "connect_timeout"):
+            limit = describe_timeout(self.timeout)
+            doing = "connect" if kind == "connect_timeout" else "answer"
+            why = "a server that did not answer in time is no faster the next time"
+            return LlmTimeoutError(
+                f"{self._label}: the request to {url} timed out: it did not {doing} within "
+                f"{limit}. The "
+                "server may be stalled, overloaded or still loading the model; pass a larger "
+                f"timeout=... if it is just slow. (Not retried: {why}.)",
+                retried=False,
+                retry_reason=why,
+            )
+        if started:
+            why = "part of the answer had already been shown"
+            return LlmConnectionError(
+                f"{self._label}: the connection to {url} was lost part-way through the "
+                f"response ({cause}). (Not retried: {why}.)",
+                retried=False,
+                retry_reason=why,
+            )
+        reach = (
+            f"Could not reach {self._provider} at {url} ({cause}). Check that the server "
+            "is running and that base_url is right."
+        )
+        if kind == "refused":
+            why = "nothing is listening at that address"
+            return LlmConnectionError(f"{reach} (Not retried: {why}.)", retry_reason=why)
+
+        def make_error(attempts: int, note: str) -> LlmRequestError:
+            return LlmConnectionError(f"{reach} {note}", attempts=attempts, retry_reason=note[1:-1])
+
+        return RetryableFailure(
+            None,
+            cause,
+            reason="a dropped or reset connection is often momentary",
+            make_error=make_error,
+        )

@@ -34,7 +34,14 @@ if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, TieredPrices
     from genai_prices.types import ModelPrice as GenaiModelPrice
 
-__all__ = ["ModelPrice", "clear_prices", "get_price", "price_call", "set_price"]
+__all__ = [
+    "ModelPrice",
+    "clear_prices",
+    "get_price",
+    "known_context_window",
+    "price_call",
+    "set_price",
+]
 
 NO_PRICE_PROVIDERS = frozenset(
     {
@@ -461,3 +468,24 @@ def get_price(model: str, provider: str | None = None) -> ModelPrice | None:
         cache_write_per_mtok=base("cache_write_mtok"),
         source="genai-prices",
     )
+
+
+def known_context_window(model: str, provider: str | None = None) -> int | None:
+    """The model's context window (input tokens) in genai-prices' bundled data, or None.
+
+    Looked up like a price (provider id first, then the model name alone). The scripted
+    provider and local servers (``NO_PRICE_PROVIDERS``) get None: a local model sharing a
+    hosted model's name runs with whatever window its server was started with, which only
+    the server can tell (see ``OpenAIClient.context_window``). Never raises.
+    """
+    prov = (provider or "").strip().lower()
+    if prov in NO_PRICE_PROVIDERS or not model or not model.strip():
+        return None
+    try:
+        resolved = _resolve(model.strip(), prov)
+    except Exception:  # pragma: no cover - bad data in genai-prices must not break a session
+        return None
+    if resolved is None:
+        return None
+    window = getattr(resolved.info, "context_window", None)
+    return window if isinstance(window, int) and window > 0 else None
