@@ -16,6 +16,12 @@ into a failure; no test asserts how long anything took.
 from __future__ import annotations
 
 import errno
+import os
+import queue
+import subprocess
+import sys
+import textwrap
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from a3s_notebook.analysis.sessions import load_sessions
 from a3s_notebook.engine import (
     ConfirmationPolicy,
     PermissionPolicy,
@@ -30,9 +37,7 @@ from a3s_notebook.engine import (
     SessionConfig,
     SessionManager,
 )
-from a3s_notebook.engine.errors import (
-    StoreError,
-)
+from a3s_notebook.engine.errors import SessionLockedError, StoreError
 from a3s_notebook.engine.events import DURABLE_TYPES, AgentEvent, event_to_dict
 from a3s_notebook.engine.store import FileSessionStore, SessionFileWarning
 from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
@@ -257,3 +262,274 @@ def test_a_write_failing_at_any_point_of_a_run_loses_nothing_written_before(
         assert again.snapshot() == after, n
         assert again.messages[-1].text() == "again"
         manager3.close()
+
+
+# --- torn tails ----------------------------------------------------------------------------
+
+
+def skipped_line_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, SessionFileWarning)]
+
+
+def test_a_torn_tail_at_any_byte_of_the_last_three_records(tmp_path: Path, workspace: Path) -> None:
+    manager = SessionManager(tmp_path / "made")
+    session, _ = new_run(manager, workspace)
+    assert session.send("go").text == FINAL
+    manager.close()
+    data = (tmp_path / "made" / f"{SID}.jsonl").read_bytes()
+    ends = [i for i, byte in enumerate(data) if byte == ord("\n")]
+    starts = [0, *(e + 1 for e in ends[:-1])]
+    assert ends[-1] == len(data) - 1
+    folder = tmp_path / "torn"
+    folder.mkdir()
+    path = folder / f"{SID}.jsonl"
+    manager = SessionManager(folder)  # one manager restores every version in turn
+
+    # what the first k whole lines restore to
+    expected: dict[int, tuple[list[dict[str, Any]], dict[str, Any]]] = {}
+    for k in range(len(ends) - 3, len(ends) + 1):
+        path.write_bytes(data[: ends[k - 1] + 1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SessionFileWarning)
+            s = manager.restore_session(SID)
+            expected[k] = (file_events(s), s.snapshot())
+        manager.close()
+
+    cuts = range(starts[-3], len(data))
+    every = tmp_path / "every"  # each torn version as its own session, for load_sessions
+    every.mkdir()
+    for cut in cuts:
+        torn = data[:cut]
+        path.write_bytes(torn)
+        (every / f"cut-{cut}.jsonl").write_bytes(torn)
+        whole = sum(1 for e in ends if e <= cut)  # lines whose JSON text is all there
+        is_torn = cut not in starts and cut not in ends
+        events, snapshot = expected[whole]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            s = manager.restore_session(SID)
+        said = skipped_line_warnings(caught)
+        if is_torn:
+            assert len(said) == 1, (cut, said)
+            assert "torn last line" in said[0] and str(path) in said[0], said
+        else:
+            assert said == [], cut
+        assert s.snapshot() == snapshot, cut
+        assert path.read_bytes() == torn, "a reader changed the file"
+        # the next record starts on a fresh line and is kept
+        assert s.pause()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SessionFileWarning)
+            paused = {"type": "state_changed", "state": "Paused"}
+            assert file_events(s) == [*events, paused], cut
+        manager.close()
+
+    # load_sessions keeps the same complete records and skips the same torn lines
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frames = load_sessions(every)
+    said = skipped_line_warnings(caught)
+    for cut in cuts:
+        name = f"cut-{cut}"
+        whole = sum(1 for e in ends if e <= cut)
+        is_torn = cut not in starts and cut not in ends
+        events = expected[whole][0]
+        assert (frames.messages.session_id == name).sum() == sum(
+            e["type"] == "message_added" for e in events
+        ), cut
+        assert (frames.calls.session_id == name).sum() == sum(
+            e["type"] == "usage_recorded" for e in events
+        ), cut
+        assert frames.skipped_lines.get(f"{name}.jsonl", 0) == int(is_torn), cut
+        assert sum(f"{name}.jsonl:" in w for w in said) == int(is_torn), cut
+
+
+# --- two processes, two writers -------------------------------------------------------------
+
+
+class Child:
+    """A second Python process running ``script``; its output lines are read with a guard."""
+
+    def __init__(self, script: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(script), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.pid = self.proc.pid
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line.strip())
+        self._lines.put(None)
+
+    def line(self) -> str:
+        """The child's next output line (fails, with its stderr, if it ended instead)."""
+        try:
+            got = self._lines.get(timeout=GUARD)
+        except queue.Empty:
+            pytest.fail("the child process hung")
+        if got is None:
+            self.proc.wait(GUARD)
+            assert self.proc.stderr is not None
+            pytest.fail(f"the child process ended: {self.proc.stderr.read()}")
+        return got
+
+    def say(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self) -> int:
+        """Wait for the child to end (killed if it hangs); its exit code. Idempotent."""
+        try:
+            self.proc.wait(GUARD)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(GUARD)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        return self.proc.returncode
+
+
+WRITER = """
+    import os, sys
+    from a3s_notebook.engine import SessionConfig, SessionManager
+    from a3s_notebook.engine.errors import SessionLockedError
+    from a3s_notebook.llm.scripted import ScriptedClient
+    folder, workspace = sys.argv[1], sys.argv[2]
+    manager = SessionManager(folder)
+    session = manager.create_session(
+        SessionConfig(workspace=workspace), llm=ScriptedClient(["c1", "c2"]), session_id="shared"
+    )
+    session.send("child 1")
+    print("ready", os.getpid(), flush=True)
+    sys.stdin.readline()  # the parent tried, and was refused
+    session.send("child 2")
+    manager.close()  # lets go of the file; this process lives on
+    print("closed", flush=True)
+    sys.stdin.readline()  # the parent has the session now
+    try:
+        SessionManager(folder).restore_session("shared")
+    except SessionLockedError as exc:
+        print("refused", exc.pid, flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_two_processes_on_one_session(tmp_path: Path, workspace: Path) -> None:
+    folder = tmp_path / "s"
+    child = Child(WRITER, str(folder), str(workspace))
+    try:
+        assert child.line() == f"ready {child.pid}"
+        path = folder / "shared.jsonl"
+        before = path.read_bytes()
+        manager = SessionManager(folder)
+        attempts: list[Callable[[], object]] = [
+            lambda: manager.restore_session("shared"),
+            lambda: manager.get_session("shared"),
+            lambda: manager.create_session(
+                SessionConfig(workspace=str(workspace)), session_id="shared"
+            ),
+        ]
+        for attempt in attempts:
+            with pytest.raises(SessionLockedError) as exc:
+                attempt()
+            assert exc.value.pid == child.pid
+            assert f"pid {child.pid}" in str(exc.value) and "'shared'" in str(exc.value)
+        assert manager.list_sessions() == []
+        assert path.read_bytes() == before, "a refused manager wrote to the file"
+
+        child.say("go on")
+        assert child.line() == "closed"
+        session = manager.restore_session("shared")  # the first one closed: now it works
+        manager.configure("shared", llm=ScriptedClient(["p1"]))
+        assert session.send("parent 1").text == "p1"
+        child.say("try")
+        assert child.line() == f"refused {os.getpid()}"  # and now the child is refused
+        child.say("bye")
+        assert child.finish() == 0
+    finally:
+        if child.proc.poll() is None:
+            child.proc.kill()
+        child.finish()
+    manager.close()
+    reader, restored = restore(folder, "shared")  # every line whole, or a warning fails here
+    reader.close()
+    assert [m.text() for m in restored.messages] == [
+        "child 1",
+        "c1",
+        "child 2",
+        "c2",
+        "parent 1",
+        "p1",
+    ]
+    assert restored.snapshot() == session.snapshot()
+
+
+class LateWriter:
+    """An opener whose first read of the session file lets the session's current writer
+    (another manager) write one more exchange and close, right after the bytes were read."""
+
+    def __init__(self, holder: SessionManager, store: FileSessionStore, session: Session) -> None:
+        self.holder = holder
+        self.store = store
+        self.session = session
+        self.fired = False
+
+    def __call__(self, path: Path, mode: str) -> Any:
+        fh = open(path, mode, buffering=0)  # noqa: SIM115 - the store closes it
+        if mode != "rb" or path.name != f"{SID}.jsonl":
+            return fh
+        sneak = self
+
+        class Read:
+            def read(self) -> bytes:
+                data: bytes = fh.read()
+                if not sneak.fired and sneak.store.is_open_for_writing(SID):
+                    sneak.fired = True
+                    sneak.session.send("late")
+                    sneak.holder.close()
+                return data
+
+            def __enter__(self) -> Read:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                fh.close()
+
+        return Read()
+
+
+def test_a_restore_reads_the_log_under_the_lock(tmp_path: Path, workspace: Path) -> None:
+    folder = tmp_path / "s"
+    store = FileSessionStore(folder)
+    first = SessionManager(store)
+    live = first.create_session(
+        SessionConfig(workspace=str(workspace)),
+        llm=ScriptedClient(["one", "late answer"]),
+        session_id=SID,
+    )
+    live.send("hi")
+    second = SessionManager(FileSessionStore(folder, opener=LateWriter(first, store, live)))
+    try:
+        restored = second.restore_session(SID)
+    except SessionLockedError:
+        first.close()  # refused while the first wrote; once it let go, a restore works
+        restored = second.restore_session(SID)
+    second.configure(SID, llm=ScriptedClient(["two"]))
+    restored.send("more")
+    second.close()
+    # the restored session's state was the file's: a restore of the file equals it
+    reader, again = restore(folder)
+    reader.close()
+    assert again.snapshot() == restored.snapshot()

@@ -137,10 +137,12 @@ class SessionManager:
         config = config.model_copy(deep=True)
         sid = validate_session_id(session_id) if session_id else uuid.uuid4().hex[:12]
         if sid in self._sessions or self.store.exists(sid):
-            raise ConfigError(
-                f"a session with id '{sid}' already exists: use manager.get_session('{sid}') "
-                "or choose another id"
-            )
+            if sid not in self._sessions:
+                # a session another process (or manager) has open: name it, as
+                # restore_session would (SessionLockedError), rather than "use get_session"
+                _open(self.store, sid)
+                _close(self.store, sid)
+            raise self._exists(sid)
         if config.workspace:
             ws = Path(config.workspace).expanduser()
             try:
@@ -160,6 +162,10 @@ class SessionManager:
         # one writer per session file: a second process gets SessionLockedError now
         _open(store, sid)
         try:
+            if self.store.exists(sid):
+                # made by another process between the check above and the lock: under the
+                # lock, a second session_created line never joins its file
+                raise self._exists(sid)
             session = Session(
                 sid,
                 config,
@@ -177,6 +183,13 @@ class SessionManager:
             raise
         self._sessions[sid] = session
         return session
+
+    @staticmethod
+    def _exists(sid: str) -> ConfigError:
+        return ConfigError(
+            f"a session with id '{sid}' already exists: use manager.get_session('{sid}') "
+            "or choose another id"
+        )
 
     def _store_for(self, config: SessionConfig) -> SessionStore:
         return self._memory_store if config.storage_type is StorageBackend.MEMORY else self.store
@@ -376,7 +389,24 @@ class SessionManager:
     # --- restore -------------------------------------------------------------------
 
     def restore_session(self, session_id: str) -> Session:
-        """Rebuild a session from its log: a replay of its events."""
+        """Rebuild a session from its log: a replay of its events.
+
+        The log is read after the session is opened for writing (SessionLockedError, naming
+        the holder, while another process or manager has it): read before, it could miss
+        lines the last writer added just before letting go.
+        """
+        if not self.store.exists(session_id):
+            raise SessionNotFoundError(f"Session not found: {session_id}")
+        _open(self.store, session_id)
+        try:
+            session = self._replayed(session_id)
+        except BaseException:
+            _close(self.store, session_id)
+            raise
+        self._sessions[session_id] = session
+        return session
+
+    def _replayed(self, session_id: str) -> Session:
         records = self.store.load(session_id)
         if records is None:
             raise SessionNotFoundError(f"Session not found: {session_id}")
@@ -389,7 +419,6 @@ class SessionManager:
             )
         config = SessionConfig.from_dict(created.config)
         llm_config = created.llm_config
-        _open(self.store, session_id)
         session = Session(
             session_id,
             config,
@@ -404,7 +433,6 @@ class SessionManager:
         session._llm_factory = _client_factory(
             session.model_name, None, (session.llm_config or {}).get("base_url")
         )
-        self._sessions[session_id] = session
         return session
 
     def load_all_sessions(self) -> int:
