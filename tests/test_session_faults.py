@@ -15,6 +15,7 @@ into a failure; no test asserts how long anything took.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import queue
@@ -36,10 +37,12 @@ from a3s_notebook.engine import (
     Session,
     SessionConfig,
     SessionManager,
+    SessionState,
 )
-from a3s_notebook.engine.errors import SessionLockedError, StoreError
+from a3s_notebook.engine.errors import SessionLockedError, StoreError, SyncDeadlockError
 from a3s_notebook.engine.events import DURABLE_TYPES, AgentEvent, event_to_dict
 from a3s_notebook.engine.store import FileSessionStore, SessionFileWarning
+from a3s_notebook.engine.tools import ToolContext, ToolRegistry, ToolResult
 from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
 from a3s_notebook.llm.types import Message
 
@@ -533,3 +536,185 @@ def test_a_restore_reads_the_log_under_the_lock(tmp_path: Path, workspace: Path)
     reader, again = restore(folder)
     reader.close()
     assert again.snapshot() == restored.snapshot()
+
+
+# --- threads and loops on one session -------------------------------------------------------
+
+
+class Gate:
+    """A tool that says it is running, then waits until the test opens it."""
+
+    name = "gate"
+    description = "Waits until it is opened."
+    parameters: dict[str, Any] = {"type": "object", "properties": {}}
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        self.entered.set()
+        assert await asyncio.to_thread(self.opened.wait, GUARD), "the gate was never opened"
+        return ToolResult(name=self.name, output="opened")
+
+
+def gated_model(fail_after_gate: bool = False) -> ScriptedClient:
+    """``first`` calls the gate, then answers ``first done`` (or fails); any other prompt
+    gets ``answer to <prompt>``."""
+
+    def behaviour(messages: list[Message]) -> ScriptedTurn:
+        last = messages[-1]
+        if last.tool_results():
+            if fail_after_gate:
+                raise RuntimeError("the model went away")
+            return ScriptedTurn(text="first done")
+        if last.text() == "first":
+            return ScriptedTurn(tool_calls=[{"id": "g1", "name": "gate", "args": {}}])
+        return ScriptedTurn(text=f"answer to {last.text()}")
+
+    return ScriptedClient(behaviour=behaviour)
+
+
+def gated_session(
+    folder: Path, workspace: Path, client: ScriptedClient
+) -> tuple[SessionManager, Session, Gate]:
+    gate = Gate()
+    manager = SessionManager(folder)
+    session = manager.create_session(
+        SessionConfig(workspace=str(workspace), permission_policy=PermissionPolicy(allow=["gate"])),
+        llm=client,
+        tools=ToolRegistry([gate]),
+        session_id=SID,
+    )
+    return manager, session, gate
+
+
+def eventually(condition: Callable[[], bool]) -> None:
+    """Wait for a condition another thread will make true (a hang fails after GUARD)."""
+    pause = threading.Event()
+    for _ in range(GUARD * 1000):
+        if condition():
+            return
+        pause.wait(0.001)
+    pytest.fail("the condition never came true")
+
+
+def in_thread(target: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start ``target`` in a thread; its result or error lands in the returned dict."""
+    box: dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            box["result"] = target()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    return thread, box
+
+
+def lane_is_free(session: Session) -> bool:
+    generate = session.queue_stats().lanes["Generate"]
+    return generate.active == 0 and generate.pending == 0
+
+
+def generate_waiting(session: Session) -> bool:
+    return session.queue_stats().lanes["Generate"].pending == 1
+
+
+def assert_restores_equal(manager: SessionManager, session: Session, folder: Path) -> None:
+    """Close the live session's manager; a restore of its file equals its state."""
+    snapshot = session.snapshot()
+    manager.close()
+    reader = SessionManager(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SessionFileWarning)
+        restored = reader.restore_session(session.id)
+    reader.close()
+    assert restored.snapshot() == snapshot
+
+
+def test_two_threads_sending_on_one_session_both_return_in_turn(
+    tmp_path: Path, workspace: Path
+) -> None:
+    manager, session, gate = gated_session(tmp_path / "s", workspace, gated_model())
+    first, first_box = in_thread(lambda: session.send("first"))
+    assert gate.entered.wait(GUARD)  # the first run holds the Generate lane, in its tool
+    second, second_box = in_thread(lambda: session.send("second"))
+    eventually(lambda: generate_waiting(session))  # the second waits its turn
+    gate.opened.set()
+    for thread in (first, second):
+        thread.join(GUARD)
+        assert not thread.is_alive(), "a send never returned"
+    assert "error" not in first_box and "error" not in second_box, (first_box, second_box)
+    assert first_box["result"].text == "first done"
+    assert second_box["result"].text == "answer to second"
+    assert lane_is_free(session)
+    assert [(m.role, m.text()) for m in session.messages] == [
+        ("user", "first"),
+        ("assistant", ""),  # the gate call
+        ("user", ""),  # its result
+        ("assistant", "first done"),
+        ("user", "second"),
+        ("assistant", "answer to second"),
+    ]
+    assert_closed_off(session.messages)
+    assert_restores_equal(manager, session, tmp_path / "s")
+
+
+def test_a_run_that_dies_lets_the_waiting_thread_go_on(tmp_path: Path, workspace: Path) -> None:
+    manager, session, gate = gated_session(
+        tmp_path / "s", workspace, gated_model(fail_after_gate=True)
+    )
+    first, first_box = in_thread(lambda: session.send("first"))
+    assert gate.entered.wait(GUARD)
+    second, second_box = in_thread(lambda: session.send("second"))
+    eventually(lambda: generate_waiting(session))
+    gate.opened.set()
+    for thread in (first, second):
+        thread.join(GUARD)
+        assert not thread.is_alive(), "a send never returned"
+    assert isinstance(first_box.get("error"), RuntimeError), first_box
+    assert second_box["result"].text == "answer to second"
+    assert lane_is_free(session)
+    assert session.state is SessionState.ACTIVE  # the run that worked came after the error
+    assert_closed_off(session.messages)
+    assert_restores_equal(manager, session, tmp_path / "s")
+
+
+def test_a_background_run_and_a_sync_send_on_one_loop(tmp_path: Path, workspace: Path) -> None:
+    manager, session, gate = gated_session(tmp_path / "s", workspace, gated_model())
+
+    async def cell() -> tuple[str, str, str]:
+        # `%%ask --background`: the run is a task on this (the kernel's) loop
+        background = asyncio.ensure_future(session.send_async("first"))
+        assert await asyncio.to_thread(gate.entered.wait, GUARD)
+        # a sync call on this thread would block the loop the run needs: it raises at once
+        with pytest.raises(SyncDeadlockError, match=r"`await send_async\(\.\.\.\)`"):
+            session.send("now")
+        with pytest.raises(SyncDeadlockError, match=r"`await stream_async\(\.\.\.\)`"):
+            session.stream("now")
+        # from another thread the sync send waits its turn, then runs (on this loop)
+        other, box = in_thread(lambda: session.send("second"))
+        await asyncio.wait_for(
+            asyncio.to_thread(eventually, lambda: generate_waiting(session)), GUARD
+        )
+        gate.opened.set()
+        first = await asyncio.wait_for(background, GUARD)
+        await asyncio.to_thread(other.join, GUARD)
+        assert not other.is_alive(), "the other thread's send never returned"
+        assert "error" not in box, box
+        # with nothing running in the background, a sync send here works again
+        after = session.send("after")
+        return first.text, box["result"].text, after.text
+
+    assert asyncio.run(cell()) == ("first done", "answer to second", "answer to after")
+    assert lane_is_free(session)
+    assert [m.text() for m in session.messages if m.role == "user" and m.text()] == [
+        "first",
+        "second",
+        "after",
+    ]  # the refused calls left nothing behind
+    assert_closed_off(session.messages)
+    assert_restores_equal(manager, session, tmp_path / "s")

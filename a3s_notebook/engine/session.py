@@ -742,10 +742,7 @@ class Session:
     async def _run(
         self, prompt: str, provenance: dict[str, Any] | None, *, home: bool
     ) -> AgentResult:
-        if self.state is SessionState.PAUSED:
-            raise SessionPausedError(f"Session {self.id} is paused. Call Resume before generating.")
-        if self.state is SessionState.ERROR:
-            self._set_state(SessionState.ACTIVE)
+        self._check_not_paused()
         task = asyncio.current_task()
         if task is not None:
             self._runs.add(task)
@@ -756,6 +753,11 @@ class Session:
             # runs take the Generate lane one by one; the slot has no timeout (a run may
             # wait for a human), each LLM call and tool inside it is timed on its own
             async with self.queue.slot(SessionLane.GENERATE):
+                # the state as it is now, not as it was before this run waited its turn
+                # (the run ahead may have paused the session, or failed)
+                self._check_not_paused()
+                if self.state is SessionState.ERROR:
+                    self._set_state(SessionState.ACTIVE)
                 # provenance belongs to this run only
                 self.provenance = provenance
                 try:
@@ -766,6 +768,10 @@ class Session:
             if task is not None:
                 self._runs.discard(task)
                 self._homes.pop(task, None)
+
+    def _check_not_paused(self) -> None:
+        if self.state is SessionState.PAUSED:
+            raise SessionPausedError(f"Session {self.id} is paused. Call Resume before generating.")
 
     def _home_loop(self) -> asyncio.AbstractEventLoop | None:
         """The loop of a run started from async code, if one is going on."""
