@@ -35,11 +35,35 @@ Reply kinds:
 
 With nothing queued the server answers HTTP 400 "llm_server: no reply queued", which is
 not retried, so a test that forgot a reply fails fast with a readable message.
+
+Strict where real servers are strict (set on the server, or per test):
+
+* ``strict`` (on by default): an OpenAI request whose messages carry a non-string
+  ``content`` where llama-cpp-python's server wants a string (an assistant's ``null``
+  beside ``tool_calls``) gets that server's HTTP 500 with its pydantic "validation
+  error" body, as real llama-cpp-python does;
+* ``context_window``: a prompt longer than this many tokens (:func:`fake_tokens`) gets
+  what the ``flavour``'s server sends: an empty 200 stream (``llama-cpp-python``), a 400
+  ``exceed_context_size_error`` (``llama.cpp``) or a 400 "maximum context length"
+  (``vllm``, ``openai``);
+* ``flavour`` also decides the usage chunk (``llama-cpp-python`` ignores
+  ``stream_options.include_usage``) and which info endpoints answer: ``GET /props``
+  and ``POST /tokenize`` (llama.cpp), ``GET /v1/models`` with ``max_model_len`` and
+  ``POST /tokenize`` (vLLM), ``POST /extras/tokenize/count`` (llama-cpp-python),
+  ``POST /api/show`` and ``GET /api/ps`` (Ollama). Requests to them are recorded in
+  ``info_requests``, not ``requests``.
+
+Replies that misbehave on the wire: :class:`StallReply` (headers never come until the
+test releases it: a stalled server) and ``Reply(cut_after=N)`` (the connection is reset
+after N events: a server killed mid-stream).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -51,16 +75,28 @@ from typing import Any
 import pytest
 
 __all__ = [
+    "FLAVOURS",
+    "LLAMA_CPP_PYTHON_NULL_CONTENT_BODY",
     "ErrorReply",
     "LlmServer",
     "RawReply",
     "RecordedRequest",
     "Reply",
     "ServerReply",
+    "StallReply",
     "ToolCallReply",
+    "fake_tokens",
     "llm_server_fixture",
     "sse",
 ]
+
+FLAVOURS = ("openai", "llama.cpp", "llama-cpp-python", "vllm", "ollama")
+"""Which real server the fake one imitates (see the module doc)."""
+
+
+def fake_tokens(text: str) -> list[str]:
+    """The fake server's tokenizer: each word and each punctuation mark is a token."""
+    return re.findall(r"\w+|[^\w\s]", text)
 
 
 def _chunks(value: str | list[str]) -> list[str]:
@@ -145,6 +181,18 @@ class Reply:
     model: str | None = None
     chunk_delay: float = 0.0
     reasoning_field: str = "reasoning_content"
+    cut_after: int | None = None
+    """Reset the connection after this many SSE events (a server killed mid-stream)."""
+
+
+@dataclass
+class StallReply:
+    """A server that takes the request and answers nothing until ``release`` is set (or
+    ``limit`` seconds pass), then closes the connection. For timeout tests: the client's
+    timeout fires first; the test sets ``release`` when it is done."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+    limit: float = 30.0
 
 
 @dataclass
@@ -195,7 +243,7 @@ class RawReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-ServerReply = Reply | ErrorReply | RawReply
+ServerReply = Reply | ErrorReply | RawReply | StallReply
 
 
 @dataclass
@@ -437,9 +485,22 @@ class LlmServer:
         port: the port it listens on (127.0.0.1, chosen free at start).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        flavour: str = "openai",
+        context_window: int | None = None,
+        strict: bool = True,
+    ) -> None:
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+        self.flavour = flavour
+        self.context_window = context_window
+        self.strict = strict
         self._replies: deque[ServerReply] = deque()
         self._requests: list[RecordedRequest] = []
+        self._info_requests: list[RecordedRequest] = []
+        self._stalls: list[StallReply] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -464,7 +525,9 @@ class LlmServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the port (stalled replies are released first)."""
+        for stall in self._stalls:
+            stall.release.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -511,6 +574,13 @@ class LlmServer:
             return list(self._requests)
 
     @property
+    def info_requests(self) -> list[RecordedRequest]:
+        """Requests to the info endpoints (``/props``, ``/v1/models``, ``/tokenize``,
+        ``/api/show``...), oldest first (a copy)."""
+        with self._lock:
+            return list(self._info_requests)
+
+    @property
     def last_request(self) -> RecordedRequest:
         """The most recent request (fails the test when there is none)."""
         with self._lock:
@@ -520,7 +590,55 @@ class LlmServer:
     def _take(self, request: RecordedRequest) -> ServerReply | None:
         with self._lock:
             self._requests.append(request)
-            return self._replies.popleft() if self._replies else None
+            reply = self._replies.popleft() if self._replies else None
+            if isinstance(reply, StallReply):
+                self._stalls.append(reply)
+            return reply
+
+    def _record_info(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._info_requests.append(request)
+
+
+LLAMA_CPP_PYTHON_NULL_CONTENT_BODY = {
+    "error": {
+        "message": "1 validation error for CreateChatCompletionRequest\nmessages.{index}.content\n"
+        "  Input should be a valid string [type=string_type, input_value=None, "
+        "input_type=NoneType]",
+        "type": "internal_server_error",
+        "param": None,
+        "code": None,
+    }
+}
+"""What llama-cpp-python's server answers (HTTP 500) to an assistant message whose
+``content`` is null: its pydantic models want a string, and its error handler turns the
+validation error into a 500."""
+
+
+def _null_content_index(body: dict[str, Any]) -> int | None:
+    for i, message in enumerate(body.get("messages") or []):
+        if not isinstance(message, dict):
+            return i
+        content = message.get("content")
+        role = message.get("role")
+        if role == "assistant" and "content" in message and not isinstance(content, str):
+            return i
+        if role in ("system", "user") and not isinstance(content, (str, list)):
+            return i
+    return None
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    n = 0
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            n += len(fake_tokens(content))
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    n += len(fake_tokens(part["text"]))
+    return n
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -531,27 +649,95 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep pytest output clean
 
-    def do_GET(self) -> None:
-        self._send_json(404, {"error": {"message": f"llm_server: no GET {self.path}"}})
-
-    def do_POST(self) -> None:
+    def _record(self, method: str) -> RecordedRequest:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        request = RecordedRequest(
-            method="POST",
+        return RecordedRequest(
+            method=method,
             path=self.path,
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             raw=raw,
             time=time.monotonic(),
         )
+
+    def do_GET(self) -> None:
+        request = self._record("GET")
+        self.server_state._record_info(request)
+        state = self.server_state
+        path = self.path.split("?")[0].rstrip("/")
+        window = state.context_window
+        if path == "/props" and state.flavour == "llama.cpp":
+            self._send_json(
+                200,
+                {
+                    "default_generation_settings": {"n_ctx": window or 4096, "temperature": 0.8},
+                    "total_slots": 1,
+                    "model_path": "/models/fake.gguf",
+                    "chat_template": "{{ messages }}",
+                },
+            )
+            return
+        if path == "/v1/models":
+            entry: dict[str, Any] = {"id": "test-model", "object": "model", "owned_by": "me"}
+            if state.flavour == "vllm":
+                entry["max_model_len"] = window or 8192
+            elif state.flavour == "llama.cpp":
+                entry["meta"] = {"n_ctx_train": 8192, "n_vocab": 32000}
+            self._send_json(200, {"object": "list", "data": [entry]})
+            return
+        if path == "/api/ps" and state.flavour == "ollama":
+            self._send_json(200, {"models": []})
+            return
+        self._send_json(404, {"error": {"message": f"llm_server: no GET {self.path}"}})
+
+    def _info_post(self, path: str, request: RecordedRequest) -> bool:
+        """Answer an info endpoint's POST; False when ``path`` is not one."""
+        state = self.server_state
+        body = request.body if isinstance(request.body, dict) else {}
+        if path == "/tokenize" and state.flavour in ("llama.cpp", "vllm"):
+            text = body.get("content") if state.flavour == "llama.cpp" else body.get("prompt")
+            if not isinstance(text, str):
+                self._send_json(400, {"error": {"message": "missing text"}})
+                return True
+            tokens = list(range(len(fake_tokens(text))))
+            if state.flavour == "vllm":
+                payload = {"count": len(tokens), "tokens": tokens, "max_model_len": 8192}
+            else:
+                payload = {"tokens": tokens}
+            self._send_json(200, payload)
+            return True
+        if path == "/extras/tokenize/count" and state.flavour == "llama-cpp-python":
+            text = body.get("input")
+            if not isinstance(text, str):
+                self._send_json(422, {"detail": "input is required"})
+                return True
+            self._send_json(200, {"count": len(fake_tokens(text))})
+            return True
+        if path == "/api/show" and state.flavour == "ollama":
+            window = state.context_window
+            self._send_json(
+                200,
+                {
+                    "parameters": f'stop "<|eot_id|>"\nnum_ctx {window}' if window else "",
+                    "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+                },
+            )
+            return True
+        return False
+
+    def do_POST(self) -> None:
+        request = self._record("POST")
+        body = request.body
         path = self.path.split("?")[0].rstrip("/")
         if not path.endswith(("/chat/completions", "/messages")):
-            self._send_json(404, {"error": {"message": f"llm_server: no POST {self.path}"}})
+            self.server_state._record_info(request)
+            if not self._info_post(path, request):
+                self._send_json(404, {"error": {"message": f"llm_server: no POST {self.path}"}})
             return
         reply = self.server_state._take(request)
         fmt = request.format
@@ -559,15 +745,67 @@ class _Handler(BaseHTTPRequestHandler):
             if reply is None:
                 empty = ErrorReply(400, f"llm_server: no reply queued for POST {self.path}")
                 self._send_error_reply(empty, fmt)
+            elif isinstance(reply, StallReply):
+                reply.release.wait(reply.limit)
             elif isinstance(reply, ErrorReply):
                 self._send_error_reply(reply, fmt)
             elif isinstance(reply, RawReply):
                 data = reply.body.encode() if isinstance(reply.body, str) else reply.body
                 self._send(reply.status, reply.content_type, reply.headers, [data])
+            elif fmt == "openai" and self._refuse(body if isinstance(body, dict) else {}):
+                pass
             else:
                 self._send_reply(reply, fmt, body if isinstance(body, dict) else {})
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away (cancelled); nothing to do
+
+    def _refuse(self, body: dict[str, Any]) -> bool:
+        """Answer as a strict real server would to a request it cannot take."""
+        state = self.server_state
+        index = _null_content_index(body) if state.strict else None
+        if index is not None:
+            payload = json.loads(json.dumps(LLAMA_CPP_PYTHON_NULL_CONTENT_BODY))
+            payload["error"]["message"] = payload["error"]["message"].replace("{index}", str(index))
+            self._send_json(500, payload)
+            return True
+        window = state.context_window
+        prompt = _prompt_tokens(body)
+        if window is None or prompt < window:
+            return False
+        if state.flavour == "llama-cpp-python":
+            # the error happens after the 200 and the headers: the stream stays empty
+            self._send(200, "text/event-stream", {}, [])
+        elif state.flavour == "llama.cpp":
+            self._send_json(
+                400,
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "the request exceeds the available context size, try "
+                        "increasing it",
+                        "type": "exceed_context_size_error",
+                        "n_prompt_tokens": prompt,
+                        "n_ctx": window,
+                    }
+                },
+            )
+        else:
+            message = (
+                f"This model's maximum context length is {window} tokens. However, you "
+                f"requested {prompt} tokens in the messages. Please reduce the length of the "
+                "messages."
+            )
+            self._send_json(
+                400,
+                {
+                    "error": {
+                        "message": message,
+                        "type": "invalid_request_error",
+                        "code": "context_length_exceeded",
+                    }
+                },
+            )
+        return True
 
     def _send_reply(self, reply: Reply, fmt: str, body: dict[str, Any]) -> None:
         model = reply.model or str(body.get("model") or "test-model")
@@ -580,11 +818,28 @@ class _Handler(BaseHTTPRequestHandler):
         if fmt == "anthropic":
             events = _anthropic_events(reply, model)
         else:
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            asked = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = asked and self.server_state.flavour != "llama-cpp-python"
             events = _openai_events(reply, model, include_usage)
+        if reply.cut_after is not None:
+            self._send(
+                200,
+                "text/event-stream",
+                {},
+                [e.encode() for e in events[: reply.cut_after]],
+                delay=reply.chunk_delay,
+            )
+            self._reset()
+            return
         self._send(
             200, "text/event-stream", {}, [e.encode() for e in events], delay=reply.chunk_delay
         )
+
+    def _reset(self) -> None:
+        """Close the connection with a TCP reset, as a killed process's socket does."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
 
     def _send_error_reply(self, reply: ErrorReply, fmt: str) -> None:
         self._send(reply.status, "application/json", reply.headers, [_error_body(reply, fmt)])
@@ -622,5 +877,6 @@ def llm_server_fixture() -> Iterator[LlmServer]:
     Import this function into a test module (or a conftest) to make the fixture
     available there; tests then ask for ``llm_server``.
     """
-    with LlmServer() as server:
+    server = LlmServer()
+    with server:
         yield server

@@ -19,9 +19,12 @@ from a3s_notebook.llm._urls import mask_url, mask_urls_in_text
 from a3s_notebook.llm.anthropic_provider import AnthropicClient, to_anthropic_messages
 from a3s_notebook.llm.errors import (
     ContextLengthError,
+    IncompleteResponseError,
     LlmAuthError,
+    LlmConnectionError,
     LlmError,
     LlmRequestError,
+    LlmTimeoutError,
     UnknownModelError,
     UnknownProviderError,
 )
@@ -52,11 +55,14 @@ from a3s_notebook.llm.types import (
 )
 
 from .llm_server import (
+    LLAMA_CPP_PYTHON_NULL_CONTENT_BODY,
     ErrorReply,
     LlmServer,
     RawReply,
     Reply,
+    StallReply,
     ToolCallReply,
+    fake_tokens,
     llm_server_fixture,  # noqa: F401  (provides the `llm_server` fixture)
     sse,
 )
@@ -906,3 +912,667 @@ async def test_query_keys_never_in_errors_that_echo_the_path(llm_server: LlmServ
     assert mask_urls_in_text("no POST /v1/?x=1&Token=abc;sig=d#key=e") == (
         "no POST /v1/?x=1&Token=***;sig=***#key=e"
     )
+
+
+# === issue 12: real servers ================================================================
+# Each section below pins one item of the issue against the strict loopback server.
+
+
+def history_of_every_shape() -> list[Message]:
+    """One message of each shape the engine keeps: text, tool calls without text, tool
+    results, reasoning, Anthropic thinking, several text blocks."""
+    return [
+        Message(role="user", content=[TextBlock(text="read a.txt"), TextBlock(text="and b.txt")]),
+        Message(
+            role="assistant",
+            content=[
+                ToolUseBlock(id="call_1", name="read", input={"path": "a.txt"}),
+                ToolUseBlock(id="call_2", name="read", input={"path": "b.txt"}),
+            ],
+        ),
+        Message(
+            role="user",
+            content=[
+                ToolResultBlock(tool_use_id="call_1", content="alpha"),
+                ToolResultBlock(tool_use_id="call_2", content="no such file", is_error=True),
+            ],
+        ),
+        Message(
+            role="assistant",
+            content=[ToolUseBlock(id="call_3", name="read", input={"path": "c.txt"})],
+            reasoning_content="b.txt is missing; try c.txt",
+        ),
+        Message.tool_result("call_3", "gamma"),
+        Message(
+            role="assistant",
+            content=[ThinkingBlock(thinking="done", signature="sig"), TextBlock(text="a, c.")],
+        ),
+        Message(role="assistant", content=[ThinkingBlock(thinking="only thinking", signature="s")]),
+        Message.user("thanks"),
+    ]
+
+
+def test_openai_request_body_for_every_message_shape() -> None:
+    client = OpenAIClient("m", base_url="http://127.0.0.1:9/v1", provider="llamacpp")
+    client.tool_choice = "auto"
+    body = client.build_request(history_of_every_shape(), system="sys", tools=[READ_TOOL])
+    call = {"type": "function"}
+    assert body == {
+        "model": "m",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "read",
+                    "description": "Read a file",
+                    "parameters": READ_TOOL.parameters,
+                },
+            }
+        ],
+        "tool_choice": "auto",
+        "messages": [
+            {"role": "system", "content": "sys"},
+            {"role": "user", "content": "read a.txt\n\nand b.txt"},
+            {
+                "role": "assistant",
+                "content": "",  # never null: llama-cpp-python's server answers 500 to null
+                "tool_calls": [
+                    {
+                        **call,
+                        "id": "call_1",
+                        "function": {"name": "read", "arguments": '{"path": "a.txt"}'},
+                    },
+                    {
+                        **call,
+                        "id": "call_2",
+                        "function": {"name": "read", "arguments": '{"path": "b.txt"}'},
+                    },
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "alpha"},
+            {"role": "tool", "tool_call_id": "call_2", "content": "no such file"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        **call,
+                        "id": "call_3",
+                        "function": {"name": "read", "arguments": '{"path": "c.txt"}'},
+                    }
+                ],
+                "reasoning_content": "b.txt is missing; try c.txt",
+            },
+            {"role": "tool", "tool_call_id": "call_3", "content": "gamma"},
+            {"role": "assistant", "content": "a, c."},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "thanks"},
+        ],
+    }
+    # every content the server sees is a string
+    assert all(isinstance(m["content"], str) for m in body["messages"])
+    # no tools, no tool_choice
+    assert "tool_choice" not in client.build_request([Message.user("x")])
+
+
+def test_anthropic_request_body_for_every_message_shape() -> None:
+    client = AnthropicClient("c", api_key=KEY)
+    body = client.build_request(history_of_every_shape(), system="sys", tools=[READ_TOOL])
+    assert body == {
+        "model": "c",
+        "max_tokens": 8192,
+        "stream": True,
+        "system": "sys",
+        "tools": [
+            {"name": "read", "description": "Read a file", "input_schema": READ_TOOL.parameters}
+        ],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "read a.txt"},
+                    {"type": "text", "text": "and b.txt"},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "call_1",
+                        "name": "read",
+                        "input": {"path": "a.txt"},
+                    },
+                    {
+                        "type": "tool_use",
+                        "id": "call_2",
+                        "name": "read",
+                        "input": {"path": "b.txt"},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "call_1", "content": "alpha"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "call_2",
+                        "content": "no such file",
+                        "is_error": True,
+                    },
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "call_3", "name": "read", "input": {"path": "c.txt"}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "call_3", "content": "gamma"}],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "done", "signature": "sig"},
+                    {"type": "text", "text": "a, c."},
+                    {"type": "thinking", "thinking": "only thinking", "signature": "s"},
+                ],
+            },
+            {"role": "user", "content": [{"type": "text", "text": "thanks"}]},
+        ],
+    }
+
+
+async def test_the_turn_after_a_tool_call_without_text_is_accepted(llm_server: LlmServer) -> None:
+    llm_server.flavour = "llama-cpp-python"
+    llm_server.enqueue(
+        Reply(tool_calls=[ToolCallReply("read", {"path": "a.txt"}, id="call_x")]), "It says alpha."
+    )
+    client = openai_client(llm_server, retry=RetryConfig(base_delay_ms=1))
+    history = [Message.user("read a.txt")]
+    _, first = await run(client, history, tools=[READ_TOOL])
+    assert first.message.text() == "" and first.message.tool_calls()[0].id == "call_x"
+    history += [first.message, Message.tool_result("call_x", "alpha")]
+    _, second = await run(client, history, tools=[READ_TOOL])
+
+    assert second.message.text() == "It says alpha."
+    sent = llm_server.last_request.body["messages"][1]
+    assert sent["role"] == "assistant" and sent["content"] == ""
+    assert len(llm_server.requests) == 2  # no 500, no retry
+
+
+async def test_strict_server_refuses_null_content_like_llama_cpp_python(
+    llm_server: LlmServer,
+) -> None:
+    import openai
+
+    messages = [
+        {"role": "user", "content": "read a.txt"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "alpha"},
+    ]
+    llm_server.enqueue("never sent")
+    sdk = openai.AsyncOpenAI(api_key=KEY, base_url=llm_server.openai_url, max_retries=0)
+    with pytest.raises(openai.InternalServerError) as info:
+        await sdk.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    await sdk.close()
+    assert info.value.status_code == 500
+    assert "Input should be a valid string" in json.dumps(info.value.body)
+    assert LLAMA_CPP_PYTHON_NULL_CONTENT_BODY["error"]["type"] == "internal_server_error"
+
+
+async def test_a_500_that_blames_the_request_is_not_retried(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply(500, body=LLAMA_CPP_PYTHON_NULL_CONTENT_BODY), "never reached")
+    with pytest.raises(LlmRequestError) as info:
+        await run(openai_client(llm_server))
+    assert len(llm_server.requests) == 1
+    assert info.value.status == 500 and info.value.retried is False
+    text = str(info.value)
+    assert "not retried: the server rejected the request as invalid" in text
+    assert "'validation error'" in text
+
+
+# --- item 2: empty and unfinished streams ------------------------------------------------------
+
+
+def long_prompt(words: int = 60) -> list[Message]:
+    return [Message.user(" ".join(f"word{i}" for i in range(words)))]
+
+
+async def test_empty_stream_for_an_overlong_prompt_is_an_error(llm_server: LlmServer) -> None:
+    # llama-cpp-python: HTTP 200, then the context error happens after the headers
+    llm_server.flavour, llm_server.context_window = "llama-cpp-python", 20
+    llm_server.enqueue("never seen")
+    client = OpenAIClient("smol", base_url=llm_server.openai_url, provider="llamacpp", retry=FAST)
+    events: list[StreamEvent] = []
+    with pytest.raises(IncompleteResponseError) as info:
+        async for event in client.stream(long_prompt()):
+            events.append(event)
+    assert events == []  # no Done: nothing to record
+    err = info.value
+    assert err.kind == "no_chunks" and err.retried is False and err.status == 200
+    text = str(err)
+    assert "answered HTTP 200 but sent no data (an empty stream)" in text
+    # the server's tokenizer counted the prompt; the window is unknown (llama-cpp-python
+    # does not say), so the text names the likely cause and both fixes
+    assert "this prompt is about 60 tokens" in text
+    assert "--n_ctx N" in text and "compact the session" in text
+    assert "Not retried" in text
+    assert len(llm_server.requests) == 1
+    paths = [r.path for r in llm_server.info_requests]
+    assert "/extras/tokenize/count" in paths
+
+
+async def test_empty_stream_with_a_known_window_is_a_context_error(llm_server: LlmServer) -> None:
+    llm_server.flavour, llm_server.context_window = "llama.cpp", 20
+    llm_server.enqueue(RawReply(""))
+    client = OpenAIClient("q", base_url=llm_server.openai_url, provider="llamacpp", retry=FAST)
+    with pytest.raises(ContextLengthError) as info:
+        await run(client, long_prompt())
+    assert (info.value.context_window, info.value.prompt_tokens) == (20, 60)
+    text = str(info.value)
+    assert "too long for the context window of llamacpp/q" in text
+    assert "the prompt is about 60 tokens and the context window 20" in text
+    assert "--ctx-size N" in text
+
+
+async def test_llama_cpp_context_error_names_the_server_fix(llm_server: LlmServer) -> None:
+    llm_server.flavour, llm_server.context_window = "llama.cpp", 20
+    llm_server.enqueue("never seen")
+    client = OpenAIClient("q", base_url=llm_server.openai_url, provider="llamacpp", retry=FAST)
+    with pytest.raises(ContextLengthError) as info:
+        await run(client, long_prompt())
+    assert "exceeds the available context size" in str(info.value)
+    assert "--ctx-size N" in str(info.value)
+    assert len(llm_server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "said"),
+    [
+        (
+            sse({"id": "c", "model": "m", "choices": [], "usage": {"prompt_tokens": 3}}),
+            "no_choices",
+            "1 chunk(s) without any choice",
+        ),
+        (
+            sse({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "Hal"}}]}),
+            "no_finish_reason",
+            "without a finish reason: the server stopped before the model finished",
+        ),
+        (
+            sse({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            "empty_message",
+            "finished (finish_reason 'stop') without any text or tool call",
+        ),
+    ],
+)
+async def test_incomplete_streams_are_errors(
+    llm_server: LlmServer, body: str, kind: str, said: str
+) -> None:
+    llm_server.enqueue(RawReply(body + "data: [DONE]\n\n"))
+    with pytest.raises(IncompleteResponseError) as info:
+        await run(openai_client(llm_server))
+    assert info.value.kind == kind
+    assert said in str(info.value)
+    assert len(llm_server.requests) == 1
+
+
+async def test_anthropic_incomplete_streams_are_errors(llm_server: LlmServer) -> None:
+    llm_server.enqueue(RawReply(""), Reply(text="", stop_reason="end_turn"))
+    with pytest.raises(IncompleteResponseError, match="empty stream") as info:
+        await run(anthropic_client(llm_server))
+    assert info.value.kind == "no_chunks"
+    with pytest.raises(IncompleteResponseError, match="without any text or tool call"):
+        await run(anthropic_client(llm_server))
+
+
+# --- item 3: the context window --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flavour", "window", "expected"),
+    [
+        ("llama.cpp", 512, 512),  # GET /props: default_generation_settings.n_ctx
+        ("vllm", 4096, 4096),  # GET /v1/models: max_model_len
+        ("ollama", 2048, 2048),  # POST /api/show: num_ctx in parameters
+        ("ollama", None, 131072),  # ... else model_info's <arch>.context_length
+        ("llama-cpp-python", 512, None),  # says nothing
+    ],
+)
+async def test_context_window_from_the_server(
+    llm_server: LlmServer, flavour: str, window: int | None, expected: int | None
+) -> None:
+    llm_server.flavour, llm_server.context_window = flavour, window
+    client = OpenAIClient("test-model", base_url=llm_server.openai_url, provider="local")
+    assert client.own_server and client.known_context_window is None
+    assert await client.context_window() == expected
+    asked = len(llm_server.info_requests)
+    assert asked >= 1
+    assert await client.context_window() == expected  # kept: probed once
+    assert len(llm_server.info_requests) == asked
+    assert client.known_context_window == expected
+    assert llm_server.requests == []  # no chat request was made
+
+
+async def test_context_window_falls_back_to_genai_prices(llm_server: LlmServer) -> None:
+    # a loopback server speaking for a hosted model name that says nothing itself
+    client = OpenAIClient("gpt-4o-mini", base_url=llm_server.openai_url)
+    assert await client.context_window() == 128_000
+    hosted = OpenAIClient("gpt-4o-mini", api_key=KEY)  # api.openai.com: never probed
+    assert not hosted.own_server
+    assert hosted.known_context_window == 128_000
+    assert await hosted.context_window() == 128_000
+    assert await AnthropicClient("claude-haiku-4-5", api_key=KEY).context_window() == 200_000
+    assert await OpenAIClient("no-such-model", api_key=KEY).context_window() is None
+
+
+async def test_context_window_probe_never_raises() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = OpenAIClient("m", base_url=f"http://127.0.0.1:{port}/v1", provider="local")
+    assert await client.context_window() is None
+
+
+# --- item 4: usage estimates -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flavour", "path"),
+    [
+        ("llama-cpp-python", "/extras/tokenize/count"),
+        ("llama.cpp", "/tokenize"),
+        ("vllm", "/tokenize"),
+    ],
+)
+async def test_estimates_use_the_servers_tokenizer(
+    llm_server: LlmServer, flavour: str, path: str
+) -> None:
+    llm_server.flavour = flavour
+    llm_server.enqueue(
+        Reply(text="Hi.", send_usage=False), Reply(text="Hello there!", send_usage=False)
+    )
+    client = OpenAIClient("m", base_url=llm_server.openai_url, provider="local", retry=FAST)
+    prompt = "Say hi, please."
+    _, response = await run(client, [Message.user(prompt)], system="Be brief.", tools=[READ_TOOL])
+    usage = response.usage
+    assert usage.estimated is True
+    # the tool definitions are not prompt text (see a3s_notebook.llm.tokens)
+    assert usage.prompt_tokens == len(fake_tokens("Be brief.\n" + prompt)) == 8
+    assert usage.completion_tokens == len(fake_tokens("Hi.")) == 2
+    assert usage.total_tokens == 10
+    # the endpoint that answered is remembered: the next estimate asks only it
+    before = len(llm_server.info_requests)
+    await run(client, [Message.user(prompt)])
+    later = [r.path for r in llm_server.info_requests[before:]]
+    assert later == [path, path]
+
+
+async def test_estimates_without_a_tokenizer_are_never_zero(llm_server: LlmServer) -> None:
+    llm_server.flavour = "llama-cpp-python"
+    llm_server.enqueue(Reply(text="Hi.", send_usage=False))
+    # the openai flavour has no tokenizer endpoint: the heuristic counts
+    llm_server.flavour = "openai"
+    client = OpenAIClient("smol", base_url=llm_server.openai_url, provider="local", retry=FAST)
+    _, response = await run(client, [Message.user("Hi")], tools=[READ_TOOL])
+    assert response.usage.estimated is True
+    assert response.usage.completion_tokens == 2  # "Hi" and "."
+    assert response.usage.prompt_tokens == 1
+
+
+async def test_llama_cpp_python_ignores_include_usage(llm_server: LlmServer) -> None:
+    llm_server.flavour = "llama-cpp-python"
+    llm_server.enqueue(Reply(text="ok", usage={"prompt_tokens": 99, "completion_tokens": 9}))
+    client = OpenAIClient("m", base_url=llm_server.openai_url, provider="local", retry=FAST)
+    _, response = await run(client)
+    assert llm_server.last_request.body["stream_options"] == {"include_usage": True}
+    assert response.usage.estimated is True and response.usage.prompt_tokens != 99
+
+
+async def test_estimates_use_tiktoken_for_openai_names(
+    llm_server: LlmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    from a3s_notebook.llm import tokens
+
+    class Encoding:
+        def encode(self, text: str, disallowed_special: Any = ()) -> list[int]:
+            return [0] * (len(text) * 10)  # deliberately unlike any heuristic
+
+    fake = types.ModuleType("tiktoken")
+    fake.encoding_name_for_model = lambda model: "o200k_base"  # type: ignore[attr-defined]
+    fake.get_encoding = lambda name: Encoding()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tiktoken", fake)
+    monkeypatch.setattr(tokens, "_encodings", {})
+    llm_server.enqueue(Reply(text="Hi.", send_usage=False))
+    _, response = await run(openai_client(llm_server), [Message.user("abc")])
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (30, 30)
+    assert tokens.tiktoken_counter("llama3") is None  # not an OpenAI name
+
+
+def test_heuristic_tokens() -> None:
+    from a3s_notebook.llm.tokens import heuristic_tokens, is_openai_family
+
+    assert heuristic_tokens("") == 0 and heuristic_tokens("  \n") == 0
+    assert heuristic_tokens("Hi.") == 2
+    assert heuristic_tokens("x") == 1
+    assert heuristic_tokens("y" * 800) == 200
+    assert heuristic_tokens("你好世界") == 4
+    assert heuristic_tokens("The quick brown fox jumps.") == 7
+    assert is_openai_family("gpt-4o-mini") and is_openai_family("o3-mini")
+    assert is_openai_family("openai/gpt-4.1") and not is_openai_family("llama3.2")
+
+
+# --- item 6: keys never go to another server ----------------------------------------------------
+
+
+async def test_openai_env_key_never_reaches_a_custom_base_url(
+    llm_server: LlmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-openai-key-123456")
+    llm_server.enqueue("local answer")
+    client = create_client("openai/smollm2", base_url=llm_server.openai_url)
+    assert (await run(client))[1].message.text() == "local answer"
+    auth = llm_server.last_request.headers["authorization"]
+    assert "sk-real-openai-key" not in auth and auth == "Bearer no-key"
+    # the provider's own address still gets it
+    assert create_client("openai/gpt-4o")._api_key == "sk-real-openai-key-123456"  # type: ignore[attr-defined]
+    same = create_client("openai/gpt-4o", base_url="https://API.openai.com:443/v1/")
+    assert same._api_key == "sk-real-openai-key-123456"  # type: ignore[attr-defined]
+    plain_http = create_client("openai/gpt-4o", base_url="http://api.openai.com/v1")
+    assert plain_http._api_key is None  # type: ignore[attr-defined]
+
+
+def test_openai_name_with_base_url_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    client = create_client("openai/smollm2", base_url="http://localhost:8080/v1")
+    assert isinstance(client, OpenAIClient) and client.own_server
+    assert client._api_key is None
+
+
+async def test_anthropic_env_key_never_reaches_a_custom_base_url(
+    llm_server: LlmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-real-key-123456")
+    llm_server.enqueue("proxied")
+    client = create_client("anthropic/claude-x", base_url=llm_server.anthropic_url)
+    assert (await run(client))[1].message.text() == "proxied"
+    assert "sk-ant-real-key" not in json.dumps(llm_server.last_request.headers)
+
+
+async def test_api_key_env_names_the_custom_servers_key(
+    llm_server: LlmServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-openai-key-123456")
+    monkeypatch.setenv("MY_SERVER_KEY", "server-key-42")
+    llm_server.enqueue("ok")
+    client = create_client(
+        "openai/m", base_url=llm_server.openai_url, api_key_env="MY_SERVER_KEY", retry=FAST
+    )
+    await run(client)
+    assert llm_server.last_request.headers["authorization"] == "Bearer server-key-42"
+
+    monkeypatch.delenv("MY_SERVER_KEY")
+    with pytest.raises(LlmAuthError) as info:
+        create_client("openai/m", base_url=llm_server.openai_url, api_key_env="MY_SERVER_KEY")
+    assert "api_key_env='MY_SERVER_KEY' names a variable that is not set" in str(info.value)
+    assert "\n" not in str(info.value)
+    (tmp_path / ".env").write_text("MY_SERVER_KEY=from-dotenv\n")
+    from_file = create_client(
+        "openai/m", base_url=llm_server.openai_url, api_key_env="MY_SERVER_KEY"
+    )
+    assert from_file._api_key == "from-dotenv"  # type: ignore[attr-defined]
+
+    # the key itself by mistake: refused, and not repeated
+    with pytest.raises(ValueError, match="name of an environment variable") as bad:
+        create_client("openai/m", base_url=llm_server.openai_url, api_key_env="sk-abc-123-xyz")
+    assert "sk-abc-123-xyz" not in str(bad.value)
+
+
+async def test_a_custom_servers_401_says_how_to_give_it_a_key(llm_server: LlmServer) -> None:
+    llm_server.enqueue(ErrorReply.unauthorized())
+    client = create_client("openai/m", base_url=llm_server.openai_url, retry=FAST)
+    with pytest.raises(LlmAuthError) as info:
+        await run(client)
+    text = str(info.value)
+    assert "api_key=..." in text and "api_key_env=..." in text
+    assert "OPENAI_API_KEY is only sent to https://api.openai.com/v1" in text
+    assert "Not retried" in text
+
+
+def test_keyless_providers_keep_their_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLLM_API_KEY", "vllm-token")
+    vllm = create_client("vllm/qwen", base_url="http://127.0.0.1:8000/v1")
+    assert vllm._api_key == "vllm-token"  # type: ignore[attr-defined]
+    monkeypatch.setenv("OLLAMA_API_KEY", "ollama-cloud-key")
+    remote = create_client("ollama/llama3.2", base_url="http://127.0.0.1:11435/v1")
+    assert remote._api_key == "ollama"  # type: ignore[attr-defined]
+
+
+# --- item 7: timeouts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_a_stalled_server_times_out_quickly(llm_server: LlmServer, kind: str) -> None:
+    import httpx
+
+    stall = StallReply()
+    llm_server.enqueue(stall, StallReply(release=stall.release))
+    for timeout in (0.2, httpx.Timeout(0.2)):
+        client: LlmClient
+        if kind == "openai":
+            client = openai_client(llm_server, timeout=timeout)
+        else:
+            client = anthropic_client(llm_server, timeout=timeout)
+        with pytest.raises(LlmTimeoutError) as info:
+            await run(client)
+        text = str(info.value)
+        assert "timed out: it did not answer within" in text
+        assert ("0.2 s" in text) if isinstance(timeout, float) else ("read 0.2 s" in text)
+        assert info.value.retried is False and "Not retried" in text
+    stall.release.set()
+    assert len(llm_server.requests) == 2  # one per client: no retry
+
+
+def test_timeout_is_checked_and_passed_through() -> None:
+    import httpx
+    import openai
+
+    client = create_client("openai/m", base_url="http://127.0.0.1:9/v1", timeout=3)
+    assert isinstance(client, OpenAIClient) and client.timeout == 3
+    sdk = client._sdk()
+    assert isinstance(sdk.timeout, openai.Timeout)
+    assert (sdk.timeout.connect, sdk.timeout.read) == (3.0, 3.0)
+    split = create_client(
+        "openai/m", base_url="http://127.0.0.1:9/v1", timeout=httpx.Timeout(5, connect=1)
+    )
+    assert isinstance(split, OpenAIClient)
+    assert (split._sdk().timeout.connect, split._sdk().timeout.read) == (1.0, 5.0)  # type: ignore[union-attr]
+    default = OpenAIClient("m", api_key=KEY)._sdk().timeout
+    assert (default.connect, default.read) == (10.0, 600.0)  # type: ignore[union-attr]
+    an = create_client("anthropic/c", api_key=KEY, timeout=2.5)
+    assert isinstance(an, AnthropicClient) and an._sdk().timeout.read == 2.5  # type: ignore[union-attr]
+    for bad in (0, -1, True, "10"):
+        with pytest.raises((ValueError, TypeError)):
+            create_client("openai/m", base_url="http://127.0.0.1:9/v1", timeout=bad)
+
+
+async def test_a_server_killed_mid_stream(llm_server: LlmServer) -> None:
+    llm_server.enqueue(Reply(text=["one ", "two ", "three"], cut_after=3))
+    events: list[StreamEvent] = []
+    with pytest.raises(LlmConnectionError) as info:
+        async for event in openai_client(llm_server).stream([Message.user("count")]):
+            events.append(event)
+    assert "".join(e.text for e in of_type(events, TextDelta)) == "one two "
+    assert not of_type(events, Done)
+    text = str(info.value)
+    assert "lost part-way through the response" in text and "Connection reset" in text
+    assert "Not retried: part of the answer had already been shown" in text
+    assert len(llm_server.requests) == 1
+
+
+# --- item 8: what is retried -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+async def test_client_errors_are_never_retried(llm_server: LlmServer, status: int) -> None:
+    everything = RetryConfig(
+        base_delay_ms=1, retryable_statuses={400, 401, 403, 404, 422, 429, 500}
+    )
+    llm_server.enqueue(ErrorReply(status, "nope"), "never reached")
+    with pytest.raises(LlmError) as info:
+        await run(openai_client(llm_server, retry=everything))
+    assert len(llm_server.requests) == 1
+    assert "not retried" in str(info.value).lower()
+
+
+async def test_retried_errors_say_why(llm_server: LlmServer) -> None:
+    llm_server.enqueue(*[ErrorReply.rate_limited()] * 4)
+    with pytest.raises(LlmRequestError) as info:
+        await run(openai_client(llm_server))
+    assert info.value.retried is True and info.value.attempts == 4
+    assert "(retried 3 times because HTTP 429 means the server is rate limiting" in str(info.value)
+
+    llm_server.enqueue(ErrorReply.server_error())
+    with pytest.raises(LlmRequestError) as info:
+        await run(openai_client(llm_server, retry=RetryConfig.disabled()))
+    assert "not retried: retries are disabled" in str(info.value)
+
+
+async def test_a_reset_before_any_answer_is_retried(llm_server: LlmServer) -> None:
+    llm_server.enqueue(Reply(text="lost", cut_after=0), "second try")
+    _, response = await run(openai_client(llm_server))
+    assert response.message.text() == "second try"
+    assert len(llm_server.requests) == 2
+
+    llm_server.enqueue(*[Reply(text="lost", cut_after=0)] * 2)
+    with pytest.raises(LlmConnectionError) as info:
+        await run(openai_client(llm_server, retry=RetryConfig(max_retries=1, base_delay_ms=1)))
+    assert "(retried 1 time because a dropped or reset connection" in str(info.value)
+
+
+async def test_a_refused_connection_is_not_retried() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = OpenAIClient("m", base_url=f"http://127.0.0.1:{port}/v1", retry=FAST)
+    with pytest.raises(LlmConnectionError) as info:
+        await run(client)
+    assert "(connection refused)" in str(info.value)
+    assert "Not retried: nothing is listening at that address" in str(info.value)
+    assert info.value.attempts == 1

@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
     "DEFAULT_TIMEOUT_S",
     "SERVER_CONTEXT_HINT",
+    "cause_text",
     "check_timeout",
     "describe_timeout",
     "is_transport_error",
@@ -491,6 +492,20 @@ def _chain(exc: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
+
+
+def cause_text(exc: BaseException) -> str:
+    """A short description of a transport error: the deepest non-empty message in its
+    chain (``"[Errno 111] Connection refused"``), else the deepest class name (a reset
+    connection often carries no message at all)."""
+    chain = _chain(exc)
+    if transport_kind(exc) == "refused":
+        return "connection refused"
+    for e in reversed(chain):
+        text = str(e).strip()
+        if text and text != "Connection error.":
+            return text
+    return type(chain[-1]).__name__
 
 
 def transport_kind(exc: BaseException) -> str | None:

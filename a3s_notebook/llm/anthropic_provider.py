@@ -25,6 +25,7 @@ from a3s_notebook.llm._retry import (
     api_message,
     auth_error_text,
     body_text,
+    cause_text,
     context_error_text,
     describe_timeout,
     is_transport_error,
@@ -596,7 +597,7 @@ class AnthropicClient:
 
     def _transport_error(self, exc: BaseException, *, started: bool) -> Exception:
         kind = transport_kind(exc) or "connection"
-        cause = redact(str(exc.__cause__ or exc), self._api_key)
+        cause = redact(cause_text(exc), self._api_key)
         url = self._shown_url
         if kind in ("timeout", "connect_timeout"):
             doing = "connect" if kind == "connect_timeout" else "answer"

@@ -55,6 +55,7 @@ from a3s_notebook.llm._retry import (
     api_message,
     auth_error_text,
     body_text,
+    cause_text,
     context_error_text,
     describe_timeout,
     is_transport_error,
@@ -782,7 +783,7 @@ class OpenAIClient:
     def _transport_error(self, exc: BaseException, *, started: bool) -> Exception:
         key = self._api_key
         kind = transport_kind(exc) or "connection"
-        cause = redact(str(exc.__cause__ or exc), key)
+        cause = redact(cause_text(exc), key)
         url = self._shown_url
         if kind in ("timeout", "connect_timeout"):
             limit = describe_timeout(self.timeout)
