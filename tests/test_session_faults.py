@@ -37,6 +37,7 @@ from a3s_notebook.engine import (
     Session,
     SessionConfig,
     SessionManager,
+    SessionPausedError,
     SessionState,
 )
 from a3s_notebook.engine.errors import SessionLockedError, StoreError, SyncDeadlockError
@@ -718,3 +719,152 @@ def test_a_background_run_and_a_sync_send_on_one_loop(tmp_path: Path, workspace:
     ]  # the refused calls left nothing behind
     assert_closed_off(session.messages)
     assert_restores_equal(manager, session, tmp_path / "s")
+
+
+# --- pause, cancel and destroy at every event of a run ---------------------------------------
+
+
+def count_events(tmp_path: Path, workspace: Path) -> int:
+    manager = SessionManager(tmp_path / "count-events")
+    session, seen = new_run(manager, workspace)
+    assert session.send("go").text == FINAL
+    manager.close()
+    return len(seen)
+
+
+def run_and_trigger(
+    folder: Path, workspace: Path, k: int, action: Callable[[SessionManager, Session], object]
+) -> tuple[SessionManager, Session, ScriptedClient, list[AgentEvent], object]:
+    """The scripted run, with ``action`` taken by a subscriber at its k-th event; returns
+    the manager, the session, its model, every event seen and what ``send`` gave (a
+    result or the exception)."""
+    manager = SessionManager(folder)
+    session, seen = new_run(manager, workspace)
+    client = session.llm
+    assert isinstance(client, ScriptedClient)
+    count = 0
+
+    def trigger(event: AgentEvent) -> None:
+        nonlocal count
+        count += 1
+        if count == k:
+            action(manager, session)
+
+    session.subscribe(trigger)
+    outcome: object
+    try:
+        outcome = session.send("go")
+    except BaseException as exc:  # CancelledError is a BaseException
+        outcome = exc
+    assert count >= k, "the run emitted fewer events than the clean run"
+    return manager, session, client, seen, outcome
+
+
+def continue_restored(
+    manager: SessionManager, session: Session, client: ScriptedClient, folder: Path
+) -> tuple[SessionManager, Session]:
+    """Close the live session; restore it from its file (equal to the live state) with the
+    rest of the script as its model and the approving subscriber."""
+    snapshot = session.snapshot()
+    manager.close()
+    manager, restored = restore(folder)
+    assert restored.snapshot() == snapshot
+    manager.configure(SID, llm=ScriptedClient(run_turns()[client.calls :]))
+    approve_from_subscriber(restored)
+    return manager, restored
+
+
+def test_pause_at_every_event_stops_at_a_turn_boundary(tmp_path: Path, workspace: Path) -> None:
+    clean = SessionManager(tmp_path / "clean")
+    session, order = new_run(clean, workspace)
+    session.send("go")
+    clean.close()
+    for k in range(1, len(order) + 1):
+        folder = tmp_path / f"pause-{k}"
+        manager, session, client, _seen, outcome = run_and_trigger(
+            folder, workspace, k, lambda _m, s: s.pause()
+        )
+        # a turn still to start in the clean run means a boundary to stop at
+        boundary_ahead = any(e.type == "turn_start" for e in order[k:])
+        if boundary_ahead:
+            assert isinstance(outcome, SessionPausedError), (k, outcome)
+            assert "turn boundary" in str(outcome)
+        else:
+            assert getattr(outcome, "text", None) == FINAL, (k, outcome)
+        assert session.state is SessionState.PAUSED, k
+        assert_closed_off(session.messages)
+        manager, restored = continue_restored(manager, session, client, folder)
+        assert restored.state is SessionState.PAUSED
+        with pytest.raises(SessionPausedError):
+            restored.send("not yet")
+        assert restored.resume()
+        result = restored.send("go on")
+        assert result.text == (
+            FINAL if boundary_ahead else "[scripted model: no more scripted turns]"
+        )
+        assert_closed_off(restored.messages)
+        assert_restores_equal(manager, restored, folder)
+
+
+def test_cancel_at_every_event_closes_the_history_off(tmp_path: Path, workspace: Path) -> None:
+    total = count_events(tmp_path, workspace)
+    for k in range(1, total + 1):
+        folder = tmp_path / f"cancel-{k}"
+        manager, session, client, seen, outcome = run_and_trigger(
+            folder, workspace, k, lambda _m, s: s.cancel()
+        )
+        if isinstance(outcome, asyncio.CancelledError):
+            errors = [e for e in seen if e.type == "error"]
+            assert [e.message for e in errors] == ["Run cancelled"], k
+        else:
+            assert getattr(outcome, "text", None) == FINAL, (k, outcome)  # it had finished
+        assert session.state is not SessionState.PAUSED
+        assert_closed_off(session.messages)
+        assert lane_is_free(session)
+        manager, restored = continue_restored(manager, session, client, folder)
+        result = restored.send("again")  # a new send works
+        assert result.text
+        assert_closed_off(restored.messages)
+        assert_restores_equal(manager, restored, folder)
+
+
+def test_destroy_at_every_event_leaves_nothing_behind(tmp_path: Path, workspace: Path) -> None:
+    total = count_events(tmp_path, workspace)
+    cleanup_after_destroy = 0
+    for k in range(1, total + 1):
+        folder = tmp_path / f"destroy-{k}"
+        manager, session, _client, seen, outcome = run_and_trigger(
+            folder, workspace, k, lambda m, s: m.destroy_session(s.id)
+        )
+        assert isinstance(outcome, asyncio.CancelledError) or (
+            getattr(outcome, "text", None) == FINAL
+        ), (k, outcome)
+        if isinstance(outcome, asyncio.CancelledError):
+            assert seen[-1].type == "error"  # the cancelled run's cleanup, after the destroy
+            cleanup_after_destroy += 1
+        # no file and no lock file, though the cancelled run's cleanup emitted afterwards
+        assert sorted(p.name for p in folder.iterdir()) == [], k
+        assert manager.list_sessions() == []
+        assert lane_is_free(session)
+        manager.close()
+    assert cleanup_after_destroy > total // 2
+
+
+def test_destroy_from_another_thread_while_a_run_waits_in_a_tool(
+    tmp_path: Path, workspace: Path
+) -> None:
+    folder = tmp_path / "s"
+    manager, session, gate = gated_session(folder, workspace, gated_model())
+    seen: list[str] = []
+    session.subscribe(lambda e: seen.append(e.type))
+    run, box = in_thread(lambda: session.send("first"))
+    assert gate.entered.wait(GUARD)
+    assert manager.destroy_session(SID)
+    assert sorted(p.name for p in folder.iterdir()) == []
+    gate.opened.set()
+    run.join(GUARD)
+    assert not run.is_alive(), "the destroyed session's send never returned"
+    assert isinstance(box.get("error"), asyncio.CancelledError), box
+    assert seen[-1] == "error"  # its cleanup ran after the destroy ...
+    assert sorted(p.name for p in folder.iterdir()) == []  # ... and wrote nothing
+    assert lane_is_free(session)
