@@ -38,12 +38,18 @@ from a3s_notebook.engine import (
     SessionConfig,
     SessionManager,
     SessionPausedError,
+    SessionQueueConfig,
     SessionState,
 )
-from a3s_notebook.engine.errors import SessionLockedError, StoreError, SyncDeadlockError
+from a3s_notebook.engine.errors import (
+    CommandTimeoutError,
+    SessionLockedError,
+    StoreError,
+    SyncDeadlockError,
+)
 from a3s_notebook.engine.events import DURABLE_TYPES, AgentEvent, event_to_dict
 from a3s_notebook.engine.store import FileSessionStore, SessionFileWarning
-from a3s_notebook.engine.tools import ToolContext, ToolRegistry, ToolResult
+from a3s_notebook.engine.tools import ToolContext, ToolRegistry, ToolResult, default_registry
 from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
 from a3s_notebook.llm.types import Message
 
@@ -868,3 +874,119 @@ def test_destroy_from_another_thread_while_a_run_waits_in_a_tool(
     assert seen[-1] == "error"  # its cleanup ran after the destroy ...
     assert sorted(p.name for p in folder.iterdir()) == []  # ... and wrote nothing
     assert lane_is_free(session)
+
+
+# --- the queue's timeout bounds each command -------------------------------------------------
+
+
+class Nap:
+    """A tool that takes a moment (0.2 s), well within the limit on its own."""
+
+    name = "nap"
+    description = "Rests a moment."
+    parameters: dict[str, Any] = {"type": "object", "properties": {}}
+
+    async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        await asyncio.sleep(0.2)
+        return ToolResult(name=self.name, output="rested")
+
+
+class Hang:
+    """A tool that never finishes on its own (only a timeout or a cancel ends it)."""
+
+    name = "hang"
+    description = "Never returns."
+    parameters: dict[str, Any] = {"type": "object", "properties": {}}
+
+    def __init__(self) -> None:
+        self.cleaned_up = threading.Event()
+
+    async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.cleaned_up.set()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def timed_session(
+    folder: Path, workspace: Path, turns: list[ScriptedTurn | str], **client: Any
+) -> tuple[SessionManager, Session, Hang]:
+    hang = Hang()
+    tools = default_registry()
+    tools.register(Nap())
+    tools.register(hang)
+    manager = SessionManager(folder)
+    session = manager.create_session(
+        SessionConfig(
+            workspace=str(workspace),
+            queue_config=SessionQueueConfig(default_timeout_ms=400),
+            permission_policy=PermissionPolicy(allow=["nap", "hang"]),
+            confirmation_policy=ConfirmationPolicy.enabled_policy(),
+        ),
+        llm=ScriptedClient(turns, **client),
+        tools=tools,
+        session_id=SID,
+    )
+    return manager, session, hang
+
+
+def test_the_queue_timeout_bounds_each_command_not_the_run(tmp_path: Path, workspace: Path) -> None:
+    naps = [{"id": f"n{i}", "name": "nap", "args": {}} for i in range(3)]
+    manager, session, _ = timed_session(
+        tmp_path / "s",
+        workspace,
+        [
+            ScriptedTurn(tool_calls=naps),  # three commands of 0.2 s: 0.6 s in all
+            turn("", ("write", {"file_path": "a.txt", "content": "x"})),  # a slow human
+            turn("rested"),
+        ],
+    )
+
+    def slow_human(event: AgentEvent) -> None:
+        if event.type == "confirmation_required":
+            # the human takes longer than the command limit: waiting for them is bounded by
+            # the confirmation timeout alone
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.5, session.confirm, event.tool_id, True)
+
+    session.subscribe(slow_human)
+    result = session.send("rest three times, then write")
+    assert result.text == "rested"
+    assert result.tool_calls_count == 4
+    assert (workspace / "a.txt").read_text() == "x"
+    assert lane_is_free(session)
+    assert_restores_equal(manager, session, tmp_path / "s")
+
+
+@pytest.mark.parametrize("where", ["tool", "model"])
+def test_one_command_over_the_limit_fails_naming_its_lane(
+    tmp_path: Path, workspace: Path, where: str
+) -> None:
+    if where == "tool":
+        turns: list[ScriptedTurn | str] = [
+            ScriptedTurn(tool_calls=[{"id": "h1", "name": "hang", "args": {}}]),
+            "after",
+        ]
+        client: dict[str, Any] = {}
+        lane = "Execute"
+    else:
+        turns = ["never seen", "after"]
+        client = {"delay": GUARD}  # the model never answers in time
+        lane = "Generate"
+    manager, session, hang = timed_session(tmp_path / "s", workspace, turns, **client)
+    with pytest.raises(CommandTimeoutError) as exc:
+        session.send("go")
+    assert exc.value.lane == lane and exc.value.timeout_ms == 400
+    assert f"{lane} lane" in str(exc.value) and "400 ms" in str(exc.value)
+    assert isinstance(exc.value, TimeoutError)
+    if where == "tool":
+        assert hang.cleaned_up.is_set()  # the command was stopped, its cleanup ran
+    assert session.state is SessionState.ERROR
+    assert_closed_off(session.messages)
+    assert lane_is_free(session)
+    if where == "model":
+        session.llm.delay = 0  # type: ignore[attr-defined]
+    assert session.send("again").text == "after"  # the session goes on
+    assert session.state is SessionState.ACTIVE
+    assert_restores_equal(manager, session, tmp_path / "s")
