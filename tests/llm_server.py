@@ -602,9 +602,17 @@ class LlmServer:
 
 LLAMA_CPP_PYTHON_NULL_CONTENT_BODY = {
     "error": {
-        "message": "1 validation error for CreateChatCompletionRequest\nmessages.{index}.content\n"
-        "  Input should be a valid string [type=string_type, input_value=None, "
-        "input_type=NoneType]",
+        # the real server's answer (llama-cpp-python 0.3.36), the traceback tail cut short;
+        # {index} is the position of the offending message
+        "message": "7 validation errors:\n"
+        "  {'type': 'literal_error', 'loc': ('body', 'messages', {index}, "
+        "'ChatCompletionRequestSystemMessage', 'role'), 'msg': \"Input should be 'system'\", "
+        "'input': 'assistant', 'ctx': {'expected': \"'system'\"}}\n"
+        "  {'type': 'string_type', 'loc': ('body', 'messages', {index}, "
+        "'ChatCompletionRequestAssistantMessage', 'content'), 'msg': 'Input should be a valid "
+        "string', 'input': None}\n"
+        '  File ".../llama_cpp/server/app.py", line 376, in create_chat_completion\n'
+        "    POST /v1/chat/completions",
         "type": "internal_server_error",
         "param": None,
         "code": None,
@@ -612,7 +620,7 @@ LLAMA_CPP_PYTHON_NULL_CONTENT_BODY = {
 }
 """What llama-cpp-python's server answers (HTTP 500) to an assistant message whose
 ``content`` is null: its pydantic models want a string, and its error handler turns the
-validation error into a 500."""
+request's validation error into a 500 (recorded from the real server)."""
 
 
 def _null_content_index(body: dict[str, Any]) -> int | None:
