@@ -9,7 +9,7 @@ from genai_prices import Usage, calc_price
 
 from a3s_notebook.engine import PermissionPolicy, SessionConfig, SessionManager
 from a3s_notebook.engine.events import AgentEvent
-from a3s_notebook.llm.errors import LlmAuthError
+from a3s_notebook.llm.errors import IncompleteResponseError, LlmAuthError
 
 from .llm_server import (
     ErrorReply,
@@ -180,3 +180,47 @@ async def test_a_rejected_key_is_an_error_event_naming_the_variable(
         await session.send_async("hi")
     assert seen[-1].type == "error" and "OPENAI_API_KEY" in seen[-1].message  # type: ignore[union-attr]
     assert "sk-test-key-000" not in seen[-1].message  # type: ignore[union-attr]
+
+
+# --- issue 12: a strict server (llama-cpp-python's rules) under a whole session -------------
+
+
+async def test_tool_call_without_text_then_later_turns_on_a_strict_server(
+    llm_server: LlmServer, manager: SessionManager, workspace: Path
+) -> None:
+    llm_server.flavour = "llama-cpp-python"  # 500 on null content, no usage in streams
+    llm_server.enqueue(
+        Reply(tool_calls=[ToolCallReply("read", {"file_path": "hello.txt"})]),
+        Reply(text="It says hello world."),
+        Reply(text="You are welcome."),
+    )
+    session = make(manager, workspace, "openai/smollm2", llm_server.openai_url)
+    first = await session.send_async("what is in hello.txt?")
+    assert first.text == "It says hello world." and first.tool_calls_count == 1
+    second = await session.send_async("thanks")
+    assert second.text == "You are welcome."
+
+    assert len(llm_server.requests) == 3  # no 500, no retry
+    for request in llm_server.requests[1:]:
+        calls = [m for m in request.body["messages"] if m.get("tool_calls")]
+        assert [m["content"] for m in calls] == [""]
+    # the server sent no usage: estimated with its tokenizer, never 0 for a text
+    rows = session.cost_records
+    assert all(r.estimated and r.completion_tokens >= 1 for r in rows)
+    assert all(r.cost_usd is None for r in rows)  # no price for a local model
+
+
+async def test_an_empty_stream_is_an_error_not_an_empty_answer(
+    llm_server: LlmServer, manager: SessionManager, workspace: Path
+) -> None:
+    llm_server.flavour, llm_server.context_window = "llama-cpp-python", 30
+    llm_server.enqueue("never seen")
+    session = make(manager, workspace, "openai/smollm2", llm_server.openai_url)
+    seen: list[AgentEvent] = []
+    session.subscribe(seen.append)
+    with pytest.raises(IncompleteResponseError, match="empty stream"):
+        await session.send_async(" ".join(f"w{i}" for i in range(60)))
+    assert seen[-1].type == "error" and "--n_ctx" in seen[-1].message  # type: ignore[union-attr]
+    # no assistant message was recorded, empty or not
+    assert all(m.role != "assistant" for m in session.messages)
+    assert len(llm_server.requests) == 1
