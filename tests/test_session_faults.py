@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import os
 import queue
 import subprocess
@@ -43,6 +44,7 @@ from a3s_notebook.engine import (
 )
 from a3s_notebook.engine.errors import (
     CommandTimeoutError,
+    InvalidSessionIdError,
     SessionLockedError,
     StoreError,
     SyncDeadlockError,
@@ -988,5 +990,165 @@ def test_one_command_over_the_limit_fails_naming_its_lane(
     if where == "model":
         session.llm.delay = 0  # type: ignore[attr-defined]
     assert session.send("again").text == "after"  # the session goes on
-    assert session.state is SessionState.ACTIVE
+    assert session.snapshot()["state"] == "Active"  # out of Error
+    assert_restores_equal(manager, session, tmp_path / "s")
+
+
+# --- hostile ids, headers, files and arguments ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("a\nb", "control character"),
+        ("x" * 250, "at most 128"),
+        ("../x", "unsafe characters"),
+    ],
+    ids=["newline", "250-chars", "dot-dot-slash"],
+)
+def test_a_bad_session_id_is_a_clear_error(tmp_path: Path, bad: str, says: str) -> None:
+    manager = SessionManager(tmp_path / "s")
+    attempts: list[Callable[[], object]] = [
+        lambda: manager.create_session(session_id=bad),
+        lambda: manager.restore_session(bad),
+        lambda: manager.get_session(bad),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidSessionIdError, match=says):
+            attempt()
+    assert list((tmp_path / "s").iterdir()) == []  # nothing written, nothing outside
+    assert list(tmp_path.iterdir()) == [tmp_path / "s"]
+
+
+def header(**changes: Any) -> str:
+    line = {
+        "type": "session_created",
+        "session_id": "x",
+        "format": 2,
+        "created_at": 1.0,
+        "model": "scripted/replay",
+        "config": {},
+        **changes,
+    }
+    return json.dumps(line) + "\n"
+
+
+HELLO = json.dumps(
+    {
+        "type": "message_added",
+        "message": {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    }
+)
+
+
+def restore_with_warnings(folder: Path) -> tuple[Session | Exception, list[str]]:
+    """Restore session ``x``: the session or the error, and the warnings on the way."""
+    manager = SessionManager(folder)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            outcome: Session | Exception = manager.restore_session("x")
+        except Exception as exc:
+            outcome = exc
+    manager.close()
+    return outcome, skipped_line_warnings(caught)
+
+
+def load_with_warnings(folder: Path) -> tuple[Any, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frames = load_sessions(folder)
+    return frames, skipped_line_warnings(caught)
+
+
+def test_a_header_whose_config_is_a_list(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    path = folder / "x.jsonl"
+    path.write_text(header(config=["not", "a", "dict"]) + HELLO + "\n")
+    before = path.read_bytes()
+    outcome, said = restore_with_warnings(folder)
+    assert isinstance(outcome, StoreError), outcome
+    assert "no session_created line" in str(outcome)
+    assert len(said) == 1
+    assert "record 1 skipped" in said[0]
+    assert "session_created.config: Input should be a valid dictionary" in said[0], said
+    assert len(said[0]) < 300, "the warning should say what is wrong, briefly"
+    frames, _ = load_with_warnings(folder)  # the analysis reader survives it too
+    assert len(frames.messages) == 1
+    assert path.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["x.jsonl"]
+
+
+def test_a_session_file_that_is_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    (folder / "x.jsonl").mkdir(parents=True)
+    manager = SessionManager(folder)
+    attempts: list[Callable[[], object]] = [
+        lambda: manager.restore_session("x"),
+        lambda: manager.get_session("x"),
+        lambda: manager.create_session(session_id="x"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(StoreError, match="is a folder"):
+            attempt()
+    assert manager.load_all_sessions() == 0
+    frames, said = load_with_warnings(folder)
+    assert len(frames.sessions) == 0
+    assert frames.skipped_files == {"x.jsonl": "it is a folder, not a session file"}
+    assert any("is a folder" in w for w in said)
+    assert sorted(p.name for p in folder.iterdir()) == ["x.jsonl"]  # nothing else made
+
+
+def test_lines_nested_100000_deep_or_not_utf8_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    deep_list = "[" * 100_000 + "]" * 100_000
+    deep_object = '{"a":' * 100_000 + "1" + "}" * 100_000
+    lines = [header(), deep_list + "\n", deep_object + "\n", HELLO + "\n"]
+    (folder / "x.jsonl").write_bytes("".join(lines).encode() + b"\xff\xfe not UTF-8\n")
+    outcome, said = restore_with_warnings(folder)
+    assert isinstance(outcome, Session), outcome
+    assert [m.text() for m in outcome.messages] == ["hi"]  # every other line was kept
+    assert any("line 2: nested too deep" in w for w in said), said
+    assert any("line 3: nested too deep" in w for w in said), said
+    assert any("line 5: not valid UTF-8" in w for w in said), said
+    frames, said = load_with_warnings(folder)
+    assert len(frames.messages) == 1
+    assert frames.skipped_lines["x.jsonl"] == 3
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("form", ["object", "json-text"])
+def test_tool_arguments_nested_600_deep_get_an_error_result(
+    tmp_path: Path, workspace: Path, form: str
+) -> None:
+    if form == "object":
+        call = {"id": "d1", "name": "read", "args": {"file_path": nested(600)}}
+    else:
+        call = {
+            "id": "d1",
+            "name": "read",
+            "raw_args": '{"file_path":' + "[" * 600 + "]" * 600 + "}",
+        }
+    manager = SessionManager(tmp_path / "s")
+    session = manager.create_session(
+        SessionConfig(workspace=str(workspace), permission_policy=PermissionPolicy(allow=["read"])),
+        llm=ScriptedClient([ScriptedTurn(tool_calls=[call]), "flatter next time"]),
+        session_id=SID,
+    )
+    seen: list[AgentEvent] = []
+    session.subscribe(seen.append)
+    result = session.send("read it")  # the run goes on: the model is told what was wrong
+    assert result.text == "flatter next time"
+    ends = [e for e in seen if e.type == "tool_end"]
+    assert len(ends) == 1 and ends[0].exit_code == 1
+    assert "nested" in ends[0].output and "deep" in ends[0].output, ends[0].output
+    assert not [e for e in seen if e.type in ("persistence_failed", "error")]
+    assert_closed_off(session.messages)
     assert_restores_equal(manager, session, tmp_path / "s")

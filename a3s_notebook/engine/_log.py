@@ -14,6 +14,8 @@ import logging
 import warnings
 from typing import Any
 
+from pydantic import ValidationError
+
 from a3s_notebook.engine.events import (
     AgentEvent,
     ConfigChanged,
@@ -73,6 +75,19 @@ def _legacy(record: dict[str, Any]) -> AgentEvent | None:
     return None
 
 
+def _problem(exc: Exception) -> str:
+    """What is wrong with a record, in one short line: for a validation error, the first
+    field and what is wrong with it (pydantic's own first line only names the union)."""
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors:
+            where = ".".join(str(part) for part in errors[0]["loc"]) or "(record)"
+            more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+            return f"{where}: {errors[0]['msg']}{more}"
+    text = str(exc)
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def read_log(records: list[dict[str, Any]], *, source: str) -> list[LogEntry]:
     """The events of a log's records, in order, each with its time.
 
@@ -86,10 +101,9 @@ def read_log(records: list[dict[str, Any]], *, source: str) -> list[LogEntry]:
             event = parse_event(record) if "type" in record else _legacy(record)
         except Exception as exc:
             # one bad record costs that record only, never the session
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             warnings.warn(
                 f"{source}: record {index} skipped ({record.get('type') or record.get('kind')}): "
-                f"{first}",
+                f"{_problem(exc)}",
                 SessionFileWarning,
                 stacklevel=2,
             )

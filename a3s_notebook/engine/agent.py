@@ -45,13 +45,19 @@ from a3s_notebook.llm.types import (
     TokenUsage,
     ToolCall,
     ToolResultBlock,
+    ToolUseBlock,
     ToolUseStart,
 )
 
 if TYPE_CHECKING:
     from a3s_notebook.engine.session import Session
 
-__all__ = ["AgentResult", "run_agent"]
+__all__ = ["MAX_ARGUMENT_DEPTH", "AgentResult", "run_agent"]
+
+MAX_ARGUMENT_DEPTH = 64
+"""Tool arguments nested deeper than this (objects and arrays) are not run: the call gets
+an error result asking for flatter arguments. No tool needs more, and arguments a few
+hundred levels deep cannot be written to the log or sent back to a provider."""
 
 
 @dataclass
@@ -137,7 +143,7 @@ async def run_agent(session: Session, prompt: str) -> AgentResult:
             )
             if record.cost_usd is not None:
                 run_cost = (run_cost or 0.0) + record.cost_usd
-            stored = session._add_message(response.message)
+            stored = session._add_message(_refuse_deep_arguments(response.message))
             session._emit(TurnEnd(turn=turn, usage=usage))
             calls = stored.tool_calls()
             if not calls:
@@ -195,6 +201,44 @@ async def _call_llm(session: Session) -> tuple[LlmResponse, float, float | None]
     if response is None:
         raise AgentError(f"{llm.provider}/{llm.model}: the stream ended without a response")
     return response, (time.perf_counter() - started) * 1000, ttft
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels deep
+    (iterative: a hostile value cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _refuse_deep_arguments(message: Message) -> Message:
+    """The model's message with the arguments of every call nested too deep replaced by
+    a parse error (the call then gets an error result, as for arguments that are not
+    JSON). Kept as they were, they would break the run: the history could not be
+    serialised for the log, the widgets or the next request."""
+    blocks: list[Any] = []
+    changed = False
+    for block in message.content:
+        if isinstance(block, ToolUseBlock) and _too_deep(block.input, MAX_ARGUMENT_DEPTH):
+            problem = (
+                f"the arguments for tool '{block.name}' are nested more than "
+                f"{MAX_ARGUMENT_DEPTH} levels deep, so the call was not run. Send flatter "
+                "arguments."
+            )
+            block = block.model_copy(update={"input": {PARSE_ERROR_KEY: problem}})
+            changed = True
+        blocks.append(block)
+    return message.model_copy(update={"content": blocks}) if changed else message
 
 
 def _close_dangling_calls(session: Session, why: str) -> None:
