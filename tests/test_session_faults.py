@@ -1152,3 +1152,37 @@ def test_tool_arguments_nested_600_deep_get_an_error_result(
     assert not [e for e in seen if e.type in ("persistence_failed", "error")]
     assert_closed_off(session.messages)
     assert_restores_equal(manager, session, tmp_path / "s")
+
+
+# --- a session let go of writes no more ---------------------------------------------------------
+
+
+def test_a_closed_session_never_writes_into_the_next_owner_of_its_file(
+    tmp_path: Path, workspace: Path
+) -> None:
+    # `%a3s_session new NAME` while NAME runs in the background: the old session is let go
+    # (its run cancelled), its file archived, and a new session takes the id
+    folder = tmp_path / "s"
+    manager, old, gate = gated_session(folder, workspace, gated_model())
+    run, box = in_thread(lambda: old.send("first"))
+    assert gate.entered.wait(GUARD)
+    assert manager.forget_session(SID)
+    store = manager.store
+    assert isinstance(store, FileSessionStore)
+    archived = store.archive(SID)
+    store.delete(SID)
+    new = manager.create_session(
+        SessionConfig(workspace=str(workspace)), llm=ScriptedClient(["new"]), session_id=SID
+    )
+    gate.opened.set()  # the old run's cleanup happens now, after the new session started
+    run.join(GUARD)
+    assert not run.is_alive()
+    assert isinstance(box.get("error"), asyncio.CancelledError), box
+    old.pause()  # a stale reference used later: still nothing reaches the new file
+    assert new.send("hello").text == "new"
+    assert_restores_equal(manager, new, folder)
+    # the archive is the old session as it was let go: it restores, and goes on
+    reader = SessionManager(folder)
+    restored = reader.restore_session(archived)
+    assert [m.text() for m in restored.messages][:2] == ["first", ""]
+    reader.close()

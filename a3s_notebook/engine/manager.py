@@ -270,13 +270,22 @@ class SessionManager:
         return session is not None
 
     def forget_session(self, session_id: str) -> bool:
-        """Drop a session from memory (its running prompt is cancelled); its file stays."""
+        """Drop a session from memory (its running prompt is cancelled); its file stays.
+
+        The ``Session`` object stops writing its file: this process is no longer its
+        writer, and another process (or a new session with this id) may be now. Get it
+        again with :meth:`get_session` (a restore) to go on with it.
+        """
         session = self._sessions.pop(session_id, None)
         if session is not None:
-            session.cancel()
+            store = session._store
             # a line a full disk held back gets a last chance before the file is let go
             session._flush_log("close")
-            _close(session._store, session_id)
+            # a cancelled run's cleanup comes later, on its loop, and a stale reference may
+            # be used any time: neither may write into the file of the id's next owner
+            session._close_log()
+            session.cancel()
+            _close(store, session_id)
         return session is not None
 
     def close(self) -> None:
