@@ -190,24 +190,36 @@ class FailingDisk:
     """A ``FileSessionStore`` opener that fails the Nth append to a session file.
 
     ``stuck=False``: only that one write fails (the disk had a moment); ``stuck=True``: that
-    write and every later one fail (the disk stays full). Appends are counted as the store
-    makes them: one open in ``"a+b"`` mode per line.
+    write and every later one fail (the disk stays full). ``refuse=True``: the file cannot
+    even be opened (the folder became read-only) instead of a write that stops part way.
+    Appends are counted as the store makes them: one open in ``"a+b"`` mode per line.
     """
 
-    def __init__(self, fail_at: int | None = None, *, stuck: bool = False) -> None:
+    def __init__(
+        self, fail_at: int | None = None, *, stuck: bool = False, refuse: bool = False
+    ) -> None:
         self.fail_at = fail_at
         self.stuck = stuck
+        self.refuse = refuse
         self.appends = 0
 
     def __call__(self, path: Path, mode: str) -> Any:
-        fh = open(path, mode, buffering=0)  # noqa: SIM115 - the store closes it
         if mode != "a+b" or path.suffix != ".jsonl":
-            return fh
+            return open(path, mode, buffering=0)
         self.appends += 1
         n = self.fail_at
-        if n is not None and (self.appends == n or (self.stuck and self.appends > n)):
-            return DiskFull(fh)
-        return fh
+        failing = n is not None and (self.appends == n or (self.stuck and self.appends > n))
+        if failing and self.refuse:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        fh = open(path, mode, buffering=0)  # noqa: SIM115 - the store closes it
+        return DiskFull(fh) if failing else fh
+
+
+FAULTS = {
+    "one-write-fails": ({"stuck": False}, "No space left on device"),
+    "disk-stays-full": ({"stuck": True}, "No space left on device"),
+    "folder-turns-read-only": ({"stuck": True, "refuse": True}, "Permission denied"),
+}
 
 
 def count_writes(tmp_path: Path, workspace: Path) -> int:
@@ -220,18 +232,20 @@ def count_writes(tmp_path: Path, workspace: Path) -> int:
     return disk.appends
 
 
-@pytest.mark.parametrize("stuck", [False, True], ids=["one-write-fails", "disk-stays-full"])
+@pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_a_write_failing_at_any_point_of_a_run_loses_nothing_written_before(
-    tmp_path: Path, workspace: Path, stuck: bool
+    tmp_path: Path, workspace: Path, fault: str
 ) -> None:
+    kind, says = FAULTS[fault]
+    stuck = kind["stuck"]
     total = count_writes(tmp_path, workspace)
     assert total > 20  # header, messages, usage, tool ends, confirmations, ...
     for n in range(1, total + 1):
         folder = tmp_path / f"write-{n}"
-        manager = SessionManager(FileSessionStore(folder, opener=FailingDisk(n, stuck=stuck)))
+        manager = SessionManager(FileSessionStore(folder, opener=FailingDisk(n, **kind)))
         if n == 1:
             # the header: a session never starts without its file
-            with pytest.raises(StoreError, match="No space left on device"):
+            with pytest.raises(StoreError, match=says):
                 new_run(manager, workspace)
             assert sorted(p.name for p in folder.iterdir()) == [], "a failed create left files"
             assert manager.list_sessions() == []
@@ -244,7 +258,7 @@ def test_a_write_failing_at_any_point_of_a_run_loses_nothing_written_before(
         assert result.text == FINAL, n
         failures = [e for e in seen if e.type == "persistence_failed"]
         assert failures, f"write {n}: no persistence_failed event"
-        assert "No space left on device" in failures[0].error
+        assert says in failures[0].error
         live = session.snapshot()
         live_log = logged(seen)
         manager.close()
