@@ -54,16 +54,14 @@ Strict where real servers are strict (set on the server, or per test):
   ``info_requests``, not ``requests``.
 
 Replies that misbehave on the wire: :class:`StallReply` (headers never come until the
-test releases it: a stalled server) and ``Reply(cut_after=N)`` (the connection is reset
-after N events: a server killed mid-stream).
+test releases it: a stalled server) and ``Reply(cut_after=N)`` (the connection ends after
+N events, short of the announced length: a server killed mid-stream).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import socket
-import struct
 import threading
 import time
 from collections import deque
@@ -182,7 +180,8 @@ class Reply:
     chunk_delay: float = 0.0
     reasoning_field: str = "reasoning_content"
     cut_after: int | None = None
-    """Reset the connection after this many SSE events (a server killed mid-stream)."""
+    """End the connection after this many SSE events, short of the announced length (a
+    server killed mid-stream)."""
 
 
 @dataclass
@@ -830,23 +829,25 @@ class _Handler(BaseHTTPRequestHandler):
             include_usage = asked and self.server_state.flavour != "llama-cpp-python"
             events = _openai_events(reply, model, include_usage)
         if reply.cut_after is not None:
-            self._send(
-                200,
-                "text/event-stream",
-                {},
-                [e.encode() for e in events[: reply.cut_after]],
-                delay=reply.chunk_delay,
-            )
-            self._reset()
+            self._send_cut([e.encode() for e in events], reply.cut_after, delay=reply.chunk_delay)
             return
         self._send(
             200, "text/event-stream", {}, [e.encode() for e in events], delay=reply.chunk_delay
         )
 
-    def _reset(self) -> None:
-        """Close the connection with a TCP reset, as a killed process's socket does."""
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.connection.close()
+    def _send_cut(self, parts: list[bytes], keep: int, *, delay: float) -> None:
+        """Announce the whole body's length, send ``keep`` events and close: the client
+        sees the connection end part-way through the body, as when a server is killed
+        (deterministic, unlike a TCP reset, which may discard data already sent)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(sum(len(p) for p in parts)))
+        self.end_headers()
+        for part in parts[:keep]:
+            if delay:
+                time.sleep(delay)
+            self.wfile.write(part)
+        self.wfile.flush()
         self.close_connection = True
 
     def _send_error_reply(self, reply: ErrorReply, fmt: str) -> None:

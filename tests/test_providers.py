@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -1482,11 +1483,12 @@ async def test_a_stalled_server_times_out_quickly(llm_server: LlmServer, kind: s
         with pytest.raises(LlmTimeoutError) as info:
             await run(client)
         text = str(info.value)
-        assert "timed out: it did not answer within" in text
+        # "answer" here; "connect" if a loaded machine were slow to accept the connection
+        assert re.search(r"timed out: it did not (answer|connect) within", text)
         assert ("0.2 s" in text) if isinstance(timeout, float) else ("read 0.2 s" in text)
-        assert info.value.retried is False and "Not retried" in text
+        assert info.value.retried is False and info.value.attempts == 1
+        assert "Not retried" in text
     stall.release.set()
-    assert len(llm_server.requests) == 2  # one per client: no retry
 
 
 def test_timeout_is_checked_and_passed_through() -> None:
@@ -1521,7 +1523,8 @@ async def test_a_server_killed_mid_stream(llm_server: LlmServer) -> None:
     assert "".join(e.text for e in of_type(events, TextDelta)) == "one two "
     assert not of_type(events, Done)
     text = str(info.value)
-    assert "lost part-way through the response" in text and "Connection reset" in text
+    assert "lost part-way through the response" in text
+    assert "peer closed connection" in text  # the transport's own words
     assert "Not retried: part of the answer had already been shown" in text
     assert len(llm_server.requests) == 1
 
@@ -1576,3 +1579,31 @@ async def test_a_refused_connection_is_not_retried() -> None:
     assert "(connection refused)" in str(info.value)
     assert "Not retried: nothing is listening at that address" in str(info.value)
     assert info.value.attempts == 1
+
+
+async def test_context_window_of_any_client(llm_server: LlmServer) -> None:
+    from a3s_notebook.llm.factory import context_window_of, known_context_window_of
+
+    llm_server.flavour, llm_server.context_window = "llama.cpp", 512
+    local = create_client("llamacpp/smol", base_url=llm_server.openai_url)
+    assert known_context_window_of(local) is None  # nothing asked yet
+    assert await context_window_of(local) == 512
+    assert known_context_window_of(local) == 512
+    scripted = create_client("scripted/echo")
+    assert await context_window_of(scripted) is None
+    assert known_context_window_of(scripted) is None
+
+    class Double:  # a bare LlmClient: genai-prices by provider and model
+        provider, model = "openai", "gpt-4o-mini"
+
+        async def stream(self, *a: Any, **k: Any) -> Any:
+            yield None
+
+    assert await context_window_of(Double()) == 128_000  # type: ignore[arg-type]
+    assert known_context_window_of(Double()) == 128_000  # type: ignore[arg-type]
+
+    class Broken(Double):
+        async def context_window(self) -> int:
+            raise RuntimeError("boom")
+
+    assert await context_window_of(Broken()) is None  # type: ignore[arg-type]

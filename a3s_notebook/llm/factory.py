@@ -41,6 +41,7 @@ from a3s_notebook.llm.openai_provider import (
     NO_KEY_PLACEHOLDER,
     OpenAIClient,
 )
+from a3s_notebook.llm.pricing import known_context_window
 from a3s_notebook.llm.types import LlmClient
 
 __all__ = [
@@ -51,7 +52,9 @@ __all__ = [
     "RetryConfig",
     "KeyChoice",
     "choose_api_key",
+    "context_window_of",
     "create_client",
+    "known_context_window_of",
     "parse_model",
     "provider_info",
     "resolve_api_key",
@@ -362,6 +365,39 @@ def _is_local(url: str) -> bool:
 
     host = (urlsplit(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
+
+
+async def context_window_of(client: LlmClient) -> int | None:
+    """The context window (tokens) of ``client``'s model, or None when nobody says.
+
+    Uses the client's own ``async context_window()`` when it has one (the OpenAI-compatible
+    client asks the user's own server once, lazily, with a short timeout, then genai-prices;
+    the Anthropic client asks genai-prices), else genai-prices' data for
+    (``client.provider``, ``client.model``). The scripted provider and local servers that
+    say nothing give None: the caller keeps its own default (the engine's
+    ``SessionConfig.max_context_length``). Never raises.
+    """
+    probe = getattr(client, "context_window", None)
+    try:
+        if callable(probe):
+            value = await probe()
+            return value if isinstance(value, int) and value > 0 else None
+        return known_context_window(client.model, client.provider)
+    except Exception:  # a client double or a broken probe must not break a session
+        logger.debug("context window of %s/%s unknown", client.provider, client.model)
+        return None
+
+
+def known_context_window_of(client: LlmClient) -> int | None:
+    """What :func:`context_window_of` knows without any request: an earlier probe's answer
+    or genai-prices' value, else None. Never raises."""
+    try:
+        if hasattr(client, "known_context_window"):
+            value = client.known_context_window
+            return value if isinstance(value, int) and value > 0 else None
+        return known_context_window(client.model, client.provider)
+    except Exception:
+        return None
 
 
 class LlmConfigData(BaseModel):

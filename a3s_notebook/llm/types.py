@@ -247,6 +247,11 @@ class LlmClient(Protocol):
 
     ``stream`` yields :data:`StreamEvent` objects and ends with exactly one :class:`Done`.
     Implementations raise :class:`a3s_notebook.llm.errors.LlmError` subclasses on failure.
+
+    Optional, not part of the protocol (so simple doubles still qualify):
+    ``async def context_window() -> int | None`` and a ``known_context_window`` property,
+    as the OpenAI and Anthropic clients have; read them through
+    :func:`a3s_notebook.llm.factory.context_window_of`.
     """
 
     @property
