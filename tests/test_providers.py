@@ -1607,3 +1607,23 @@ async def test_context_window_of_any_client(llm_server: LlmServer) -> None:
             raise RuntimeError("boom")
 
     assert await context_window_of(Broken()) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"data": [{"id": "m", "max_model_len": 32768}]}, 32768),  # vLLM
+        ({"data": [{"id": "m", "context_length": 8192}]}, 8192),
+        ({"data": [{"id": "m", "context_window": 131072}]}, 131072),  # Groq
+        ({"data": [{"id": "x", "meta": {"n_ctx_train": 4096}}]}, 4096),  # llama.cpp, one entry
+        ({"data": [{"id": "a", "max_model_len": 1}, {"id": "b", "max_model_len": 2}]}, None),
+        ({"data": [{"id": "m", "max_model_len": "2048"}]}, 2048),
+        ({"data": [{"id": "m", "max_model_len": True}]}, None),
+        ({"error": "nope"}, None),
+        (None, None),
+    ],
+)
+def test_context_window_from_models_metadata(payload: Any, expected: int | None) -> None:
+    from a3s_notebook.llm._server_info import context_window_from_models
+
+    assert context_window_from_models(payload, "m") == expected
