@@ -8,9 +8,12 @@ Every test drives real sessions on real files in a temp folder:
 - pause, cancel and destroy at every event of a scripted run;
 - the queue's timeout per command; hostile ids, headers, files and tool arguments.
 
-No test sleeps to synchronise: threads meet on ``threading.Event``/``Barrier`` and
-subscribers, loops on ``asyncio.Event``. Timeouts (``GUARD``) exist only to turn a hang
-into a failure; no test asserts how long anything took.
+No test sleeps to synchronise: threads meet on ``threading.Event`` and subscribers, loops
+on ``asyncio.Event``; the one state no event announces (a send waiting for the Generate
+lane) is awaited as a condition on the public ``queue_stats()`` (:func:`eventually`). The
+only sleeps are the scenario itself (a tool that takes 0.2 s, a human slower than the
+command limit). Timeouts (``GUARD``) exist only to turn a hang into a failure; no test
+asserts how long anything took.
 """
 
 from __future__ import annotations
@@ -149,14 +152,6 @@ def restore(folder: Path, session_id: str = SID) -> tuple[SessionManager, Sessio
         # a clean file: any warning of a skipped line is a failure here
         warnings.simplefilter("error", SessionFileWarning)
         return manager, manager.restore_session(session_id)
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    (ws / "hello.txt").write_text("hello world\n")
-    return ws
 
 
 # --- a disk that fails on the Nth write ----------------------------------------------------
