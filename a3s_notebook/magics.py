@@ -254,6 +254,8 @@ class A3sMagics(Magics):
         timeout: float | None = None,
         yolo: list[str] | None = None,
         base_url: str | None = None,
+        api_key_env: str | None = None,
+        request_timeout: float | None = None,
     ) -> tuple[Session, str | None]:
         from a3s_notebook.engine import (
             ConfirmationPolicy,
@@ -291,7 +293,12 @@ class A3sMagics(Magics):
             confirmation_policy=confirmation,
         )
         session = m.create_session(
-            config, model=model or self.default_model, session_id=name, base_url=base_url
+            config,
+            model=model or self.default_model,
+            session_id=name,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            timeout=request_timeout,
         )
         self.current = session
         return session, note
@@ -527,6 +534,18 @@ class A3sMagics(Magics):
         p.add_argument(
             "--base-url", help="an OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM)"
         )
+        p.add_argument(
+            "--api-key-env",
+            metavar="VAR",
+            help="the environment variable that holds the server's key (never the key itself: "
+            "a cell's text is saved in the notebook)",
+        )
+        p.add_argument(
+            "--request-timeout",
+            type=float,
+            metavar="SECONDS",
+            help="seconds to connect and to wait for each part of an answer (default 600)",
+        )
         a = p.parse_args(args)
         yolo = [x for x in (a.yolo or "").split(",") if x.strip()]
         session, note = self._new_session(
@@ -537,6 +556,8 @@ class A3sMagics(Magics):
             timeout=a.timeout,
             yolo=yolo,
             base_url=a.base_url,
+            api_key_env=a.api_key_env,
+            request_timeout=a.request_timeout,
         )
         msg = f"session '{session.name}' ({session.model_name}) in {_shown(session.workspace)}"
         print(msg + (f"; {note}" if note else ""))
@@ -782,7 +803,7 @@ class A3sMagics(Magics):
 _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
 
   new NAME [--model M] [--workspace DIR] [--system TEXT] [--timeout SECONDS] [--yolo LANES]
-           [--base-url URL]
+           [--base-url URL] [--api-key-env VAR] [--request-timeout SECONDS]
   use NAME            make a session current (restores it from its file)
   list                the sessions, as a table
   show                the live view of the current session

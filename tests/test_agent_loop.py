@@ -403,3 +403,33 @@ def test_default_registry_has_the_eight_tools() -> None:
     assert sorted(default_registry().names()) == sorted(
         ["read", "write", "edit", "bash", "grep", "glob", "ls", "todo_write"]
     )
+
+
+async def test_a_prompt_that_fails_before_any_answer_leaves_the_history_as_it_was(
+    make_session: Any, manager: Any
+) -> None:
+    from a3s_notebook.llm.errors import LlmError
+
+    class Broken:
+        provider, model = "scripted", "broken"
+
+        async def stream(self, *args: Any, **kwargs: Any) -> Any:
+            raise LlmError("the server answered 500")
+            yield  # pragma: no cover - makes this an async generator
+
+    session = make_session([turn("first answer")])
+    await session.send_async("first")
+    before = [m.model_dump() for m in session.messages]
+    session._llm = Broken()
+    for _ in range(2):
+        with pytest.raises(LlmError):
+            await session.send_async("this one fails")
+    # the failed prompts are not in the history: the next prompt is not answered with them
+    assert [m.model_dump() for m in session.messages] == before
+    # the log keeps the attempts for the audit trail, and a restore agrees with the live state
+    logged = [e.message.text() for e in session.events() if e.type == "message_added"]
+    assert logged.count("this one fails") == 2
+    snapshot = session.snapshot()
+    manager.forget_session(session.id)
+    restored = type(manager)(manager.store).restore_session(session.id)
+    assert restored.snapshot() == snapshot

@@ -257,6 +257,29 @@ def test_new_with_base_url_talks_to_an_openai_compatible_server(
     assert session.llm_config["base_url"] == llm_server.openai_url
 
 
+def test_a_local_server_session_with_a_named_key_and_a_request_timeout(
+    ip: InteractiveShell, llm_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .llm_server import Reply
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-openai-key-must-stay-home")
+    monkeypatch.setenv("MY_SERVER_KEY", "local-server-key-123")
+    llm_server.enqueue(Reply(text="hello from my server"))
+    run(
+        ip,
+        f"%a3s_session new mine --model openai/local --base-url {llm_server.openai_url} "
+        "--api-key-env MY_SERVER_KEY --request-timeout 5",
+    )
+    assert run(ip, "%%ask --quiet\nhi").text == "hello from my server"
+    auth = llm_server.last_request.headers.get("authorization", "")
+    # the named variable's key went to the server; the user's OpenAI key never did
+    assert auth == "Bearer local-server-key-123"
+    session = magics(ip).current
+    assert session.llm_config["api_key_env"] == "MY_SERVER_KEY"
+    assert session.llm_config["timeout"] == 5.0
+    assert "local-server-key-123" not in Path(session._store.path(session.id)).read_text()
+
+
 def test_in_voila_an_ask_cell_runs_in_the_background(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -224,3 +224,39 @@ async def test_an_empty_stream_is_an_error_not_an_empty_answer(
     # no assistant message was recorded, empty or not
     assert all(m.role != "assistant" for m in session.messages)
     assert len(llm_server.requests) == 1
+
+
+@pytest.mark.parametrize(("flavour", "window"), [("vllm", 8192), ("llama.cpp", 4096)])
+async def test_the_context_bar_takes_the_local_servers_window(
+    llm_server: LlmServer, manager: SessionManager, workspace: Path, flavour: str, window: int
+) -> None:
+    llm_server.flavour, llm_server.context_window = flavour, window
+    llm_server.enqueue(Reply(text="hi"), Reply(text="again"))
+    session = make(manager, workspace, "openai/local", llm_server.openai_url)
+    assert session.context_usage.max_tokens == 200_000  # not known before the first run
+    await session.send_async("hello")
+    assert session.context_usage.max_tokens == window
+    # asked once, not before every call
+    await session.send_async("more")
+    probes = [r for r in llm_server.info_requests if r.path.endswith(("/props", "/models"))]
+    assert len(probes) >= 1 and len({r.path for r in probes}) == len(probes)
+    # a restore shows the same window, and a window set in the config wins
+    manager.forget_session(session.id)
+    restored = SessionManager(manager.store).restore_session(session.id)
+    assert restored.context_usage.max_tokens == window
+    restored.update_config(max_context_length=1000)
+    assert restored.context_usage.max_tokens == 1000
+
+
+async def test_a_prompt_that_fails_on_the_server_is_not_kept_for_the_next_one(
+    llm_server: LlmServer, manager: SessionManager, workspace: Path
+) -> None:
+    llm_server.flavour, llm_server.context_window = "llama-cpp-python", 30
+    llm_server.enqueue("never seen", Reply(text="short answer"))
+    session = make(manager, workspace, "openai/smollm2", llm_server.openai_url)
+    with pytest.raises(IncompleteResponseError):
+        await session.send_async(" ".join(f"w{i}" for i in range(60)))
+    result = await session.send_async("short")
+    assert result.text == "short answer"
+    sent = llm_server.requests[-1].body["messages"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == ["short"]

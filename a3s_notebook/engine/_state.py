@@ -53,6 +53,8 @@ class SessionData:
     cost_records: list[LlmCostRecord] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
     context_usage: ContextUsage = field(default_factory=ContextUsage)
+    model_window: int | None = None
+    """The model's own context window, when known (used when the config sets none)."""
 
     def comparable(self) -> dict[str, Any]:
         """The state as plain data, for equality checks between a live and a restored
@@ -71,8 +73,8 @@ class SessionData:
         }
 
 
-def _window(config: SessionConfig) -> int:
-    return config.max_context_length or DEFAULT_MAX_TOKENS
+def _window(config: SessionConfig, model_window: int | None = None) -> int:
+    return config.max_context_length or model_window or DEFAULT_MAX_TOKENS
 
 
 def initial_state(created: SessionCreated) -> SessionData:
@@ -90,7 +92,7 @@ def initial_state(created: SessionCreated) -> SessionData:
 
 
 def _set_used(data: SessionData, used: int) -> None:
-    data.context_usage.max_tokens = _window(data.config)
+    data.context_usage.max_tokens = _window(data.config, data.model_window)
     data.context_usage.turns = len(data.messages)
     data.context_usage.update(used)
 
@@ -112,6 +114,9 @@ def apply(data: SessionData, event: AgentEvent, ts: float | None = None) -> Sess
             # the last call's prompt is how full the window is
             _set_used(data, event.record.prompt_tokens)
     elif isinstance(event, ContextUsageUpdated):
+        if not data.config.max_context_length and event.max_tokens != DEFAULT_MAX_TOKENS:
+            # the window the model reported (a probe of its server, its price data)
+            data.model_window = event.max_tokens
         _set_used(data, event.used_tokens)
     elif isinstance(event, StateChanged):
         data.state = SessionState(event.state)
@@ -123,6 +128,8 @@ def apply(data: SessionData, event: AgentEvent, ts: float | None = None) -> Sess
     elif isinstance(event, ModelChanged):
         data.model_name = event.model
         data.llm_config = event.llm_config
+        data.model_window = None
+        _set_used(data, data.context_usage.used_tokens)
     elif isinstance(event, HistoryReplaced):
         data.messages = list(event.messages)
         if event.cost_records is not None:

@@ -22,6 +22,7 @@ from a3s_notebook.engine.events import (
     AgentEnd,
     AgentStart,
     ErrorEvent,
+    HistoryReplaced,
     PermissionDenied,
     ReasoningDeltaEvent,
     StateChanged,
@@ -109,13 +110,16 @@ async def run_agent(session: Session, prompt: str) -> AgentResult:
     tool_calls = 0
     run_cost: float | None = None
     turn = 0
+    before = len(session.messages)
     try:
         # a blocked prompt never enters the history
         session._screen_prompt(prompt)
         # a history that ends on unanswered tool calls (a log cut short by a full disk or
         # a crash, then restored) would be refused by the provider: answer them first
         _close_dangling_calls(session, "the run that made this call did not finish")
+        before = len(session.messages)
         session._add_message(Message.user(prompt))
+        await session._probe_context_window()
         while True:
             turn += 1
             if session.state is SessionState.PAUSED:
@@ -171,10 +175,26 @@ async def run_agent(session: Session, prompt: str) -> AgentResult:
         session._emit(StateChanged(state=SessionState.PAUSED.value, reason=str(exc)))
         raise
     except Exception as exc:
-        _close_dangling_calls(session, f"the run failed: {exc}")
+        if turn and not any(m.role == "assistant" for m in session.messages[before:]):
+            # failed before any answer: the history is as it was before the prompt, or
+            # every later prompt would drag the failed one along (the log keeps the try)
+            _rollback(session, before)
+        else:
+            _close_dangling_calls(session, f"the run failed: {exc}")
         session._set_error()
         session._emit(ErrorEvent(message=str(exc)))
         raise
+
+
+def _rollback(session: Session, length: int) -> None:
+    messages = list(session.messages[:length])
+    session._emit(
+        HistoryReplaced(
+            reason="rollback",
+            messages=messages,
+            used_tokens=session.context_usage.used_tokens,
+        )
+    )
 
 
 async def _call_llm(session: Session) -> tuple[LlmResponse, float, float | None]:

@@ -447,14 +447,15 @@ class ModelChanged(_Event):
 
 
 class HistoryReplaced(_Event):
-    """The history was replaced as a whole: a compaction, a clear, or a fork's copy.
+    """The history was replaced as a whole: a compaction, a clear, a fork's copy, or the
+    rollback of a prompt that failed before any answer.
 
     A snapshot in an append-only log: a restore takes the history (and, when given, the
     ledger and tasks) from here and goes on with the events after it.
     """
 
     type: Literal["history_replaced"] = "history_replaced"
-    reason: Literal["compact", "clear", "fork"]
+    reason: Literal["compact", "clear", "fork", "rollback"]
     messages: list[Message]
     used_tokens: int
     """The context window's used tokens after the replacement."""

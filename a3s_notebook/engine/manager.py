@@ -38,15 +38,35 @@ DEFAULT_MODEL = "scripted/demo"
 
 
 def _client_factory(
-    model: str, api_key: str | None, base_url: str | None
+    model: str,
+    api_key: str | None,
+    base_url: str | None,
+    *,
+    api_key_env: str | None = None,
+    timeout: float | None = None,
 ) -> Callable[[], LlmClient]:
     # the key lives only in this closure: never in the config, the file or an event
     def make() -> LlmClient:
         from a3s_notebook.llm.factory import create_client
 
-        return create_client(model, api_key=api_key, base_url=base_url)
+        return create_client(
+            model, api_key=api_key, api_key_env=api_key_env, base_url=base_url, timeout=timeout
+        )
 
     return make
+
+
+def _restored_factory(model: str, llm_config: dict[str, Any] | None) -> Callable[[], LlmClient]:
+    """The client of a restored session, made at its first prompt (a restore needs no key)."""
+    cfg = llm_config or {}
+    timeout = cfg.get("timeout")
+    return _client_factory(
+        model,
+        None,
+        cfg.get("base_url"),
+        api_key_env=cfg.get("api_key_env"),
+        timeout=float(timeout) if isinstance(timeout, (int, float)) else None,
+    )
 
 
 def _open(store: SessionStore | None, session_id: str) -> None:
@@ -119,12 +139,18 @@ class SessionManager:
         api_key: str | None = None,
         base_url: str | None = None,
         tools: ToolRegistry | None = None,
+        api_key_env: str | None = None,
+        timeout: float | None = None,
     ) -> Session:
         """Make a new session and write its file header.
 
         ``model`` is ``"provider/model"`` (or ``provider:model``), e.g.
         ``"openai/gpt-4o-mini"``; ``llm`` passes a ready client instead (e.g. a
-        ``ScriptedClient``). The API key is never stored.
+        ``ScriptedClient``). The API key is never stored. ``base_url`` points at any
+        OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio): a provider's key from
+        the environment is only ever sent to that provider's own address, so a local server
+        needs none; ``api_key_env`` names the variable that holds a custom server's key.
+        ``timeout`` is the seconds to connect and to wait for each part of an answer.
         """
         config = config if config is not None else SessionConfig()
         if not isinstance(config, SessionConfig):
@@ -154,7 +180,9 @@ class SessionManager:
             config.workspace = str(ws.resolve())
         else:
             config.workspace = str(Path.cwd().resolve())
-        model_name, llm_config, factory = self._resolve_model(model, llm, api_key, base_url)
+        model_name, llm_config, factory = self._resolve_model(
+            model, llm, api_key, base_url, api_key_env=api_key_env, timeout=timeout
+        )
         if factory is not None and llm is None:
             # fail now, not at the first prompt, for a bad model name or a missing key
             llm = factory()
@@ -200,6 +228,9 @@ class SessionManager:
         llm: LlmClient | None,
         api_key: str | None,
         base_url: str | None,
+        *,
+        api_key_env: str | None = None,
+        timeout: float | None = None,
     ) -> tuple[str, dict[str, Any] | None, Callable[[], LlmClient] | None]:
         if llm is not None:
             name = model or f"{llm.provider}/{llm.model}"
@@ -213,7 +244,14 @@ class SessionManager:
         if base_url:
             # credentials in the URL stay in the client's closure, never in the file
             llm_config["base_url"] = mask_url(base_url)
-        return canonical, llm_config, _client_factory(canonical, api_key, base_url)
+        if api_key_env:
+            llm_config["api_key_env"] = api_key_env  # the variable's name, never its value
+        if timeout is not None:
+            llm_config["timeout"] = timeout
+        factory = _client_factory(
+            canonical, api_key, base_url, api_key_env=api_key_env, timeout=timeout
+        )
+        return canonical, llm_config, factory
 
     # --- find ----------------------------------------------------------------------
 
@@ -335,10 +373,14 @@ class SessionManager:
         api_key: str | None = None,
         base_url: str | None = None,
         llm: LlmClient | None = None,
+        api_key_env: str | None = None,
+        timeout: float | None = None,
     ) -> Session:
         """Switch a session's model (the key is kept in memory only)."""
         session = self.get_session(session_id)
-        name, llm_config, factory = self._resolve_model(model, llm, api_key, base_url)
+        name, llm_config, factory = self._resolve_model(
+            model, llm, api_key, base_url, api_key_env=api_key_env, timeout=timeout
+        )
         if factory is not None and llm is None:
             llm = factory()
         _register_credentials(session, api_key, base_url)
@@ -439,9 +481,7 @@ class SessionManager:
         )
         session._replay([(ts, e) for ts, e in entries if e is not created])
         # lazy: a restore needs no key; the client is made at the first prompt
-        session._llm_factory = _client_factory(
-            session.model_name, None, (session.llm_config or {}).get("base_url")
-        )
+        session._llm_factory = _restored_factory(session.model_name, session.llm_config)
         return session
 
     def load_all_sessions(self) -> int:

@@ -132,6 +132,7 @@ class Session:
         )
         self._runs: set[asyncio.Task[Any]] = set()
         self._homes: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}
+        self._window_probed = False
         self.secrets = SecretRegistry()
         """Values that never leave the process: they become ``[REDACTED:<name>]``."""
         self._load_known_secrets()
@@ -845,6 +846,29 @@ class Session:
     def compact(self) -> bool:
         """Compact the history now; True if it changed."""
         return _sync.run_sync(self.compact_async, home_loop=self._home_loop(), name="compact")
+
+    async def _probe_context_window(self) -> None:
+        """Learn the model's context window once (its price data, or its own server) when
+        the config sets none; the context bar then shows the real size."""
+        if self.config.max_context_length or self._window_probed:
+            return
+        self._window_probed = True
+        from a3s_notebook.llm.factory import context_window_of
+
+        try:
+            window = await context_window_of(self.llm)
+        except Exception:  # a probe is a nicety: the documented default stays
+            return
+        cu = self.context_usage
+        if window and window != cu.max_tokens:
+            self._emit(
+                ContextUsageUpdated(
+                    used_tokens=cu.used_tokens,
+                    max_tokens=window,
+                    percent=cu.used_tokens / window,
+                    turns=len(self.messages),
+                )
+            )
 
     async def _maybe_auto_compact(self) -> bool:
         if not auto_compact_due(self):

@@ -280,10 +280,13 @@ export interface GoalProgress {
   total_steps: number;
 }
 
-/** The history was replaced as a whole: a compaction, a clear, or a fork's copy. */
+/**
+ * The history was replaced as a whole: a compaction, a clear, a fork's copy, or the rollback of a
+ * prompt that failed before any answer.
+ */
 export interface HistoryReplaced {
   type: "history_replaced";
-  reason: "compact" | "clear" | "fork";
+  reason: "compact" | "clear" | "fork" | "rollback";
   messages: Message[];
   used_tokens: number;
   cost_records?: LlmCostRecord[] | null;
@@ -1055,7 +1058,7 @@ const DEFS: { readonly [name: string]: Spec } = {
   HistoryReplaced: {
     object: {
       type: [true, { enum: ["history_replaced"] }],
-      reason: [true, { enum: ["compact", "clear", "fork"] }],
+      reason: [true, { enum: ["compact", "clear", "fork", "rollback"] }],
       messages: [true, { array: { ref: "Message" } }],
       used_tokens: [true, "integer"],
       cost_records: [false, { anyOf: [{ array: { ref: "LlmCostRecord" } }, "null"] }],
