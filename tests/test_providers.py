@@ -1627,3 +1627,15 @@ def test_context_window_from_models_metadata(payload: Any, expected: int | None)
     from a3s_notebook.llm._server_info import context_window_from_models
 
     assert context_window_from_models(payload, "m") == expected
+
+
+@pytest.mark.parametrize("depth", [600, 5_000, 100_000])
+def test_arguments_nested_too_deeply_become_a_parse_error(depth: int) -> None:
+    from a3s_notebook.llm.types import PARSE_ERROR_KEY, parse_tool_arguments
+
+    raw = '{"a": ' + "[" * depth + "]" * depth + "}"
+    args = parse_tool_arguments(raw, "write")
+    # either read (and the agent refuses it for its depth) or refused here: never a crash
+    assert isinstance(args, dict)
+    if PARSE_ERROR_KEY in args:
+        assert "nested too deeply" in args[PARSE_ERROR_KEY]

@@ -103,6 +103,13 @@ KNOWN_PROVIDERS: dict[str, ProviderInfo] = {
         ProviderInfo("groq", "openai", "GROQ_API_KEY", "https://api.groq.com/openai/v1", True),
         # vLLM's own examples use "EMPTY" as the key of a server started without --api-key
         ProviderInfo("vllm", "openai", "VLLM_API_KEY", None, False, "EMPTY"),
+        # local servers on their usual ports: no key needed
+        ProviderInfo(
+            "lmstudio", "openai", "LMSTUDIO_API_KEY", "http://localhost:1234/v1", False, "lm-studio"
+        ),
+        ProviderInfo(
+            "llamacpp", "openai", "LLAMACPP_API_KEY", "http://localhost:8080/v1", False, "none"
+        ),
         ProviderInfo("scripted", "scripted", None, None, False),
     )
 }

@@ -300,6 +300,15 @@ def parse_tool_arguments(raw: str, tool_name: str) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
+    except RecursionError:
+        # arguments nested thousands deep (a confused or hostile model) must not crash
+        # the run: the model is told, as for any other bad arguments
+        return {
+            PARSE_ERROR_KEY: (
+                f"the arguments for tool '{tool_name}' are nested too deeply to read. "
+                "Send the arguments as one flat JSON object."
+            )
+        }
     except json.JSONDecodeError as exc:
         snippet = raw if len(raw) <= 200 else raw[:200] + "..."
         return {
