@@ -211,3 +211,38 @@ async def test_a_session_end_to_end(local_server: LocalServer, tmp_path: Path) -
     assert record.cost_usd is None and record.estimated
     assert record.latency_ms is not None and record.ttft_ms is not None
     assert record.completion_tokens >= 1
+
+
+def test_the_magics_in_a_real_shell(
+    local_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-reach-the-local-server")
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "a3s_notebook")
+    try:
+        magics = shell.magics_manager.registry["A3sMagics"]
+        magics._manager, magics.current = None, None
+        magics.sessions_dir = str(tmp_path / "sessions")
+        new = shell.run_cell(
+            f"%a3s_session new small --model openai/{MODEL_ALIAS} "
+            f"--base-url {local_server.base_url} --request-timeout 60 --workspace ws"
+        )
+        assert new.error_in_exec is None, new.error_in_exec
+        answer = shell.run_cell("%%ask --quiet\nSay hello in one short sentence.")
+        assert answer.error_in_exec is None, answer.error_in_exec
+        assert answer.result.text.strip()
+        session = magics.current
+        assert session.cost_records[-1].estimated and session.cost_records[-1].cost_usd is None
+        # a prompt over the server's context: one line, the history as it was
+        before = len(session.messages)
+        long = shell.run_cell("%%ask --quiet\n" + " ".join(f"word{i}" for i in range(2000)))
+        assert long.error_in_exec is not None
+        assert "context" in str(long.error_in_exec).lower()
+        assert len(session.messages) == before
+        cost = shell.run_cell("%a3s_session cost")
+        assert cost.error_in_exec is None
+    finally:
+        shell.run_line_magic("unload_ext", "a3s_notebook")
