@@ -24,7 +24,7 @@ from a3s_notebook.engine.tools import hard_link_count
 from a3s_notebook.engine.tools._workspace import WorkspaceViolation, resolve_in_workspace
 
 if TYPE_CHECKING:
-    from a3s_notebook.engine.session import Session
+    from a3s_notebook.engine._run import RunDeps
     from a3s_notebook.llm.types import ToolCall
 
 __all__ = ["GateDecision", "gate_tool_call"]
@@ -63,22 +63,22 @@ def _hard_linked(workspace: Path, tool: str, args: dict[str, Any]) -> int:
     return hard_link_count(resolved)
 
 
-def gate_tool_call(session: Session, call: ToolCall) -> GateDecision:
+def gate_tool_call(deps: RunDeps, call: ToolCall) -> GateDecision:
     """Decide one tool call: Allow, Deny or Ask, with the reason and the rule."""
     name, args = call.name, call.args
-    guard = session.security_guard
+    guard = deps.security_guard
     if guard is not None:
         blocked = guard.check_tool_call(name, args)
         if blocked is not None and blocked.action == "block":
-            session._security_event("blocked", blocked.rule, "tool_call", blocked.message, call)
+            deps.security_event("blocked", blocked.rule, "tool_call", blocked.message, call)
             return GateDecision(
                 PermissionDecision.DENY,
                 blocked.rule,
                 f"Blocked by the security guard ({blocked.rule}): {blocked.message}",
                 blocked_by_guard=True,
             )
-    workspace = session.workspace
-    verdict = session.permission_policy.evaluate(name, args, workspace=workspace)
+    workspace = deps.workspace
+    verdict = deps.permission_policy.evaluate(name, args, workspace=workspace)
     decision, rule = verdict.decision, verdict.rule
     suggestion = suggest_rule(name, args, workspace=workspace)
     if decision is PermissionDecision.DENY:

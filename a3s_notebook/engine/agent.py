@@ -51,7 +51,8 @@ from a3s_notebook.llm.types import (
 )
 
 if TYPE_CHECKING:
-    from a3s_notebook.engine.session import Session
+    from a3s_notebook.engine._run import RunDeps
+    from a3s_notebook.engine.config import ContextUsage, SessionConfig
 
 __all__ = ["MAX_ARGUMENT_DEPTH", "AgentResult", "run_agent"]
 
@@ -103,42 +104,42 @@ class _Outcome:
     duration_ms: int = 0
 
 
-async def run_agent(session: Session, prompt: str) -> AgentResult:
+async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
     """Run one prompt to its final answer. The caller holds the session's Generate lane."""
-    session._emit(AgentStart(prompt=prompt))
+    deps.emit(AgentStart(prompt=prompt))
     total = TokenUsage()
     tool_calls = 0
     run_cost: float | None = None
     turn = 0
-    before = len(session.messages)
+    before = len(deps.messages)
     try:
         # a blocked prompt never enters the history
-        session._screen_prompt(prompt)
+        deps.screen_prompt(prompt)
         # a history that ends on unanswered tool calls (a log cut short by a full disk or
         # a crash, then restored) would be refused by the provider: answer them first
-        _close_dangling_calls(session, "the run that made this call did not finish")
-        before = len(session.messages)
-        session._add_message(Message.user(prompt))
-        await session._probe_context_window()
+        _close_dangling_calls(deps, "the run that made this call did not finish")
+        before = len(deps.messages)
+        deps.add_message(Message.user(prompt))
+        await deps.probe_context_window()
         while True:
             turn += 1
-            if session.state is SessionState.PAUSED:
+            if deps.state is SessionState.PAUSED:
                 raise SessionPausedError(
-                    f"Session {session.id} was paused: the run stopped at a turn boundary. "
+                    f"Session {deps.session_id} was paused: the run stopped at a turn boundary. "
                     "Call resume() and send() to go on."
                 )
-            if turn > session.config.max_tool_rounds:
-                raise AgentError(f"Max tool rounds ({session.config.max_tool_rounds}) exceeded")
-            await session._maybe_auto_compact()
-            session._check_budget()
-            session._emit(TurnStart(turn=turn))
+            if turn > deps.config.max_tool_rounds:
+                raise AgentError(f"Max tool rounds ({deps.config.max_tool_rounds}) exceeded")
+            await deps.maybe_auto_compact()
+            deps.check_budget()
+            deps.emit(TurnStart(turn=turn))
             # the queue's per-command timeout bounds each LLM call, never a human's wait
-            response, latency_ms, ttft_ms = await session.queue.timed(
-                SessionLane.GENERATE, lambda: _call_llm(session)
+            response, latency_ms, ttft_ms = await deps.queue.timed(
+                SessionLane.GENERATE, lambda: _call_llm(deps)
             )
             usage = response.usage
             total = total + usage
-            record = session._record_usage(
+            record = deps.record_usage(
                 usage,
                 turn=turn,
                 latency_ms=latency_ms,
@@ -147,75 +148,75 @@ async def run_agent(session: Session, prompt: str) -> AgentResult:
             )
             if record.cost_usd is not None:
                 run_cost = (run_cost or 0.0) + record.cost_usd
-            stored = session._add_message(_refuse_deep_arguments(response.message))
-            session._emit(TurnEnd(turn=turn, usage=usage))
+            stored = deps.add_message(_refuse_deep_arguments(response.message))
+            deps.emit(TurnEnd(turn=turn, usage=usage))
             calls = stored.tool_calls()
             if not calls:
                 text = stored.text()
-                session._emit(AgentEnd(text=text, usage=total))
-                await session._maybe_auto_compact()
+                deps.emit(AgentEnd(text=text, usage=total))
+                await deps.maybe_auto_compact()
                 return AgentResult(
                     text=text,
-                    messages=list(session.messages),
+                    messages=list(deps.messages),
                     usage=total,
                     tool_calls_count=tool_calls,
-                    session_id=session.id,
-                    model=session.model_name,
+                    session_id=deps.session_id,
+                    model=deps.model_name,
                     cost_usd=run_cost,
                     turns=turn,
                 )
             tool_calls += len(calls)
-            await _run_tools(session, calls)
+            await _run_tools(deps, calls)
     except asyncio.CancelledError:
-        _close_dangling_calls(session, "the run was interrupted")
-        session._emit(ErrorEvent(message="Run cancelled"))
+        _close_dangling_calls(deps, "the run was interrupted")
+        deps.emit(ErrorEvent(message="Run cancelled"))
         raise
     except SessionPausedError as exc:
         # a pause is not a failure: the state stays Paused, the history whole
-        session._emit(StateChanged(state=SessionState.PAUSED.value, reason=str(exc)))
+        deps.emit(StateChanged(state=SessionState.PAUSED.value, reason=str(exc)))
         raise
     except Exception as exc:
-        if turn and not any(m.role == "assistant" for m in session.messages[before:]):
+        if turn and not any(m.role == "assistant" for m in deps.messages[before:]):
             # failed before any answer: the history is as it was before the prompt, or
             # every later prompt would drag the failed one along (the log keeps the try)
-            _rollback(session, before)
+            _rollback(deps, before)
         else:
-            _close_dangling_calls(session, f"the run failed: {exc}")
-        session._set_error()
-        session._emit(ErrorEvent(message=str(exc)))
+            _close_dangling_calls(deps, f"the run failed: {exc}")
+        deps.set_error()
+        deps.emit(ErrorEvent(message=str(exc)))
         raise
 
 
-def _rollback(session: Session, length: int) -> None:
-    messages = list(session.messages[:length])
-    session._emit(
+def _rollback(deps: RunDeps, length: int) -> None:
+    messages = list(deps.messages[:length])
+    deps.emit(
         HistoryReplaced(
             reason="rollback",
             messages=messages,
-            used_tokens=session.context_usage.used_tokens,
+            used_tokens=deps.context_usage.used_tokens,
         )
     )
 
 
-async def _call_llm(session: Session) -> tuple[LlmResponse, float, float | None]:
+async def _call_llm(deps: RunDeps) -> tuple[LlmResponse, float, float | None]:
     """One streamed call; text and tool starts are forwarded as events."""
-    llm = session.llm
+    llm = deps.llm
     started = time.perf_counter()
     ttft: float | None = None
     response: LlmResponse | None = None
     async for ev in llm.stream(
-        list(session.messages),
-        system=session.system_prompt(),
-        tools=session.tools.definitions(),
+        list(deps.messages),
+        system=deps.system_prompt(),
+        tools=deps.tools.definitions(),
     ):
         if ttft is None and not isinstance(ev, Done):
             ttft = (time.perf_counter() - started) * 1000
         if isinstance(ev, TextDelta):
-            session._emit(TextDeltaEvent(text=ev.text))
+            deps.emit(TextDeltaEvent(text=ev.text))
         elif isinstance(ev, ReasoningDelta):
-            session._emit(ReasoningDeltaEvent(text=ev.text))
+            deps.emit(ReasoningDeltaEvent(text=ev.text))
         elif isinstance(ev, ToolUseStart):
-            session._emit(ToolStart(id=ev.id, name=ev.name))
+            deps.emit(ToolStart(id=ev.id, name=ev.name))
         elif isinstance(ev, Done):
             response = ev.response
     if response is None:
@@ -261,34 +262,34 @@ def _refuse_deep_arguments(message: Message) -> Message:
     return message.model_copy(update={"content": blocks}) if changed else message
 
 
-def _close_dangling_calls(session: Session, why: str) -> None:
+def _close_dangling_calls(deps: RunDeps, why: str) -> None:
     """Give every unanswered tool call of the last assistant message an error result.
 
     Without this the next LLM call would be rejected (a tool_use with no tool_result).
     """
-    if not session.messages or session.messages[-1].role != "assistant":
+    if not deps.messages or deps.messages[-1].role != "assistant":
         return
-    calls = session.messages[-1].tool_calls()
+    calls = deps.messages[-1].tool_calls()
     if not calls:
         return
-    session._add_message(_results_message(calls, {}, why))
+    deps.add_message(_results_message(calls, {}, why))
 
 
-async def _run_tools(session: Session, calls: list[ToolCall]) -> None:
+async def _run_tools(deps: RunDeps, calls: list[ToolCall]) -> None:
     """Run one response's tool calls; results go back in call order as one message."""
     outcomes: dict[str, _Outcome] = {}
     parallel: list[ToolCall] = []
     sequential: list[ToolCall] = []
     # one decision per call, taken once: the gate may emit a security event
-    gates = {c.id: gate_tool_call(session, c) for c in calls if PARSE_ERROR_KEY not in c.args}
+    gates = {c.id: gate_tool_call(deps, c) for c in calls if PARSE_ERROR_KEY not in c.args}
     for call in calls:
-        if _is_parallel_query(session, call, gates.get(call.id)):
+        if _is_parallel_query(deps, call, gates.get(call.id)):
             parallel.append(call)
         else:
             sequential.append(call)
 
     async def one(call: ToolCall) -> None:
-        outcomes[call.id] = await _run_one(session, call, gates.get(call.id))
+        outcomes[call.id] = await _run_one(deps, call, gates.get(call.id))
 
     # read-only tools that need no human run side by side in the Query lane; the rest
     # (and Query tools that need a confirmation: quirk 2 fixed) are taken one by one
@@ -303,9 +304,9 @@ async def _run_tools(session: Session, calls: list[ToolCall]) -> None:
             parallel_task.cancel()
             await asyncio.gather(parallel_task, return_exceptions=True)
         # keep what finished; calls that did not finish get an error result
-        session._add_message(_results_message(calls, outcomes, "the run was interrupted"))
+        deps.add_message(_results_message(calls, outcomes, "the run was interrupted"))
         raise
-    session._add_message(_results_message(calls, outcomes, "no result"))
+    deps.add_message(_results_message(calls, outcomes, "no result"))
 
 
 def _results_message(calls: list[ToolCall], outcomes: dict[str, _Outcome], why: str) -> Message:
@@ -325,7 +326,7 @@ def _results_message(calls: list[ToolCall], outcomes: dict[str, _Outcome], why: 
     return Message(role="user", content=list(blocks))
 
 
-def _is_parallel_query(session: Session, call: ToolCall, gate: GateDecision | None) -> bool:
+def _is_parallel_query(deps: RunDeps, call: ToolCall, gate: GateDecision | None) -> bool:
     if gate is None:
         return False
     if SessionLane.from_tool_name(call.name) is not SessionLane.QUERY:
@@ -333,44 +334,42 @@ def _is_parallel_query(session: Session, call: ToolCall, gate: GateDecision | No
     if gate.decision is PermissionDecision.ALLOW:
         return True
     if gate.decision is PermissionDecision.ASK and not gate.must_ask:
-        return not session.confirmations.requires_confirmation(call.name)
+        return not deps.confirmations.requires_confirmation(call.name)
     return False
 
 
-async def _run_one(session: Session, call: ToolCall, gate: GateDecision | None) -> _Outcome:
+async def _run_one(deps: RunDeps, call: ToolCall, gate: GateDecision | None) -> _Outcome:
     """Decide, maybe confirm, execute, and emit ``tool_end`` for one call."""
     name, args = call.name, call.args
     if PARSE_ERROR_KEY in args or gate is None:
-        return _finish(session, call, f"Error: {args.get(PARSE_ERROR_KEY, 'bad arguments')}", 1)
+        return _finish(deps, call, f"Error: {args.get(PARSE_ERROR_KEY, 'bad arguments')}", 1)
     if gate.decision is PermissionDecision.DENY:
-        session._emit(
-            PermissionDenied(tool_id=call.id, tool_name=name, args=args, reason=gate.reason)
-        )
+        deps.emit(PermissionDenied(tool_id=call.id, tool_name=name, args=args, reason=gate.reason))
         if gate.blocked_by_guard:
             text = f"Tool '{name}' was blocked by the security guard: {gate.reason}"
         elif gate.rule is not None and gate.rule.startswith("protected:"):
             text = f"Permission denied: Tool '{name}' may not read this file: {gate.reason}."
         else:
             text = f"Permission denied: Tool '{name}' is blocked by permission policy."
-        return _finish(session, call, text, 1)
+        return _finish(deps, call, text, 1)
     needs_human = gate.decision is PermissionDecision.ASK and (
-        gate.must_ask or session.confirmations.requires_confirmation(name)
+        gate.must_ask or deps.confirmations.requires_confirmation(name)
     )
-    if needs_human and gate.must_ask and not session.confirmations.policy.enabled:
+    if needs_human and gate.must_ask and not deps.confirmations.policy.enabled:
         text = (
             f"Tool '{name}' needs a human approval ({gate.reason}) but confirmations are "
-            "turned off for this session, so it was not run."
+            "turned off for this deps, so it was not run."
         )
-        session._emit(PermissionDenied(tool_id=call.id, tool_name=name, args=args, reason=text))
-        return _finish(session, call, text, 1)
+        deps.emit(PermissionDenied(tool_id=call.id, tool_name=name, args=args, reason=text))
+        return _finish(deps, call, text, 1)
     if needs_human:
-        fut = session.confirmations.request_confirmation(
+        fut = deps.confirmations.request_confirmation(
             call.id, name, args, reason=gate.reason, suggested_rule=gate.suggested_rule
         )
-        response = await session.confirmations.wait_for_decision(call.id, fut)
+        response = await deps.confirmations.wait_for_decision(call.id, fut)
         if not response.approved:
             if response.timed_out:
-                ms = session.confirmations.policy.default_timeout_ms
+                ms = deps.confirmations.policy.default_timeout_ms
                 text = (
                     f"Tool '{name}' execution timed out waiting for confirmation ({ms}ms). "
                     "Execution rejected."
@@ -380,56 +379,56 @@ async def _run_one(session: Session, call: ToolCall, gate: GateDecision | None) 
                     f"Tool '{name}' execution was rejected by user. "
                     f"Reason: {response.reason or 'No reason provided'}"
                 )
-            return _finish(session, call, text, 1)
-    return await _execute(session, call)
+            return _finish(deps, call, text, 1)
+    return await _execute(deps, call)
 
 
-async def _execute(session: Session, call: ToolCall) -> _Outcome:
+async def _execute(deps: RunDeps, call: ToolCall) -> _Outcome:
     lane = SessionLane.from_tool_name(call.name)
 
     # a secret split across two output chunks is still caught
-    stream = session.stream_redactor()
+    stream = deps.stream_redactor()
 
     def emit_output(text: str) -> None:
         safe = stream.feed(text)
         if safe:
-            session._emit(ToolOutputDelta(id=call.id, name=call.name, delta=safe))
+            deps.emit(ToolOutputDelta(id=call.id, name=call.name, delta=safe))
 
-    policy = session.permission_policy
+    policy = deps.permission_policy
     ctx = ToolContext(
-        workspace=session.workspace,
-        session_id=session.id,
+        workspace=deps.workspace,
+        session_id=deps.session_id,
         tool_id=call.id,
         emit_output=emit_output,
-        set_tasks=session.set_tasks,
-        get_tasks=lambda: list(session.tasks),
-        env=scrubbed_environ(session.config.env_passthrough),
+        set_tasks=deps.set_tasks,
+        get_tasks=lambda: list(deps.tasks),
+        env=scrubbed_environ(deps.config.env_passthrough),
         can_read=policy.can_read,
     )
     started = time.perf_counter()
 
     async def run() -> ToolResult:
-        return await session.tools.execute(call.name, call.args, ctx)
+        return await deps.tools.execute(call.name, call.args, ctx)
 
-    result = await session.queue.run(lane, run)
+    result = await deps.queue.run(lane, run)
     tail = stream.flush()
     if tail:
-        session._emit(ToolOutputDelta(id=call.id, name=call.name, delta=tail))
+        deps.emit(ToolOutputDelta(id=call.id, name=call.name, delta=tail))
     ms = int((time.perf_counter() - started) * 1000)
-    session.tool_metrics.record(call.name, result.exit_code == 0, ms)
-    output = session._screen_tool_output(call, result.output)
-    return _finish(session, call, output, result.exit_code, ms, result.metadata)
+    deps.tool_metrics.record(call.name, result.exit_code == 0, ms)
+    output = deps.screen_tool_output(call, result.output)
+    return _finish(deps, call, output, result.exit_code, ms, result.metadata)
 
 
 def _finish(
-    session: Session,
+    deps: RunDeps,
     call: ToolCall,
     output: str,
     exit_code: int,
     duration_ms: int = 0,
     metadata: dict[str, Any] | None = None,
 ) -> _Outcome:
-    session._emit(
+    deps.emit(
         ToolEnd(
             id=call.id,
             name=call.name,
@@ -442,9 +441,9 @@ def _finish(
     return _Outcome(call, output, exit_code, duration_ms)
 
 
-def auto_compact_due(session: Session) -> bool:
-    """Whether the session crossed its auto-compaction threshold."""
-    cu = session.context_usage
-    return session.config.auto_compact and should_auto_compact(
-        cu.used_tokens, cu.max_tokens, session.config.auto_compact_threshold
+def auto_compact_due(config: SessionConfig, cu: ContextUsage) -> bool:
+    """Whether a session with this config and context usage crossed its auto-compaction
+    threshold."""
+    return config.auto_compact and should_auto_compact(
+        cu.used_tokens, cu.max_tokens, config.auto_compact_threshold
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from a3s_notebook.engine import _sync
 from a3s_notebook.engine._log import read_log
+from a3s_notebook.engine._run import RunDeps, workspace_of
 from a3s_notebook.engine._secrets import SecretRegistry, StreamRedactor
 from a3s_notebook.engine._state import apply, initial_state
 from a3s_notebook.engine.agent import AgentResult, auto_compact_due, run_agent
@@ -213,7 +214,7 @@ class Session:
     @property
     def workspace(self) -> Path:
         """The folder the tools may touch."""
-        return Path(self.config.workspace or ".").resolve()
+        return workspace_of(self.config)
 
     @property
     def permission_policy(self) -> PermissionPolicy:
@@ -762,13 +763,38 @@ class Session:
                 # provenance belongs to this run only
                 self.provenance = provenance
                 try:
-                    return await run_agent(self, prompt)
+                    return await run_agent(self._run_deps(), prompt)
                 finally:
                     self.provenance = None
         finally:
             if task is not None:
                 self._runs.discard(task)
                 self._homes.pop(task, None)
+
+    def _run_deps(self) -> RunDeps:
+        """What the agent loop is given: the live state and the operations it may call."""
+        return RunDeps(
+            session_id=self.id,
+            data=self._data,
+            tools=self.tools,
+            queue=self.queue,
+            confirmations=self.confirmations,
+            tool_metrics=self.tool_metrics,
+            get_llm=lambda: self.llm,
+            get_security_guard=lambda: self.security_guard,
+            emit=self._emit,
+            add_message=self._add_message,
+            record_usage=self._record_usage,
+            check_budget=self._check_budget,
+            maybe_auto_compact=self._maybe_auto_compact,
+            probe_context_window=self._probe_context_window,
+            screen_prompt=self._screen_prompt,
+            screen_tool_output=self._screen_tool_output,
+            security_event=self._security_event,
+            set_error=self._set_error,
+            set_tasks=self.set_tasks,
+            stream_redactor=self.stream_redactor,
+        )
 
     def _check_not_paused(self) -> None:
         if self.state is SessionState.PAUSED:
@@ -871,7 +897,7 @@ class Session:
             )
 
     async def _maybe_auto_compact(self) -> bool:
-        if not auto_compact_due(self):
+        if not auto_compact_due(self.config, self.context_usage):
             return False
         return await self._compact(manual=False)
 
