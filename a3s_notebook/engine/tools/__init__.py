@@ -1,7 +1,9 @@
 """Tools the agent can call: the interface, the registry and the built-in tools (spec section 11).
 
 ``default_registry()`` gives the 8 built-ins (read, write, edit, bash, grep, glob, ls,
-todo_write). File tools are confined to the session's workspace (:func:`resolve_in_workspace`);
+todo_write); :func:`tool` / :class:`FunctionTool` make a Python function a tool, and
+:func:`lane_of` / :func:`needs_approval_of` read what a tool declares. File tools are
+confined to the session's workspace (:func:`resolve_in_workspace`);
 ``bash`` only starts there, with a scrubbed environment (:func:`scrubbed_environ`). The
 read-family tools (read, grep, glob, ls) honour ``ToolContext.can_read``; ``write`` and
 ``edit`` refuse a file with more than one hard link (:func:`hard_link_count`); ``grep`` runs in
@@ -21,6 +23,13 @@ from a3s_notebook.engine.tools._common import (
     truncate_output,
 )
 from a3s_notebook.engine.tools._env import BASE_ENV_VARS, scrubbed_environ
+from a3s_notebook.engine.tools._function import (
+    FunctionTool,
+    lane_of,
+    needs_approval_of,
+    render_value,
+    tool,
+)
 from a3s_notebook.engine.tools._registry import ToolRegistry, default_registry
 from a3s_notebook.engine.tools._search import GREP_LINE_TIMEOUT_S, GREP_TIMEOUT_S
 from a3s_notebook.engine.tools._workspace import (
@@ -51,6 +60,7 @@ __all__ = [
     "BashTool",
     "BuiltinTool",
     "EditTool",
+    "FunctionTool",
     "GlobTool",
     "GrepTool",
     "LsTool",
@@ -67,7 +77,11 @@ __all__ = [
     "default_registry",
     "definition",
     "hard_link_count",
+    "lane_of",
+    "needs_approval_of",
+    "render_value",
     "resolve_in_workspace",
     "scrubbed_environ",
+    "tool",
     "truncate_output",
 ]
