@@ -72,3 +72,29 @@ def test_deps_read_the_live_state(make_session: Any) -> None:
     assert deps.state is session.state
     session.clear()
     assert deps.messages == []
+
+
+def test_ledger_totals_follow_appends_and_a_replaced_ledger() -> None:
+    from a3s_notebook.engine._ledger import LedgerTotals
+    from a3s_notebook.engine.telemetry import LlmCostRecord
+
+    def rec(tokens: int, cost: float | None) -> LlmCostRecord:
+        return LlmCostRecord(
+            session_id="s",
+            model="m",
+            provider="p",
+            prompt_tokens=tokens,
+            completion_tokens=0,
+            total_tokens=tokens,
+            cost_usd=cost,
+        )
+
+    ledger: list[list[LlmCostRecord]] = [[]]
+    totals = LedgerTotals(lambda: ledger[0])
+    assert totals.cost is None and totals.usage.total_tokens == 0
+    ledger[0].append(rec(10, None))
+    assert totals.cost is None and totals.usage.total_tokens == 10
+    ledger[0].extend([rec(5, 0.25), rec(1, 0.5)])
+    assert totals.cost == 0.75 and totals.usage.total_tokens == 16
+    ledger[0] = [rec(3, None)]  # a restore from a snapshot replaces the list
+    assert totals.cost is None and totals.usage.total_tokens == 3

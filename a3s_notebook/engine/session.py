@@ -14,10 +14,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from a3s_notebook.engine import _sync
+from a3s_notebook.engine._ledger import LedgerTotals, build_cost_record, check_budget
 from a3s_notebook.engine._log import read_log
+from a3s_notebook.engine._protect import Protection
 from a3s_notebook.engine._run import RunDeps, workspace_of
 from a3s_notebook.engine._secrets import SecretRegistry, StreamRedactor
 from a3s_notebook.engine._state import apply, initial_state
@@ -29,27 +31,22 @@ from a3s_notebook.engine.config import (
     SessionState,
 )
 from a3s_notebook.engine.errors import (
-    BudgetExceededError,
-    SecurityBlockedError,
     SessionPausedError,
 )
 from a3s_notebook.engine.events import (
     DURABLE_TYPES,
     AgentEvent,
-    BudgetExceeded,
     ConfigChanged,
     ContextCompacted,
     ContextUsageUpdated,
     HistoryReplaced,
     MessageAdded,
     PersistenceFailed,
-    SecurityEvent,
     SessionCreated,
     StateChanged,
     TaskUpdated,
     UsageRecorded,
     event_to_dict,
-    parse_event,
 )
 from a3s_notebook.engine.hitl import (
     ConfirmationManager,
@@ -67,9 +64,7 @@ from a3s_notebook.llm.types import (
     LlmClient,
     LlmResponse,
     Message,
-    TextBlock,
     TokenUsage,
-    ToolCall,
 )
 
 if TYPE_CHECKING:
@@ -134,12 +129,12 @@ class Session:
         self._runs: set[asyncio.Task[Any]] = set()
         self._homes: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}
         self._window_probed = False
-        self.secrets = SecretRegistry()
+        self._protect = Protection(self._emit)
+        self.secrets: SecretRegistry = self._protect.secrets
         """Values that never leave the process: they become ``[REDACTED:<name>]``."""
-        self._load_known_secrets()
-        self.security_guard: SecurityGuard | None = None
-        """The security guard, when ``config.security_config`` turns it on."""
-        self._configure_guard()
+        self._protect.load_known_secrets(self.workspace)
+        self._protect.configure(config.security_config)
+        self._totals = LedgerTotals(lambda: self._data.cost_records)
 
     # --- state (derived from the log) -----------------------------------------------
 
@@ -246,24 +241,12 @@ class Session:
     @property
     def total_usage(self) -> TokenUsage:
         """Tokens over all calls, derived from the ledger."""
-        total = TokenUsage()
-        for r in self.cost_records:
-            total = total + TokenUsage(
-                prompt_tokens=r.prompt_tokens,
-                completion_tokens=r.completion_tokens,
-                total_tokens=r.total_tokens,
-                cache_read_tokens=r.cache_read_tokens,
-                cache_write_tokens=r.cache_write_tokens,
-                reasoning_tokens=r.reasoning_tokens,
-                estimated=r.estimated,
-            )
-        return total
+        return self._totals.usage
 
     @property
     def total_cost(self) -> float | None:
         """USD over all priced calls, derived from the ledger; None if no call has a price."""
-        known = [r.cost_usd for r in self.cost_records if r.cost_usd is not None]
-        return sum(known) if known else None
+        return self._totals.cost
 
     def costs(self) -> pd.DataFrame:
         """The cost ledger as a pandas DataFrame, one row per LLM call."""
@@ -271,100 +254,24 @@ class Session:
 
         return records_frame(self.cost_records)
 
-    # --- secrets and the security guard --------------------------------------------
+    # --- secrets and the security guard (engine/_protect.py) -----------------------
 
-    def _load_known_secrets(self) -> None:
-        """Register the secrets this process knows: secret-looking environment variables
-        and every value of the ``.env`` files the key lookup may read."""
-        self.secrets.add_environ()
-        for folder in {Path.cwd(), self.workspace}:
-            for path in sorted(folder.glob(".env*")):
-                if path.is_file():
-                    self.secrets.add_dotenv(path)
+    @property
+    def security_guard(self) -> SecurityGuard | None:
+        """The security guard, when ``config.security_config`` turns it on."""
+        return self._protect.guard
+
+    @security_guard.setter
+    def security_guard(self, guard: SecurityGuard | None) -> None:
+        self._protect.guard = guard
 
     def add_secret(self, name: str, value: str) -> None:
         """Register one more value to redact everywhere (e.g. a token your tools use)."""
         self.secrets.add(name, value)
 
-    def _configure_guard(self) -> None:
-        cfg = self.config.security_config
-        if cfg is None or not cfg.enabled:
-            self.security_guard = None
-            return
-        self.security_guard = SecurityGuard(cfg, self.secrets)
-
     def stream_redactor(self) -> StreamRedactor:
         """A redactor for one stream of chunks (tool output, model text)."""
-        return StreamRedactor(self.secrets)
-
-    def _security_event(
-        self,
-        action: Literal["blocked", "redacted", "flagged", "asked"],
-        rule: str,
-        where: str,
-        message: str,
-        call: ToolCall | None = None,
-    ) -> None:
-        self._emit(
-            SecurityEvent(
-                action=action,
-                rule=rule,
-                where=where,
-                message=message,
-                tool_id=call.id if call is not None else None,
-                tool_name=call.name if call is not None else None,
-            )
-        )
-
-    def _screen_prompt(self, prompt: str) -> None:
-        """Run the injection detector on a prompt; raise when it blocks."""
-        guard = self.security_guard
-        if guard is None:
-            return
-        verdict = guard.check_prompt(prompt)
-        if verdict is not None and verdict.action == "block":
-            self._security_event("blocked", verdict.rule, "prompt", verdict.message)
-            raise SecurityBlockedError(verdict.message)
-
-    def _screen_tool_output(self, call: ToolCall, output: str) -> str:
-        """Sanitize a tool's output and flag injections in it (never blocks)."""
-        guard = self.security_guard
-        if guard is None:
-            return output
-        flagged = guard.scan_tool_output(call.name, output)
-        if flagged is not None:
-            self._security_event("flagged", flagged.rule, "tool_output", flagged.message, call)
-        return self._sanitize(output, "tool_output", call)
-
-    def _sanitize(self, text: str, where: str, call: ToolCall | None = None) -> str:
-        guard = self.security_guard
-        if guard is None or not text:
-            return text
-        clean, redactions = guard.sanitize_output(text, where=where)
-        counts: dict[str, int] = {}
-        for red in redactions:
-            counts[red.rule] = counts.get(red.rule, 0) + 1
-        for rule, n in counts.items():
-            self._security_event(
-                "redacted", rule, where, f"{n} value{'s' if n > 1 else ''} redacted", call
-            )
-        return clean
-
-    def _redact_message(self, message: Message) -> Message:
-        if message.role == "assistant" and self.security_guard is not None:
-            message = message.model_copy(
-                update={
-                    "content": [
-                        b.model_copy(update={"text": self._sanitize(b.text, "model_output")})
-                        if isinstance(b, TextBlock)
-                        else b
-                        for b in message.content
-                    ]
-                }
-            )
-        data = message.model_dump(mode="json", exclude_none=True)
-        clean = self.secrets.redact_data(data)
-        return message if clean == data else Message.model_validate(clean)
+        return self._protect.stream_redactor()
 
     # --- events --------------------------------------------------------------------
 
@@ -380,7 +287,7 @@ class Session:
 
     def _emit(self, event: AgentEvent) -> None:
         """Log a durable event, apply it to the state, then tell the subscribers."""
-        event = self._redact_event(event)
+        event = self._protect.redact_event(event)
         if event.type in DURABLE_TYPES:
             ts = time.time()
             self._write(event, ts)
@@ -393,18 +300,6 @@ class Session:
             except Exception:
                 # a broken subscriber (a widget, a logger) must not break the run
                 logger.exception("session %s: event subscriber failed on %s", self.id, event.type)
-
-    def _redact_event(self, event: AgentEvent) -> AgentEvent:
-        # the last line of defence: no known secret reaches a subscriber (widgets, stream())
-        # or the file, whatever path it took into an event
-        if not len(self.secrets):
-            return event
-        data = event_to_dict(event)
-        clean = self.secrets.redact_data(data)
-        if clean == data:
-            return event
-        parsed = parse_event(clean)
-        return parsed if parsed is not None else event
 
     # --- persistence ---------------------------------------------------------------
 
@@ -464,7 +359,7 @@ class Session:
         (a read-only folder, a full disk), so a session never starts without its file."""
         if self._store is None:
             return
-        line = event_to_dict(self._redact_event(self._created))
+        line = event_to_dict(self._protect.redact_event(self._created))
         line["ts"] = self._created.created_at
         self._store.append(self.id, line)
 
@@ -488,7 +383,7 @@ class Session:
         self.confirmations.set_policy(
             self.config.confirmation_policy or ConfirmationPolicy.enabled_policy()
         )
-        self._configure_guard()
+        self._protect.configure(self.config.security_config)
 
     def _config_changed(self) -> None:
         self._emit(ConfigChanged(config=self.config.to_dict()))
@@ -508,7 +403,7 @@ class Session:
     def _add_message(self, message: Message) -> Message:
         """Append a message (redacted first: the model, the file and the widgets see the
         same text) and return what was stored."""
-        message = self._redact_message(message)
+        message = self._protect.redact_message(message)
         self._emit(MessageAdded(message=message))
         return message
 
@@ -524,41 +419,15 @@ class Session:
         move_context: bool = True,
     ) -> LlmCostRecord:
         """Append a ledger row for one call and move the context bar."""
-        from a3s_notebook.llm.pricing import price_call
-
-        provider, _, model = self.model_name.partition("/")
-        if not model:
-            provider, model = "", self.model_name
-        try:
-            cost = price_call(
-                model,
-                provider,
-                input_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                cache_read_tokens=usage.cache_read_tokens or 0,
-                cache_write_tokens=usage.cache_write_tokens or 0,
-            )
-        except (ValueError, TypeError) as exc:
-            # inconsistent usage from a provider: record the call, unpriced, and say why
-            logger.warning("session %s: call not priced: %s", self.id, exc)
-            cost = None
-        record = LlmCostRecord(
-            session_id=self.id,
+        record = build_cost_record(
+            self.id,
+            self.model_name,
+            usage,
             turn=turn,
-            model=model,
-            provider=provider,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
-            cache_read_tokens=usage.cache_read_tokens or 0,
-            cache_write_tokens=usage.cache_write_tokens or 0,
-            reasoning_tokens=usage.reasoning_tokens or 0,
-            cost_usd=cost,
             latency_ms=latency_ms,
             ttft_ms=ttft_ms,
             tool_names=tool_names,
             provenance=self.provenance,
-            estimated=usage.estimated,
             purpose=purpose,
         )
         self._emit(UsageRecorded(record=record))
@@ -602,24 +471,7 @@ class Session:
         return sum(1 for t in self.tasks if TaskStatus(t.status).is_active())
 
     def _check_budget(self) -> None:
-        cost_limit = self.config.cost_limit_usd
-        if cost_limit is not None:
-            spent = self.total_cost or 0.0
-            if spent >= cost_limit:
-                self._budget_stop("cost_limit_usd", cost_limit, spent, f"${spent:.6f} spent")
-        token_limit = self.config.token_limit
-        if token_limit is not None:
-            used = self.total_usage.total_tokens
-            if used >= token_limit:
-                self._budget_stop("token_limit", token_limit, used, f"{used} tokens used")
-
-    def _budget_stop(self, limit: str, value: float, used: float, what: str) -> None:
-        message = (
-            f"Budget reached for session {self.id}: {what}, {limit} is {value}. No request was "
-            f"sent. Raise it to go on: session.update_config({limit}=...)."
-        )
-        self._emit(BudgetExceeded(limit=limit, limit_value=value, used=used, message=message))
-        raise BudgetExceededError(message, limit=limit, limit_value=value, used=used)
+        check_budget(self.id, self.config, self._totals, self._emit)
 
     # --- state ---------------------------------------------------------------------
 
@@ -788,9 +640,9 @@ class Session:
             check_budget=self._check_budget,
             maybe_auto_compact=self._maybe_auto_compact,
             probe_context_window=self._probe_context_window,
-            screen_prompt=self._screen_prompt,
-            screen_tool_output=self._screen_tool_output,
-            security_event=self._security_event,
+            screen_prompt=self._protect.screen_prompt,
+            screen_tool_output=self._protect.screen_tool_output,
+            security_event=self._protect.security_event,
             set_error=self._set_error,
             set_tasks=self.set_tasks,
             stream_redactor=self.stream_redactor,
