@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from a3s_notebook.engine.permissions import PermissionDecision, suggest_rule
-from a3s_notebook.engine.tools import hard_link_count
+from a3s_notebook.engine.tools import hard_link_count, needs_approval_of
 from a3s_notebook.engine.tools._workspace import WorkspaceViolation, resolve_in_workspace
 
 if TYPE_CHECKING:
@@ -84,6 +84,21 @@ def gate_tool_call(deps: RunDeps, call: ToolCall) -> GateDecision:
     if decision is PermissionDecision.DENY:
         return GateDecision(decision, rule, _deny_reason(rule, verdict.reason))
     guard_ask = rule is not None and rule.startswith("protected:")
+    # a tool of the user's own may say how it wants to be treated; the user's own rules
+    # (deny above, an explicit ask rule) and the guard's asks still win
+    wants = needs_approval_of(deps.tools, name)
+    if wants is True and not guard_ask:
+        return GateDecision(
+            PermissionDecision.ASK,
+            rule,
+            "the tool asks for a human's approval (needs_approval=True)",
+            must_ask=True,
+            suggested_rule=suggestion,
+        )
+    if wants is False and decision is PermissionDecision.ASK and rule is None and not guard_ask:
+        return GateDecision(
+            PermissionDecision.ALLOW, None, "allowed by the tool (needs_approval=False)"
+        )
     if name.lower() == "read" and decision is PermissionDecision.ALLOW:
         links = _hard_linked(workspace, name, args)
         if links > 1:

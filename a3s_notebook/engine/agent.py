@@ -35,7 +35,7 @@ from a3s_notebook.engine.events import (
 )
 from a3s_notebook.engine.lanes import SessionLane
 from a3s_notebook.engine.permissions import PermissionDecision
-from a3s_notebook.engine.tools import ToolContext, ToolResult, scrubbed_environ
+from a3s_notebook.engine.tools import ToolContext, ToolResult, lane_of, scrubbed_environ
 from a3s_notebook.llm.types import (
     PARSE_ERROR_KEY,
     Done,
@@ -329,7 +329,7 @@ def _results_message(calls: list[ToolCall], outcomes: dict[str, _Outcome], why: 
 def _is_parallel_query(deps: RunDeps, call: ToolCall, gate: GateDecision | None) -> bool:
     if gate is None:
         return False
-    if SessionLane.from_tool_name(call.name) is not SessionLane.QUERY:
+    if lane_of(deps.tools, call.name) is not SessionLane.QUERY:
         return False
     if gate.decision is PermissionDecision.ALLOW:
         return True
@@ -384,7 +384,7 @@ async def _run_one(deps: RunDeps, call: ToolCall, gate: GateDecision | None) -> 
 
 
 async def _execute(deps: RunDeps, call: ToolCall) -> _Outcome:
-    lane = SessionLane.from_tool_name(call.name)
+    lane = lane_of(deps.tools, call.name)
 
     # a secret split across two output chunks is still caught
     stream = deps.stream_redactor()

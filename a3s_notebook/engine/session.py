@@ -59,7 +59,7 @@ from a3s_notebook.engine.security import SecurityGuard
 from a3s_notebook.engine.store import FORMAT_VERSION, SessionStore
 from a3s_notebook.engine.tasks import Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
-from a3s_notebook.engine.tools import ToolRegistry
+from a3s_notebook.engine.tools import FunctionTool, Tool, ToolRegistry
 from a3s_notebook.llm.types import (
     LlmClient,
     LlmResponse,
@@ -526,6 +526,40 @@ class Session:
         if removed:
             self._config_changed()
         return removed
+
+    # --- tools of your own ------------------------------------------------------------
+
+    def add_tool(self, fn: Callable[..., Any] | Tool, **options: Any) -> Tool:
+        """Give the agent a tool: a Python function (sync or async; its schema comes from
+        the signature, type hints and docstring) or a ready :class:`Tool`. ``options`` are
+        :func:`a3s_notebook.engine.tools.tool`'s: ``name``, ``description``, ``lane``
+        (``"query"`` for read-only tools, which run in parallel), ``needs_approval``,
+        ``timeout``. The session's rules apply to it like to any tool. Returns the tool."""
+        if isinstance(fn, Tool) and not options:
+            made: Tool = fn
+        else:
+            if isinstance(fn, FunctionTool):
+                fn = fn.fn
+            if not callable(fn):
+                raise TypeError(f"add_tool() takes a function or a Tool, got {type(fn).__name__}")
+            made = FunctionTool(fn, **options)
+        self.tools.register(made)
+        return made
+
+    def tool(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Decorator form of :meth:`add_tool`: ``@session.tool`` or
+        ``@session.tool(lane="query")``; the function stays callable."""
+        if fn is not None:
+            return self.add_tool(fn, **options)
+
+        def register(f: Callable[..., Any]) -> Any:
+            return self.add_tool(f, **options)
+
+        return register
+
+    def remove_tool(self, name: str) -> bool:
+        """Take a tool away from the agent; True if it had one by that name."""
+        return self.tools.unregister(name)
 
     def rules(self) -> dict[str, list[str]]:
         """The rules by list: ``{"deny": [...], "allow": [...], "ask": [...]}``."""
