@@ -157,6 +157,11 @@ def _ask_parser() -> _ArgParser:
     )
     p.add_argument("--quiet", action="store_true", help="no live view; only the result")
     p.add_argument("-f", "--format", choices=["markdown", "text"], default="markdown")
+    p.add_argument(
+        "--tools",
+        metavar="FN1,FN2",
+        help="give the agent these functions (or tools) from your variables first",
+    )
     return p
 
 
@@ -371,6 +376,9 @@ class A3sMagics(Magics):
         self.current = session
         if args.model:
             self.manager.configure(session.id, model=args.model)
+        if args.tools:
+            for name in [n.strip() for n in args.tools.split(",") if n.strip()]:
+                self._add_user_tool(session, name)
         prompt = interpolate(cell.strip(), self.shell.user_ns if self.shell else {})
         if not prompt:
             print(
@@ -500,6 +508,40 @@ class A3sMagics(Magics):
         except Exception as exc:
             raise self._one_line(f"%a3s_session {command}", exc) from None
         return None
+
+    def _add_user_tool(self, session: Session, name: str) -> str:
+        """Add the function (or tool) the user's variable ``name`` holds; its tool name."""
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        if name not in namespace:
+            raise _UsageError(
+                f"no variable '{name}' in this notebook: define the function first, then "
+                f"pass its name (--tools {name})"
+            )
+        made = session.add_tool(namespace[name])
+        return made.name
+
+    def _cmd_tools(self, args: list[str]) -> None:
+        p = self._parser("tools", "List the agent's tools, or add / remove one of your own.")
+        p.add_argument("action", nargs="?", choices=["add", "remove"])
+        p.add_argument("name", nargs="?", help="a variable holding a function, or a tool name")
+        a = p.parse_args(args)
+        s = self._session(None)
+        if a.action == "add" and a.name:
+            print(f"added tool '{self._add_user_tool(s, a.name)}' to '{s.name}'")
+            return
+        if a.action == "remove" and a.name:
+            removed = s.remove_tool(a.name)
+            print(f"removed tool '{a.name}'" if removed else f"'{s.name}' has no tool '{a.name}'")
+            return
+        if a.action:
+            raise _UsageError(f"%a3s_session tools {a.action} needs a NAME")
+        from a3s_notebook.engine.tools import lane_of, needs_approval_of
+
+        for name in s.tools.names():
+            approval = {True: "asks", False: "never asks", None: "by rules"}[
+                needs_approval_of(s.tools, name)
+            ]
+            print(f"{name:<24} {lane_of(s.tools, name).value:<8} approval: {approval}")
 
     def _cmd_debug(self, args: list[str]) -> None:
         self._parser("debug", "Print the whole traceback of the last failure.").parse_args(args)
@@ -816,10 +858,11 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   tasks               the agent's task list
   cost [--by model|day|session] [--all]
   export PATH         .md (transcript, approvals, cost) or .jsonl
+  tools [add NAME | remove NAME]   the agent's tools; add a function from your variables
   debug               the whole traceback of the last failure
   help
 
-%%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text]
+%%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text] [--tools FN1,FN2]
   the cell body is the prompt; {name} is filled from your variables"""
 
 

@@ -312,3 +312,28 @@ def test_magic_errors_are_one_line_with_the_details_on_demand(
     run(ip, "%a3s_session debug")
     details = capsys.readouterr().out
     assert "Traceback" in details and "SessionNotFoundError" in details
+
+
+def test_tools_of_your_own_from_the_magics(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%a3s_session new t --model scripted/echo")
+    run(
+        ip,
+        "def word_count(text: str) -> int:\n"
+        "    '''Count the words of a text.'''\n"
+        "    return len(text.split())",
+    )
+    run(ip, "%%ask --quiet --tools word_count\nhello")
+    session = magics(ip).current
+    assert "word_count" in session.tools
+    capsys.readouterr()
+    run(ip, "%a3s_session tools")
+    listing = capsys.readouterr().out
+    assert "word_count" in listing and "Execute" in listing and "bash" in listing
+    run(ip, "%a3s_session tools remove word_count")
+    assert "word_count" not in session.tools
+    run(ip, "%a3s_session tools add word_count")
+    assert "word_count" in session.tools
+    failed = ip.run_cell("%%ask --tools nosuchfn\nhi")
+    assert failed.error_in_exec is not None and "nosuchfn" in str(failed.error_in_exec)
