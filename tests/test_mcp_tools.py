@@ -16,14 +16,14 @@ pytest.importorskip("mcp")
 
 from a3s_notebook.engine import PermissionPolicy, SessionConfig, SessionManager
 from a3s_notebook.engine.events import AgentEvent, PermissionDenied, ToolEnd
-from a3s_notebook.engine.tools import ToolContext, ToolRegistry, default_registry
-from a3s_notebook.engine.tools._mcp import (
+from a3s_notebook.engine.mcp import (
     McpConnection,
     McpServer,
     add_mcp_tools,
     mcp_tool_name,
     remove_mcp_tools,
 )
+from a3s_notebook.engine.tools import ToolContext, ToolRegistry, default_registry
 from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
 
 from .conftest import turn
@@ -398,3 +398,18 @@ async def test_deny_rule_covers_server_on_boundary_only(
     assert "Permission denied" in ends["t1_mcp__srv__pid"].output
     assert ends["t2_mcp__srvx__tool"].output == "srvx ran"
     assert calls == [{}]
+
+
+def test_one_connection_serves_several_event_loops() -> None:
+    """A notebook runs each prompt on whatever loop is at hand: the connection follows."""
+    import asyncio
+
+    c = McpConnection(stdio_server())
+    try:
+        first = asyncio.run(c.call_tool("pid", {}))
+        second = asyncio.run(c.call_tool("pid", {}))
+        assert first.exit_code == second.exit_code == 0
+        assert first.output == second.output  # the same server process, not a restart
+        assert c.restarts == 0
+    finally:
+        c.close()
