@@ -500,6 +500,21 @@ class SecurityEvent(_Event):
     tool_name: str | None = None
 
 
+class HookDecision(_Event):
+    """A hook changed something: allowed, denied or asked for a tool call, blocked a
+    prompt, rewrote arguments or an output, or failed (a port addition: the reference only
+    returns the result to the loop)."""
+
+    type: Literal["hook_decision"] = "hook_decision"
+    hook: str
+    event: str
+    """The hook event: ``pre_tool_use``, ``post_tool_use``, ``generate_start``..."""
+    decision: Literal["allow", "deny", "ask", "block", "rewrite", "error"]
+    reason: str | None = None
+    tool_id: str | None = None
+    tool_name: str | None = None
+
+
 AgentEvent = Annotated[
     AgentStart
     | TurnStart
@@ -544,6 +559,7 @@ AgentEvent = Annotated[
     | UsageRecorded
     | BudgetExceeded
     | SecurityEvent
+    | HookDecision
     | SessionCreated
     | MessageAdded
     | ConfigChanged
