@@ -10,12 +10,19 @@ The agent loop asks :func:`gate_tool_call` for a decision; the decision combines
    since one of its names may lie outside the workspace.
 
 Asks that come from the guard itself (a protected file, a hard link) cannot be skipped by
-YOLO lanes: they need a human or they are refused. Hooks (pre_tool_use) will plug in here.
+YOLO lanes: they need a human or they are refused.
+
+The ``pre_tool_use`` hooks (:mod:`a3s_notebook.engine.hooks`) run between 1 and 2: the
+guard's interceptor acts as the reference's priority-1 hook (a call it blocks reaches no
+hook). A hook's deny wins; its ask forces a confirmation (even in a YOLO lane); its allow
+only replaces the policy's *default* ask (a deny rule, an explicit ask rule, a protected
+file, a hard link or a tool's ``needs_approval=True`` still win). Arguments a hook rewrote
+are what the guard (again), the rules and the tool see.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +52,10 @@ class GateDecision:
     """The narrowest allow rule "always allow" would add; None when not offered."""
     blocked_by_guard: bool = False
     """Denied by the security guard (not by a permission rule)."""
+    hook: str | None = None
+    """The hook that decided (deny, ask or allow), if one did."""
+    args: dict[str, Any] | None = None
+    """The arguments a hook rewrote: the call runs with these (None: unchanged)."""
 
 
 def _path_arg(args: dict[str, Any]) -> str | None:
@@ -63,20 +74,92 @@ def _hard_linked(workspace: Path, tool: str, args: dict[str, Any]) -> int:
     return hard_link_count(resolved)
 
 
-def gate_tool_call(deps: RunDeps, call: ToolCall) -> GateDecision:
-    """Decide one tool call: Allow, Deny or Ask, with the reason and the rule."""
-    name, args = call.name, call.args
+async def gate_tool_call(deps: RunDeps, call: ToolCall) -> GateDecision:
+    """Decide one tool call: Allow, Deny or Ask, with the reason and the rule (and the
+    arguments a ``pre_tool_use`` hook rewrote, which the decision is about)."""
+    blocked = _guard_check(deps, call)
+    if blocked is not None:
+        return blocked
+    hooked = await deps.hooks.fire(
+        "pre_tool_use", pre_tool_use_payload(deps, call), tool_id=call.id
+    )
+    if hooked.decision == "deny":
+        return GateDecision(
+            PermissionDecision.DENY,
+            f"hook:{hooked.hook}",
+            f"Denied by hook '{hooked.hook}': {hooked.reason or 'Blocked'}",
+            hook=hooked.hook,
+        )
+    if hooked.args is not None:
+        call = call.model_copy(update={"args": hooked.args})
+        blocked = _guard_check(deps, call)
+        if blocked is not None:
+            return replace(blocked, args=hooked.args)
+    gate = replace(_policy_gate(deps, call), args=hooked.args)
+    if gate.decision is PermissionDecision.DENY:
+        return gate
+    if hooked.decision == "ask":
+        return replace(
+            gate,
+            decision=PermissionDecision.ASK,
+            reason=f"hook '{hooked.hook}' asks" + (f": {hooked.reason}" if hooked.reason else ""),
+            must_ask=True,
+            suggested_rule=None,
+            hook=hooked.hook,
+        )
+    if (
+        hooked.decision == "allow"
+        and gate.decision is PermissionDecision.ASK
+        and gate.rule is None
+        and not gate.must_ask
+    ):
+        return replace(
+            gate,
+            decision=PermissionDecision.ALLOW,
+            reason=f"allowed by hook '{hooked.hook}'"
+            + (f": {hooked.reason}" if hooked.reason else ""),
+            suggested_rule=None,
+            hook=hooked.hook,
+        )
+    return gate
+
+
+def pre_tool_use_payload(deps: RunDeps, call: ToolCall) -> dict[str, Any]:
+    """The spec's PreToolUse payload for one call."""
+    recent: list[str] = []
+    for message in reversed(deps.messages):
+        recent[:0] = [c.name for c in message.tool_calls() if c.id != call.id]
+        if len(recent) >= 10:
+            break
+    return {
+        "session_id": deps.session_id,
+        "tool": call.name,
+        "args": call.args,
+        "working_directory": str(deps.workspace),
+        "recent_tools": recent[-10:],
+    }
+
+
+def _guard_check(deps: RunDeps, call: ToolCall) -> GateDecision | None:
+    """The security guard's interceptor (the reference's priority-1 pre_tool_use hook)."""
     guard = deps.security_guard
-    if guard is not None:
-        blocked = guard.check_tool_call(name, args)
-        if blocked is not None and blocked.action == "block":
-            deps.security_event("blocked", blocked.rule, "tool_call", blocked.message, call)
-            return GateDecision(
-                PermissionDecision.DENY,
-                blocked.rule,
-                f"Blocked by the security guard ({blocked.rule}): {blocked.message}",
-                blocked_by_guard=True,
-            )
+    if guard is None:
+        return None
+    blocked = guard.check_tool_call(call.name, call.args)
+    if blocked is None or blocked.action != "block":
+        return None
+    deps.security_event("blocked", blocked.rule, "tool_call", blocked.message, call)
+    return GateDecision(
+        PermissionDecision.DENY,
+        blocked.rule,
+        f"Blocked by the security guard ({blocked.rule}): {blocked.message}",
+        blocked_by_guard=True,
+    )
+
+
+def _policy_gate(deps: RunDeps, call: ToolCall) -> GateDecision:
+    """The permission policy, the tool's own wishes and the file checks."""
+    name, args = call.name, call.args
     workspace = deps.workspace
     verdict = deps.permission_policy.evaluate(name, args, workspace=workspace)
     decision, rule = verdict.decision, verdict.rule

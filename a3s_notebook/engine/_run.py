@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from a3s_notebook.engine.config import ContextUsage, SessionConfig, SessionState
     from a3s_notebook.engine.events import AgentEvent
     from a3s_notebook.engine.hitl import ConfirmationManager
+    from a3s_notebook.engine.hooks import HookEngine
     from a3s_notebook.engine.lanes import LaneQueue
     from a3s_notebook.engine.permissions import PermissionPolicy
     from a3s_notebook.engine.security import SecurityGuard
@@ -79,6 +80,9 @@ class RunDeps:
     queue: LaneQueue
     confirmations: ConfirmationManager
     tool_metrics: ToolMetrics
+    hooks: HookEngine
+    """The session's hooks (with its manager's): ``fire`` runs them; each decision that
+    changes something is a ``hook_decision`` event."""
     get_llm: Callable[[], LlmClient]
     """The session's client, created on first use."""
     get_security_guard: Callable[[], SecurityGuard | None]

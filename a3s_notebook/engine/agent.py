@@ -33,6 +33,7 @@ from a3s_notebook.engine.events import (
     TurnEnd,
     TurnStart,
 )
+from a3s_notebook.engine.hooks import HookBlockedError, split_model
 from a3s_notebook.engine.lanes import SessionLane
 from a3s_notebook.engine.permissions import PermissionDecision
 from a3s_notebook.engine.tools import ToolContext, ToolResult, lane_of, scrubbed_environ
@@ -113,8 +114,9 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
     turn = 0
     before = len(deps.messages)
     try:
-        # a blocked prompt never enters the history
+        # a blocked prompt never enters the history (the guard, then generate_start hooks)
         deps.screen_prompt(prompt)
+        await _generate_start(deps, prompt)
         # a history that ends on unanswered tool calls (a log cut short by a full disk or
         # a crash, then restored) would be refused by the provider: answer them first
         _close_dangling_calls(deps, "the run that made this call did not finish")
@@ -132,6 +134,8 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
                 raise AgentError(f"Max tool rounds ({deps.config.max_tool_rounds}) exceeded")
             await deps.maybe_auto_compact()
             deps.check_budget()
+            if turn > 1:
+                await _generate_start(deps, prompt)
             deps.emit(TurnStart(turn=turn))
             # the queue's per-command timeout bounds each LLM call, never a human's wait
             response, latency_ms, ttft_ms = await deps.queue.timed(
@@ -151,6 +155,21 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
             stored = deps.add_message(_refuse_deep_arguments(response.message))
             deps.emit(TurnEnd(turn=turn, usage=usage))
             calls = stored.tool_calls()
+            await deps.hooks.fire(
+                "generate_end",
+                {
+                    "session_id": deps.session_id,
+                    "prompt": prompt,
+                    "response_text": stored.text(),
+                    "tool_calls": [{"name": c.name, "args": c.args} for c in calls],
+                    "usage": {
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "total_tokens": usage.total_tokens,
+                    },
+                    "duration_ms": int(latency_ms),
+                },
+            )
             if not calls:
                 text = stored.text()
                 deps.emit(AgentEnd(text=text, usage=total))
@@ -185,6 +204,26 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
         deps.set_error()
         deps.emit(ErrorEvent(message=str(exc)))
         raise
+
+
+async def _generate_start(deps: RunDeps, prompt: str) -> None:
+    """Fire ``generate_start`` before an LLM call; a block stops the run."""
+    provider, model = split_model(deps.model_name)
+    outcome = await deps.hooks.fire(
+        "generate_start",
+        {
+            "session_id": deps.session_id,
+            "prompt": prompt,
+            "system_prompt": deps.system_prompt(),
+            "model_provider": provider,
+            "model_name": model,
+            "available_tools": [d.name for d in deps.tools.definitions()],
+        },
+    )
+    if outcome.decision == "block":
+        raise HookBlockedError(
+            f"Prompt blocked by hook '{outcome.hook}': {outcome.reason or 'Blocked'}"
+        )
 
 
 def _rollback(deps: RunDeps, length: int) -> None:
@@ -280,8 +319,18 @@ async def _run_tools(deps: RunDeps, calls: list[ToolCall]) -> None:
     outcomes: dict[str, _Outcome] = {}
     parallel: list[ToolCall] = []
     sequential: list[ToolCall] = []
-    # one decision per call, taken once: the gate may emit a security event
-    gates = {c.id: gate_tool_call(deps, c) for c in calls if PARSE_ERROR_KEY not in c.args}
+    # one decision per call, taken once: the gate may emit a security event and runs the
+    # pre_tool_use hooks, whose rewritten arguments are what the call then runs with
+    gates: dict[str, GateDecision] = {}
+    for c in calls:
+        if PARSE_ERROR_KEY not in c.args:
+            gates[c.id] = await gate_tool_call(deps, c)
+    calls = [
+        c.model_copy(update={"args": g.args})
+        if (g := gates.get(c.id)) is not None and g.args is not None
+        else c
+        for c in calls
+    ]
     for call in calls:
         if _is_parallel_query(deps, call, gates.get(call.id)):
             parallel.append(call)
@@ -347,6 +396,8 @@ async def _run_one(deps: RunDeps, call: ToolCall, gate: GateDecision | None) -> 
         deps.emit(PermissionDenied(tool_id=call.id, tool_name=name, args=args, reason=gate.reason))
         if gate.blocked_by_guard:
             text = f"Tool '{name}' was blocked by the security guard: {gate.reason}"
+        elif gate.hook is not None:
+            text = f"Permission denied: Tool '{name}' was not run. {gate.reason}"
         elif gate.rule is not None and gate.rule.startswith("protected:"):
             text = f"Permission denied: Tool '{name}' may not read this file: {gate.reason}."
         else:
@@ -417,6 +468,23 @@ async def _execute(deps: RunDeps, call: ToolCall) -> _Outcome:
     ms = int((time.perf_counter() - started) * 1000)
     deps.tool_metrics.record(call.name, result.exit_code == 0, ms)
     output = deps.screen_tool_output(call, result.output)
+    hooked = await deps.hooks.fire(
+        "post_tool_use",
+        {
+            "session_id": deps.session_id,
+            "tool": call.name,
+            "args": call.args,
+            "result": {
+                "success": result.exit_code == 0,
+                "output": output,
+                "exit_code": result.exit_code,
+                "duration_ms": ms,
+            },
+        },
+        tool_id=call.id,
+    )
+    if hooked.output is not None:
+        output = hooked.output
     return _finish(deps, call, output, result.exit_code, ms, result.metadata)
 
 

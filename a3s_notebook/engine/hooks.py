@@ -384,11 +384,7 @@ class HookEngine:
             target = str(payload.get("tool", ""))
         elif event in _SKILL_EVENTS:
             target = str(payload.get("skill_name", ""))
-        return [
-            h
-            for h in self.list(event)
-            if target is None or h.matches(target)
-        ]
+        return [h for h in self.list(event) if target is None or h.matches(target)]
 
     async def fire(
         self,
@@ -547,4 +543,3 @@ def split_model(model_name: str) -> tuple[str, str]:
     """``provider/model`` -> (provider, model)."""
     provider, _, model = model_name.partition("/")
     return (provider, model) if model else ("", provider)
-

@@ -15,6 +15,7 @@ from a3s_notebook.engine.agent import AgentResult
 from a3s_notebook.engine.config import SessionConfig, StorageBackend, validate_session_id
 from a3s_notebook.engine.errors import ConfigError, SessionNotFoundError, StoreError
 from a3s_notebook.engine.events import HistoryReplaced, ModelChanged, SessionCreated
+from a3s_notebook.engine.hooks import HookEngine
 from a3s_notebook.engine.session import Session
 from a3s_notebook.engine.store import (
     FileSessionStore,
@@ -123,6 +124,9 @@ class SessionManager:
         self.default_model = default_model
         self._tools = tools
         self._sessions: dict[str, Session] = {}
+        self.hooks = HookEngine()
+        """Hooks every session of this manager runs (with its own): the place for
+        ``session_start`` hooks, which fire before a session is handed back."""
 
     def __repr__(self) -> str:
         return f"SessionManager(store={self.store.backend_name}, sessions={len(self._sessions)})"
@@ -203,6 +207,7 @@ class SessionManager:
                 llm=llm,
                 llm_factory=factory,
                 llm_config=llm_config,
+                hook_parent=self.hooks,
             )
             _register_credentials(session, api_key, base_url)
             session._start_log()
@@ -210,6 +215,7 @@ class SessionManager:
             _close(store, sid)
             raise
         self._sessions[sid] = session
+        session._fire_lifecycle("session_start")
         return session
 
     @staticmethod
@@ -295,9 +301,12 @@ class SessionManager:
         """Forget a session and delete its file; never raises for store failures."""
         session = self._sessions.pop(session_id, None)
         if session is not None:
+            session._fire_lifecycle("session_end")
             # a cancelled run's cleanup comes later, on its loop: it must not recreate
             # the file, so the session stops writing before the file goes
             session._close_log()
+            for server in list(session.mcp_servers()):  # no orphan server processes
+                session.remove_mcp_server(server)
             session.cancel()
         try:
             self.store.delete(session_id)
@@ -316,12 +325,15 @@ class SessionManager:
         """
         session = self._sessions.pop(session_id, None)
         if session is not None:
+            session._fire_lifecycle("session_end")
             store = session._store
             # a line a full disk held back gets a last chance before the file is let go
             session._flush_log("close")
             # a cancelled run's cleanup comes later, on its loop, and a stale reference may
             # be used any time: neither may write into the file of the id's next owner
             session._close_log()
+            for server in list(session.mcp_servers()):  # no orphan server processes
+                session.remove_mcp_server(server)
             session.cancel()
             _close(store, session_id)
         return session is not None
@@ -455,6 +467,7 @@ class SessionManager:
             _close(self.store, session_id)
             raise
         self._sessions[session_id] = session
+        session._fire_lifecycle("session_start")
         return session
 
     def _replayed(self, session_id: str) -> Session:
@@ -478,6 +491,7 @@ class SessionManager:
             store=self.store,
             llm_config=llm_config,
             created_at=created.created_at,
+            hook_parent=self.hooks,
         )
         session._replay([(ts, e) for ts, e in entries if e is not created])
         # lazy: a restore needs no key; the client is made at the first prompt

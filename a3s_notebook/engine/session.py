@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from a3s_notebook.engine.events import (
     ContextCompacted,
     ContextUsageUpdated,
     HistoryReplaced,
+    HookDecision,
     MessageAdded,
     PersistenceFailed,
     SessionCreated,
@@ -53,13 +54,14 @@ from a3s_notebook.engine.hitl import (
     ConfirmationPolicy,
     PendingConfirmationInfo,
 )
+from a3s_notebook.engine.hooks import Hook, HookEngine
 from a3s_notebook.engine.lanes import LaneQueue, QueueStats, SessionLane
 from a3s_notebook.engine.permissions import PermissionPolicy
 from a3s_notebook.engine.security import SecurityGuard
 from a3s_notebook.engine.store import FORMAT_VERSION, SessionStore
 from a3s_notebook.engine.tasks import Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
-from a3s_notebook.engine.tools import FunctionTool, Tool, ToolRegistry
+from a3s_notebook.engine.tools import FunctionTool, Tool, ToolRegistry, scrubbed_environ
 from a3s_notebook.llm.types import (
     LlmClient,
     LlmResponse,
@@ -95,6 +97,7 @@ class Session:
         llm_factory: Callable[[], LlmClient] | None = None,
         llm_config: dict[str, Any] | None = None,
         created_at: float | None = None,
+        hook_parent: HookEngine | None = None,
     ) -> None:
         self.id = session_id
         if config.permission_policy is None:
@@ -129,12 +132,20 @@ class Session:
         self._runs: set[asyncio.Task[Any]] = set()
         self._homes: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}
         self._window_probed = False
+        self._mcp: dict[str, Any] = {}
         self._protect = Protection(self._emit)
         self.secrets: SecretRegistry = self._protect.secrets
         """Values that never leave the process: they become ``[REDACTED:<name>]``."""
         self._protect.load_known_secrets(self.workspace)
         self._protect.configure(config.security_config)
         self._totals = LedgerTotals(lambda: self._data.cost_records)
+        self.hooks = HookEngine(
+            parent=hook_parent,
+            emit_decision=self._hook_decided,
+            workspace=lambda: self.workspace,
+            environ=lambda: scrubbed_environ(self.config.env_passthrough),
+        )
+        """The session's hooks (spec section 12); the manager's hooks run here too."""
 
     # --- state (derived from the log) -----------------------------------------------
 
@@ -561,6 +572,69 @@ class Session:
         """Take a tool away from the agent; True if it had one by that name."""
         return self.tools.unregister(name)
 
+    async def add_mcp_server_async(
+        self,
+        name: str,
+        command: str | None = None,
+        args: Sequence[str] = (),
+        *,
+        url: str | None = None,
+        env_passthrough: Sequence[str] = (),
+        headers_from_env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> list[str]:
+        """Connect an MCP server (stdio ``command``/``args`` or streamable HTTP ``url``) and
+        give the agent its tools, named ``mcp__<name>__<tool>``; returns those names.
+
+        The server runs with a scrubbed environment plus the variables named in
+        ``env_passthrough``; HTTP headers come from the variables named in
+        ``headers_from_env``. Rules apply as to any tool (``mcp__<name>`` covers the server).
+        A server of the same name is replaced.
+        """
+        from a3s_notebook.engine.mcp import McpConnection, McpServer, add_mcp_tools
+
+        self.remove_mcp_server(name)
+        server = McpServer(
+            name=name,
+            command=command,
+            args=tuple(args),
+            url=url,
+            env_passthrough=tuple(env_passthrough),
+            headers_from_env=dict(headers_from_env or {}),
+            cwd=str(self.workspace),
+            timeout=timeout,
+        )
+        connection = McpConnection(server)
+        self._mcp[name] = connection
+        try:
+            return await add_mcp_tools(self.tools, connection)
+        except BaseException:
+            self.remove_mcp_server(name)
+            raise
+
+    def add_mcp_server(
+        self, name: str, command: str | None = None, *a: Any, **kw: Any
+    ) -> list[str]:
+        """Sync form of :meth:`add_mcp_server_async`."""
+        return _sync.run_sync(
+            lambda: self.add_mcp_server_async(name, command, *a, **kw), name="add_mcp_server"
+        )
+
+    def mcp_servers(self) -> dict[str, Any]:
+        """The connected MCP servers by name (their ``McpConnection``)."""
+        return dict(self._mcp)
+
+    def remove_mcp_server(self, name: str) -> bool:
+        """Take an MCP server's tools away and stop the server; True if there was one."""
+        connection = self._mcp.pop(name, None)
+        if connection is None:
+            return False
+        from a3s_notebook.engine.mcp import remove_mcp_tools
+
+        remove_mcp_tools(self.tools, connection.name)
+        connection.close()
+        return True
+
     def rules(self) -> dict[str, list[str]]:
         """The rules by list: ``{"deny": [...], "allow": [...], "ask": [...]}``."""
         return self.permission_policy.rules()
@@ -619,6 +693,68 @@ class Session:
         """Pending and active commands per lane."""
         return self.queue.stats()
 
+    # --- hooks (engine/hooks.py) ------------------------------------------------------
+
+    def hook(self, event: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        """Decorator: ``@session.hook("pre_tool_use", matcher="bash")`` registers a hook
+        (options as :meth:`HookEngine.add`)."""
+        return self.hooks.hook(event, **options)
+
+    def add_hook(
+        self, event: str, handler: Callable[..., Any] | None = None, **options: Any
+    ) -> Hook:
+        """Register a hook: a callable or ``command="..."`` (see :class:`HookEngine`)."""
+        return self.hooks.add(event, handler, **options)
+
+    def _hook_decided(
+        self,
+        hook: str,
+        event: str,
+        decision: str,
+        reason: str | None,
+        tool_id: str | None,
+        tool_name: str | None,
+    ) -> None:
+        self._emit(
+            HookDecision(
+                hook=hook,
+                event=event,
+                decision=decision,
+                reason=reason,
+                tool_id=tool_id,
+                tool_name=tool_name,
+            )
+        )
+
+    def _lifecycle_payload(self, event: str) -> dict[str, Any]:
+        from a3s_notebook.engine.hooks import split_model
+
+        if event == "session_start":
+            provider, model = split_model(self.model_name)
+            return {
+                "session_id": self.id,
+                "system_prompt": self.system_prompt(),
+                "model_provider": provider,
+                "model_name": model,
+            }
+        return {
+            "session_id": self.id,
+            "total_tokens": self.total_usage.total_tokens,
+            "total_tool_calls": sum(len(m.tool_calls()) for m in self.messages),
+            "duration_ms": int(max(0.0, time.time() - self.created_at) * 1000),
+        }
+
+    def _fire_lifecycle(self, event: str) -> None:
+        """Fire ``session_start`` / ``session_end`` (the manager calls this); a hook's
+        failure is logged, never raised."""
+        if not self.hooks.matching(event, {}):
+            return
+        payload = self._lifecycle_payload(event)
+        try:
+            _sync.run_sync(lambda: self.hooks.fire(event, payload), home_loop=self._home_loop())
+        except Exception:
+            logger.exception("session %s: %s hooks failed", self.id, event)
+
     # --- runs ----------------------------------------------------------------------
 
     async def send_async(
@@ -666,6 +802,7 @@ class Session:
             queue=self.queue,
             confirmations=self.confirmations,
             tool_metrics=self.tool_metrics,
+            hooks=self.hooks,
             get_llm=lambda: self.llm,
             get_security_guard=lambda: self.security_guard,
             emit=self._emit,
