@@ -543,6 +543,50 @@ class A3sMagics(Magics):
             ]
             print(f"{name:<24} {lane_of(s.tools, name).value:<8} approval: {approval}")
 
+    def _cmd_mcp(self, args: list[str]) -> None:
+        """``mcp add NAME [--env VAR]... -- COMMAND ARGS...``, ``mcp add NAME --url URL``,
+        ``mcp list``, ``mcp remove NAME``."""
+        command: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, command = args[:cut], args[cut + 1 :]
+        p = self._parser("mcp", "Connect MCP servers: their tools become the agent's tools.")
+        p.add_argument("action", choices=["add", "list", "remove"])
+        p.add_argument("name", nargs="?")
+        p.add_argument("--url", help="a streamable HTTP server instead of a command")
+        p.add_argument(
+            "--env", action="append", default=[], metavar="VAR", help="pass this variable"
+        )
+        p.add_argument("--timeout", type=float, default=60.0, help="seconds per tool call")
+        a = p.parse_args(args)
+        s = self._session(None)
+        if a.action == "list":
+            servers = s.mcp_servers()
+            if not servers:
+                print("No MCP server. Add one: %a3s_session mcp add NAME -- COMMAND ARGS...")
+            for name, conn in servers.items():
+                tools = [t for t in s.tools.names() if t.startswith(f"mcp__{name}__")]
+                state = "running" if conn.is_running else "stopped"
+                print(f"{name}: {conn.server.describe()} ({state}); tools: {', '.join(tools)}")
+            return
+        if not a.name:
+            raise _UsageError(f"%a3s_session mcp {a.action} needs a NAME")
+        if a.action == "remove":
+            gone = s.remove_mcp_server(a.name)
+            print(f"removed MCP server '{a.name}'" if gone else f"no MCP server '{a.name}'")
+            return
+        if not command and not a.url:
+            raise _UsageError("%a3s_session mcp add NAME -- COMMAND ARGS...  (or --url URL)")
+        names = s.add_mcp_server(
+            a.name,
+            command[0] if command else None,
+            command[1:],
+            url=a.url,
+            env_passthrough=a.env,
+            timeout=a.timeout,
+        )
+        print(f"MCP server '{a.name}': {len(names)} tools ({', '.join(names)})")
+
     def _cmd_debug(self, args: list[str]) -> None:
         self._parser("debug", "Print the whole traceback of the last failure.").parse_args(args)
         import traceback
@@ -832,6 +876,32 @@ class A3sMagics(Magics):
             return cost_by_session(frame)
         return frame
 
+    def _cmd_kernel_tools(self, args: list[str]) -> None:
+        from a3s_notebook.notebook_tools import KERNEL_TOOL_NAMES, notebook_tools
+
+        p = self._parser(
+            "kernel-tools",
+            "Give the current session the kernel-aware tools (inspect, python, notebook_read, "
+            "notebook_edit, propose_cell), or take them away. `python` asks before each run.",
+        )
+        p.add_argument("state", nargs="?", choices=["on", "off"])
+        a = p.parse_args(args)
+        s = self._session(None)
+        if a.state is None:
+            have = [n for n in KERNEL_TOOL_NAMES if n in s.tools]
+            print(f"kernel tools in '{s.name}': {', '.join(have) if have else 'off'}")
+        elif a.state == "on":
+            shell = self.shell
+            if shell is None:
+                raise ValueError("kernel tools need an IPython shell")
+            for t in notebook_tools(lambda: shell.user_ns, shell=shell):
+                s.add_tool(t)
+            print(f"kernel tools on in '{s.name}': {', '.join(KERNEL_TOOL_NAMES)}")
+        else:
+            for name in KERNEL_TOOL_NAMES:
+                s.remove_tool(name)
+            print(f"kernel tools off in '{s.name}'")
+
     def _cmd_export(self, args: list[str]) -> None:
         from a3s_notebook.export import export_session
 
@@ -858,7 +928,9 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   tasks               the agent's task list
   cost [--by model|day|session] [--all]
   export PATH         .md (transcript, approvals, cost) or .jsonl
+  kernel-tools [on|off]  inspect/python/notebook_read/notebook_edit/propose_cell
   tools [add NAME | remove NAME]   the agent's tools; add a function from your variables
+  mcp add NAME [--env VAR] -- COMMAND ARGS... | mcp add NAME --url URL | mcp list | mcp remove NAME
   debug               the whole traceback of the last failure
   help
 

@@ -337,3 +337,20 @@ def test_tools_of_your_own_from_the_magics(
     assert "word_count" in session.tools
     failed = ip.run_cell("%%ask --tools nosuchfn\nhi")
     assert failed.error_in_exec is not None and "nosuchfn" in str(failed.error_in_exec)
+
+
+def test_an_mcp_server_from_the_magics(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("mcp")
+    server = ROOT / "tests" / "mcp_server.py"
+    run(ip, "%a3s_session new m --model scripted/echo")
+    run(ip, f"%a3s_session mcp add srv -- {sys.executable} {server}")
+    session = magics(ip).current
+    assert "mcp__srv__add" in session.tools
+    capsys.readouterr()
+    run(ip, "%a3s_session mcp list")
+    assert "srv:" in capsys.readouterr().out
+    connection = session.mcp_servers()["srv"]
+    run(ip, "%a3s_session mcp remove srv")
+    assert "mcp__srv__add" not in session.tools and not connection.is_running
