@@ -57,6 +57,7 @@ _BOUNDARIES = frozenset(
         "context_compacted",
         "budget_exceeded",
         "security",
+        "hook_decision",
     }
 )
 
@@ -450,6 +451,19 @@ class EventStream(SessionWidget):
             }
         )
 
+    def _on_hook_decision(self, ev: Any) -> None:
+        self._append(
+            {
+                "kind": "hook",
+                "hook": ev.hook,
+                "event": ev.event,
+                "decision": ev.decision,
+                "reason": ev.reason,
+                "tool_id": ev.tool_id,
+                "tool_name": ev.tool_name,
+            }
+        )
+
     def _on_agent_end(self, ev: Any) -> None:
         self._append(
             {
@@ -526,6 +540,13 @@ def _row_markdown(r: dict[str, Any]) -> str:
         return (
             f"- ⚠ **{r.get('action')} by the guard** ({md_escape(str(r.get('rule')))}, "
             f"{r.get('where')}): {md_escape(str(r.get('message')))}"
+        )
+    if kind == "hook":
+        tool = f" `{r.get('tool_name')}`" if r.get("tool_name") else ""
+        why = f": {md_escape(str(r.get('reason')))}" if r.get("reason") else ""
+        return (
+            f"- ⚑ **hook {md_escape(str(r.get('hook')))}** ({r.get('event')}) "
+            f"{r.get('decision')}{tool}{why}"
         )
     if kind == "end":
         est = " (estimated)" if r.get("estimated") else ""

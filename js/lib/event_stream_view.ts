@@ -226,6 +226,24 @@ export function renderRow(row: Row, ctx: RowContext = defaultCtx): HTMLElement {
         h("span", { class: "a3s-notice-detail" }, `${row.rule} · ${row.where}: ${row.message}`),
       );
     }
+    case "hook": {
+      const cls = row.decision === "deny" || row.decision === "block" ? "danger" : row.decision === "error" ? "warn" : "info";
+      const verb = {
+        allow: "Allowed",
+        deny: "Denied",
+        ask: "Needs approval",
+        block: "Blocked",
+        rewrite: "Rewritten",
+        error: "Failed",
+      }[row.decision];
+      return h(
+        "div",
+        { class: `a3s-row a3s-notice a3s-notice--${cls} a3s-hook`, "data-row": row.id, title, role: "status" },
+        icon("shield"),
+        h("strong", null, `${verb} by hook ${row.hook}${row.tool_name ? `: ${row.tool_name}` : ""}`),
+        h("span", { class: "a3s-notice-detail" }, `${row.event}${row.reason ? `: ${row.reason}` : ""}`),
+      );
+    }
     case "end": {
       const parts = ["run finished"];
       if (row.turns) parts.push(`${row.turns} LLM call${row.turns === 1 ? "" : "s"}`);

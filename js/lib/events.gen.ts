@@ -293,6 +293,21 @@ export interface HistoryReplaced {
   tasks?: Task[] | null;
 }
 
+/**
+ * A hook changed something: allowed, denied or asked for a tool call, blocked a prompt, rewrote
+ * arguments or an output, or failed (a port addition: the reference only returns the result to the
+ * loop).
+ */
+export interface HookDecision {
+  type: "hook_decision";
+  hook: string;
+  event: string;
+  decision: "allow" | "deny" | "ask" | "block" | "rewrite" | "error";
+  reason?: string | null;
+  tool_id?: string | null;
+  tool_name?: string | null;
+}
+
 /** Memory was searched. */
 export interface MemoriesSearched {
   type: "memories_searched";
@@ -539,6 +554,7 @@ export type AgentEvent =
   | GoalExtracted
   | GoalProgress
   | HistoryReplaced
+  | HookDecision
   | MemoriesSearched
   | MemoryCleared
   | MemoryRecalled
@@ -597,6 +613,7 @@ export const EVENT_TYPES = [
   "goal_extracted",
   "goal_progress",
   "history_replaced",
+  "hook_decision",
   "memories_searched",
   "memory_cleared",
   "memory_recalled",
@@ -650,6 +667,7 @@ export const DURABLE_TYPES = [
   "goal_extracted",
   "goal_progress",
   "history_replaced",
+  "hook_decision",
   "memories_searched",
   "memory_cleared",
   "memory_recalled",
@@ -707,6 +725,7 @@ const EVENT_DEFS: { readonly [T in EventType]: string } = {
   goal_extracted: "GoalExtracted",
   goal_progress: "GoalProgress",
   history_replaced: "HistoryReplaced",
+  hook_decision: "HookDecision",
   memories_searched: "MemoriesSearched",
   memory_cleared: "MemoryCleared",
   memory_recalled: "MemoryRecalled",
@@ -1063,6 +1082,17 @@ const DEFS: { readonly [name: string]: Spec } = {
       used_tokens: [true, "integer"],
       cost_records: [false, { anyOf: [{ array: { ref: "LlmCostRecord" } }, "null"] }],
       tasks: [false, { anyOf: [{ array: { ref: "Task" } }, "null"] }],
+    },
+  },
+  HookDecision: {
+    object: {
+      type: [true, { enum: ["hook_decision"] }],
+      hook: [true, "string"],
+      event: [true, "string"],
+      decision: [true, { enum: ["allow", "deny", "ask", "block", "rewrite", "error"] }],
+      reason: [false, { anyOf: ["string", "null"] }],
+      tool_id: [false, { anyOf: ["string", "null"] }],
+      tool_name: [false, { anyOf: ["string", "null"] }],
     },
   },
   LlmCostRecord: {

@@ -16,6 +16,7 @@ import type {
   ContextCompacted,
   ContextUsageUpdated,
   ErrorEvent as AgentErrorEvent,
+  HookDecision,
   LlmCostRecord,
   PermissionDenied,
   SecurityEvent,
@@ -43,6 +44,7 @@ export type RowKind =
   | "confirmation"
   | "budget"
   | "security"
+  | "hook"
   | "end";
 
 export interface RowBase {
@@ -121,6 +123,13 @@ export interface SecurityRow
   kind: "security";
 }
 
+/** A hook changed something (a `hook_decision` event): a distinct row. */
+export interface HookRow
+  extends RowBase,
+    Pick<HookDecision, "hook" | "event" | "decision" | "reason" | "tool_id" | "tool_name"> {
+  kind: "hook";
+}
+
 /** An `agent_end` event: the run's LLM calls and its summed usage. */
 export interface EndRow extends RowBase {
   kind: "end";
@@ -139,6 +148,7 @@ export type Row =
   | ConfirmationRow
   | BudgetRow
   | SecurityRow
+  | HookRow
   | EndRow;
 
 export type Phase = "idle" | "running" | "thinking" | "writing" | "tool" | "waiting" | "done" | "error";

@@ -85,6 +85,8 @@ function expectedClass(row: Row): string {
       return "a3s-notice--warn";
     case "security":
       return "a3s-security";
+    case "hook":
+      return "a3s-hook";
     case "end":
       return "a3s-end";
   }
