@@ -587,6 +587,13 @@ class A3sMagics(Magics):
         )
         print(f"MCP server '{a.name}': {len(names)} tools ({', '.join(names)})")
 
+    def _cmd_hooks(self, args: list[str]) -> pd.DataFrame:
+        import pandas as pd
+
+        s = self._simple("hooks", "The current session's hooks, in the order they run.", args)
+        cols = ["name", "event", "matcher", "priority", "kind"]
+        return pd.DataFrame([{c: h.describe()[c] for c in cols} for h in s.hooks], columns=cols)
+
     def _cmd_debug(self, args: list[str]) -> None:
         self._parser("debug", "Print the whole traceback of the last failure.").parse_args(args)
         import traceback
@@ -931,6 +938,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   kernel-tools [on|off]  inspect/python/notebook_read/notebook_edit/propose_cell
   tools [add NAME | remove NAME]   the agent's tools; add a function from your variables
   mcp add NAME [--env VAR] -- COMMAND ARGS... | mcp add NAME --url URL | mcp list | mcp remove NAME
+  hooks               the hooks: name, event, matcher, priority, kind
   debug               the whole traceback of the last failure
   help
 
