@@ -160,16 +160,28 @@ def _type_name(value: object) -> str:
     return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def user_variables(namespace: dict[str, Any]) -> dict[str, Any]:
+def user_variables(
+    namespace: dict[str, Any], hidden: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The user's variables: no ``_``-prefixed names, modules, or IPython's own
-    (``In``, ``Out``, ``exit``, ``quit``, ``get_ipython``)."""
+    (``In``, ``Out``, ``exit``, ``quit``, ``get_ipython``, and what the shell put there
+    itself: ``hidden`` is its ``user_ns_hidden``, a name counting while it holds that value)."""
+    hidden = hidden or {}
     return {
         name: value
         for name, value in namespace.items()
         if not name.startswith("_")
+        and not (name in hidden and hidden[name] is value)
         and name not in _HIDDEN_NAMES
         and not isinstance(value, types.ModuleType)
+        and not _from_ipython(value)
     }
+
+
+def _from_ipython(value: object) -> bool:
+    """IPython's own helpers put in the namespace (``open``, ``exit``, ``get_ipython``)."""
+    module = getattr(value, "__module__", None) if callable(value) else None
+    return isinstance(module, str) and module.split(".", 1)[0] == "IPython"
 
 
 # --- inspect -----------------------------------------------------------------------------------
@@ -197,13 +209,17 @@ class InspectTool:
     lane = SessionLane.QUERY
     needs_approval = False
 
-    def __init__(self, namespace: Namespace, *, max_chars: int = MAX_OUTPUT_CHARS) -> None:
+    def __init__(
+        self, namespace: Namespace, shell: Any = None, *, max_chars: int = MAX_OUTPUT_CHARS
+    ) -> None:
         self.namespace = namespace
+        self.shell = shell
         self.max_chars = max_chars
         self.parameters = copy.deepcopy(_INSPECT_PARAMS)
 
     async def execute(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        variables = user_variables(self.namespace())
+        hidden = getattr(self.shell, "user_ns_hidden", None)
+        variables = user_variables(self.namespace(), hidden if isinstance(hidden, dict) else None)
         name = args.get("name")
         if not name:
             return ToolResult(name=self.name, output=self._listing(variables))
@@ -867,7 +883,7 @@ def notebook_tools(
     returning the live namespace dict) and, optionally, an IPython shell (``python`` then runs
     through ``run_cell``; ``propose_cell`` uses ``set_next_input``)."""
     return [
-        InspectTool(namespace),
+        InspectTool(namespace, shell),
         PythonTool(namespace, shell, timeout=python_timeout),
         NotebookReadTool(namespace),
         NotebookEditTool(),
