@@ -909,32 +909,6 @@ class A3sMagics(Magics):
                 s.remove_tool(name)
             print(f"kernel tools off in '{s.name}'")
 
-    def _cmd_kernel_tools(self, args: list[str]) -> None:
-        from a3s_notebook.notebook_tools import KERNEL_TOOL_NAMES, notebook_tools
-
-        p = self._parser(
-            "kernel-tools",
-            "Give the current session the kernel-aware tools (inspect, python, notebook_read, "
-            "notebook_edit, propose_cell), or take them away. `python` asks before each run.",
-        )
-        p.add_argument("state", nargs="?", choices=["on", "off"])
-        a = p.parse_args(args)
-        s = self._session(None)
-        if a.state is None:
-            have = [n for n in KERNEL_TOOL_NAMES if n in s.tools]
-            print(f"kernel tools in '{s.name}': {', '.join(have) if have else 'off'}")
-        elif a.state == "on":
-            shell = self.shell
-            if shell is None:
-                raise ValueError("kernel tools need an IPython shell")
-            for t in notebook_tools(lambda: shell.user_ns, shell=shell):
-                s.add_tool(t)
-            print(f"kernel tools on in '{s.name}': {', '.join(KERNEL_TOOL_NAMES)}")
-        else:
-            for name in KERNEL_TOOL_NAMES:
-                s.remove_tool(name)
-            print(f"kernel tools off in '{s.name}'")
-
     def _cmd_export(self, args: list[str]) -> None:
         from a3s_notebook.export import export_session
 
@@ -961,7 +935,6 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   tasks               the agent's task list
   cost [--by model|day|session] [--all]
   export PATH         .md (transcript, approvals, cost) or .jsonl
-  kernel-tools [on|off]  inspect/python/notebook_read/notebook_edit/propose_cell
   kernel-tools [on|off]  inspect/python/notebook_read/notebook_edit/propose_cell
   tools [add NAME | remove NAME]   the agent's tools; add a function from your variables
   mcp add NAME [--env VAR] -- COMMAND ARGS... | mcp add NAME --url URL | mcp list | mcp remove NAME
