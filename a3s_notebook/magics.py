@@ -543,6 +543,29 @@ class A3sMagics(Magics):
             ]
             print(f"{name:<24} {lane_of(s.tools, name).value:<8} approval: {approval}")
 
+    def _cmd_skills(self, args: list[str]) -> None:
+        p = self._parser("skills", "List skills, or load / unload one (a name or a .md path).")
+        p.add_argument("action", nargs="?", choices=["load", "unload"])
+        p.add_argument("name", nargs="?")
+        a = p.parse_args(args)
+        s = self._session(None)
+        if a.action and not a.name:
+            raise _UsageError(f"%a3s_session skills {a.action} needs a NAME")
+        if a.action == "load":
+            skill = s.load_skill(a.name)
+            print(f"loaded skill '{skill.name}': {skill.description}")
+            return
+        if a.action == "unload":
+            done = s.unload_skill(a.name)
+            print(f"unloaded skill '{a.name}'" if done else f"skill '{a.name}' is not loaded")
+            return
+        loaded = {skill.name for skill in s.skills()}
+        available = s.available_skills()
+        if not available and not loaded:
+            print("No skills: put NAME.md files in ./skills/ or ~/.a3s/skills/")
+        for name, path in available.items():
+            print(f"{'*' if name in loaded else ' '} {name:<24} {_shown(path)}")
+
     def _cmd_mcp(self, args: list[str]) -> None:
         """``mcp add NAME [--env VAR]... -- COMMAND ARGS...``, ``mcp add NAME --url URL``,
         ``mcp list``, ``mcp remove NAME``."""
@@ -939,6 +962,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   tools [add NAME | remove NAME]   the agent's tools; add a function from your variables
   mcp add NAME [--env VAR] -- COMMAND ARGS... | mcp add NAME --url URL | mcp list | mcp remove NAME
   hooks               the hooks: name, event, matcher, priority, kind
+  skills [load NAME | unload NAME]   skills from ./skills/ and ~/.a3s/skills/ (* = loaded)
   debug               the whole traceback of the last failure
   help
 

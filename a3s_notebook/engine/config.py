@@ -131,6 +131,9 @@ class SessionConfig(BaseModel):
     """Not built yet: True raises (a field that would do nothing is refused, not ignored)."""
     goal_tracking: bool = False
     """Not built yet: True raises."""
+    skills: list[str] = []
+    """Skills loaded in this session (names or paths of skill files), loaded again on a
+    restore: see :mod:`a3s_notebook.engine.skills`."""
     env_passthrough: list[str] = []
     """Environment variables the ``bash`` tool may see beyond the safe few (PATH, HOME,
     LANG, TERM, USER, SHELL, TMPDIR...). Exact names only: a variable whose name looks

@@ -31,6 +31,7 @@ from a3s_notebook.engine.config import (
     SessionState,
 )
 from a3s_notebook.engine.errors import (
+    ConfigError,
     SessionPausedError,
 )
 from a3s_notebook.engine.events import (
@@ -58,6 +59,7 @@ from a3s_notebook.engine.hooks import Hook, HookEngine
 from a3s_notebook.engine.lanes import LaneQueue, QueueStats, SessionLane
 from a3s_notebook.engine.permissions import PermissionPolicy
 from a3s_notebook.engine.security import SecurityGuard
+from a3s_notebook.engine.skills import Skill, find_skills, load_skill_file, resolve_tool
 from a3s_notebook.engine.store import FORMAT_VERSION, SessionStore
 from a3s_notebook.engine.tasks import Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
@@ -133,6 +135,8 @@ class Session:
         self._homes: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}
         self._window_probed = False
         self._mcp: dict[str, Any] = {}
+        self._skills: dict[str, Skill] = {}
+        self._skill_tools: dict[str, list[str]] = {}
         self._protect = Protection(self._emit)
         self.secrets: SecretRegistry = self._protect.secrets
         """Values that never leave the process: they become ``[REDACTED:<name>]``."""
@@ -242,8 +246,100 @@ class Session:
         return self._llm
 
     def system_prompt(self) -> str | None:
-        """The system prompt sent with every call."""
-        return self.config.system_prompt
+        """The system prompt sent with every call: the config's, then each loaded skill."""
+        parts = [self.config.system_prompt or ""]
+        parts += [skill.prompt() for skill in self._skills.values()]
+        text = "\n\n".join(p for p in parts if p)
+        return text or None
+
+    # --- skills --------------------------------------------------------------------
+
+    def available_skills(self) -> dict[str, Path]:
+        """Skill files by name: the workspace's ``skills/``, then ``~/.a3s/skills``."""
+        return find_skills(self.workspace)
+
+    def skills(self) -> list[Skill]:
+        """The loaded skills."""
+        return list(self._skills.values())
+
+    def load_skill(self, name_or_path: str) -> Skill:
+        """Load a skill (by name, or a path to its ``.md``): its text joins the system
+        prompt, its tools join the agent's, its ``allowed-tools`` rules are added. Kept in
+        the config, so a restore loads it again."""
+        skill = self._read_skill(name_or_path)
+        self._activate(skill, name_or_path)
+        if name_or_path not in self.config.skills:
+            self.config.skills.append(name_or_path)
+        self._config_changed()
+        self._fire_skill_hook(
+            "skill_load",
+            {
+                "skill_name": skill.name,
+                "tool_names": self._skill_tools.get(name_or_path, []),
+                "description": skill.description,
+                "loaded_at": time.time(),
+            },
+        )
+        return skill
+
+    def unload_skill(self, name: str) -> bool:
+        """Remove a loaded skill's text, tools and rules (a rule another loaded skill also
+        grants stays); True if it was loaded."""
+        key = next((k for k, s in self._skills.items() if name in (k, s.name)), None)
+        if key is None:
+            return False
+        skill = self._skills.pop(key)
+        tool_names = self._skill_tools.pop(key, [])
+        for tool_name in tool_names:
+            self.tools.unregister(tool_name)
+        self._fire_skill_hook("skill_unload", {"skill_name": skill.name, "tool_names": tool_names})
+        still = {r for s in self._skills.values() for r in s.allowed_tools}
+        for rule in skill.allowed_tools:
+            if rule not in still:
+                self.permission_policy.remove_rule(rule, "allow")
+        self.config.skills = [s for s in self.config.skills if s != key]
+        self._config_changed()
+        return True
+
+    def _fire_skill_hook(self, event: str, payload: dict[str, Any]) -> None:
+        # skills change from sync code (a magic, a cell); their hooks are notifications
+        if not self.hooks.matching(event, payload):
+            return
+        _sync.run_sync(lambda: self.hooks.fire(event, payload), name=event)
+
+    def _read_skill(self, name_or_path: str) -> Skill:
+        path = Path(name_or_path).expanduser()
+        if path.suffix == ".md" or path.is_file():
+            if not path.is_absolute():
+                path = self.workspace / path
+            return load_skill_file(path)
+        found = self.available_skills().get(name_or_path)
+        if found is None:
+            known = ", ".join(sorted(self.available_skills())) or "none found"
+            raise ConfigError(
+                f"no skill '{name_or_path}' in {self.workspace / 'skills'} or ~/.a3s/skills "
+                f"(available: {known}); pass a path to its .md file instead"
+            )
+        return load_skill_file(found)
+
+    def _activate(self, skill: Skill, key: str) -> None:
+        added: list[str] = []
+        for reference in skill.tools:
+            fn = resolve_tool(reference, f"skill '{skill.name}'")
+            added.append(self.add_tool(fn).name)
+        for rule in skill.allowed_tools:
+            self.permission_policy.add_rule("allow", rule)
+        self._skills[key] = skill
+        self._skill_tools[key] = added
+
+    def _sync_skills(self) -> None:
+        # a restore (or a config change) names the skills that must be loaded
+        for key in list(self.config.skills):
+            if key not in self._skills:
+                try:
+                    self._activate(self._read_skill(key), key)
+                except ConfigError as exc:
+                    logger.warning("session %s: skill %s not loaded: %s", self.id, key, exc)
 
     def history(self) -> list[Message]:
         """A copy of the conversation."""
@@ -395,6 +491,7 @@ class Session:
             self.config.confirmation_policy or ConfirmationPolicy.enabled_policy()
         )
         self._protect.configure(self.config.security_config)
+        self._sync_skills()
 
     def _config_changed(self) -> None:
         self._emit(ConfigChanged(config=self.config.to_dict()))
