@@ -532,12 +532,130 @@ print("same history:", [m.text() for m in again.messages] == [m.text() for m in 
 """, check=True),
 ]
 
+YOUR_TOOLS = [
+    md("""
+# Your tools: functions, your variables, notebooks, MCP servers, hooks and skills
+
+The agent gets the tools you give it, and every one of them goes through the same rules,
+approvals and event log as the built-in ones. Offline: a scripted model plays the agent.
+"""),
+    code("""
+import asyncio, shutil, sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+from a3s_notebook import (ConfirmationPolicy, PermissionPolicy, ScriptedClient, ScriptedTurn,
+                          SessionConfig, SessionManager)
+from a3s_notebook.engine.tools import tool
+from a3s_notebook.notebook_tools import (InspectTool, NotebookEditTool, NotebookReadTool,
+                                         ProposeCellTool, PythonTool)
+
+root = Path(".a3s/nb06")
+shutil.rmtree(root, ignore_errors=True)
+ws = root / "ws"
+(ws / "skills").mkdir(parents=True)
+manager = SessionManager(root / "sessions")
+sales = pd.DataFrame({"city": ["Oslo", "Lima", "Pune"], "units": [12, 30, 21]})
+
+# a notebook in the workspace for the agent to read and edit
+nb = nbformat.v4.new_notebook()
+nb.cells = [nbformat.v4.new_code_cell("print('old')"), nbformat.v4.new_markdown_cell("notes")]
+nbformat.write(nb, ws / "report.ipynb")
+
+# a skill: text for the system prompt, plus the rules it grants while loaded
+(ws / "skills" / "tidy.md").write_text(
+    "---\\nname: tidy\\ndescription: Keep answers short.\\nallowed-tools: ['Bash(ls:*)']\\n---\\n"
+    "Answer in one sentence.\\n"
+)
+
+
+def call(tool_name, **args):
+    return {"name": tool_name, "args": args}
+"""),
+    md("## A Python function is a tool: its schema comes from the signature and docstring"),
+    code("""
+@tool(lane="query")
+def celsius(fahrenheit: float) -> float:
+    \"\"\"Convert a temperature from Fahrenheit to Celsius.\"\"\"
+    return round((fahrenheit - 32) * 5 / 9, 1)
+
+celsius(98.6), celsius.parameters["properties"]
+""", check=True),
+    md("""
+## One session with all of it
+
+`inspect` looks at your variables (read-only, no approval); `python` runs code in your
+namespace (it asks: here code plays the human who approves); `notebook_read` and
+`notebook_edit` work on a notebook's cells; `propose_cell` suggests your next cell; an MCP
+server adds its tools as `mcp__units__...`; a `pre_tool_use` hook refuses a call with a
+reason the model sees; a skill adds its text to the system prompt.
+"""),
+    code("""
+script = ScriptedClient([
+    ScriptedTurn(text="Converting first.", tool_calls=[call("celsius", fahrenheit=98.6)]),
+    ScriptedTurn(tool_calls=[call("inspect", name="sales")]),
+    ScriptedTurn(tool_calls=[call("python", code="total = int(sales['units'].sum())\\ntotal")]),
+    ScriptedTurn(tool_calls=[call("notebook_edit", file_path="report.ipynb", edit_mode="replace",
+                                  index=0, new_source="print('edited by the agent')")]),
+    ScriptedTurn(tool_calls=[call("notebook_read", file_path="report.ipynb")]),
+    ScriptedTurn(tool_calls=[call("mcp__units__km_to_miles", km=42.2)]),
+    ScriptedTurn(tool_calls=[call("bash", command="rm -rf old-data")]),
+    ScriptedTurn(tool_calls=[call("propose_cell", code="sales.plot.bar(x='city', y='units')")]),
+    ScriptedTurn(text="Done: 63 units in all; a marathon is 26.22 miles."),
+])
+policy = PermissionPolicy.notebook().allow_rule("celsius", "inspect", "notebook_read",
+                                                "Edit(report.ipynb)", "mcp__units", "bash")
+session = manager.create_session(
+    SessionConfig(workspace=str(ws), permission_policy=policy,
+                  confirmation_policy=ConfirmationPolicy.enabled_policy().with_timeout(30_000)),
+    llm=script,
+)
+session.add_tool(celsius)
+namespace = lambda: globals()
+for t in (InspectTool(namespace), PythonTool(namespace), NotebookReadTool(namespace),
+          NotebookEditTool(), ProposeCellTool()):
+    session.add_tool(t)
+session.add_mcp_server("units", sys.executable, [str(Path("units_server.py").resolve())])
+
+@session.hook("pre_tool_use", matcher="bash")
+def no_rm(payload):
+    if "rm " in payload["args"].get("command", ""):
+        return {"decision": "deny", "reason": "this notebook never deletes files"}
+
+session.load_skill("tidy")
+
+def approve(event):  # the human who clicks Approve on the python card
+    if event.type == "confirmation_required":
+        asyncio.get_running_loop().call_soon(lambda: session.confirm(event.tool_id, True))
+
+session.subscribe(approve)
+result = await session.send_async("How many units did we sell, and what is a marathon in miles?")
+print(result.text)
+"""),
+    md("## What happened, call by call"),
+    code("""
+for m in session.messages:
+    for r in m.tool_results():
+        print(("error " if r.is_error else "ok    ") + r.content.splitlines()[0][:70])
+print("total in your namespace:", total)
+print("report.ipynb cell 0:", nbformat.read(ws / "report.ipynb", as_version=4).cells[0].source)
+print("skills:", [s.name for s in session.skills()], "| rules added by the skill:",
+      [r for r in session.rules()["allow"] if r.startswith("Bash(ls")])
+""", check=True),
+    code("""
+session.remove_mcp_server("units")   # stops the server process
+manager.close()
+"""),
+]
+
 NOTEBOOKS = {
     "01-quickstart.ipynb": QUICKSTART,
     "02-approvals-and-permissions.ipynb": APPROVALS,
     "03-cost-analysis.ipynb": COSTS,
     "04-teaching-demo.ipynb": TEACHING,
     "05-sessions.ipynb": SESSIONS,
+    "06-your-tools.ipynb": YOUR_TOOLS,
 }
 
 
