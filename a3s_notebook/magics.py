@@ -542,6 +542,12 @@ class A3sMagics(Magics):
                 needs_approval_of(s.tools, name)
             ]
             print(f"{name:<24} {lane_of(s.tools, name).value:<8} approval: {approval}")
+        missing = s.missing_tools()
+        if missing:
+            print(
+                f"not registered since the restore: {', '.join(missing)} (add them again: "
+                "%a3s_session tools add NAME, or %a3s_session mcp add)"
+            )
 
     def _cmd_skills(self, args: list[str]) -> None:
         p = self._parser("skills", "List skills, or load / unload one (a name or a .md path).")

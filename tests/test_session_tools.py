@@ -125,3 +125,23 @@ async def test_a_dataframe_result_is_text_for_the_model(make_session: Any) -> No
     assert "100 rows" in end.output and "more rows" in end.output
     assert session.remove_tool("table") is True and "table" not in session.tools
     assert isinstance(tool(lambda x: x, name="same"), FunctionTool)
+
+
+async def test_the_log_keeps_which_tools_each_call_had_and_a_restore_names_the_missing(
+    make_session: Any, manager: Any
+) -> None:
+    def shout(text: str) -> str:
+        """Capitals."""
+        return text.upper()
+
+    session = make_session([turn("", ("shout", {"text": "hi"})), turn("HI")], allow=["shout"])
+    session.add_tool(shout)
+    await session.send_async("shout")
+    offered = [e.tools for e in session.events() if e.type == "turn_start"]
+    assert all(tools and "shout" in tools and "bash" in tools for tools in offered)
+    assert session.missing_tools() == []
+    manager.forget_session(session.id)
+    restored = type(manager)(manager.store).restore_session(session.id)
+    assert restored.missing_tools() == ["shout"]
+    restored.add_tool(shout)  # the same function again: it works by name
+    assert restored.missing_tools() == []

@@ -136,7 +136,7 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
             deps.check_budget()
             if turn > 1:
                 await _generate_start(deps, prompt)
-            deps.emit(TurnStart(turn=turn))
+            deps.emit(TurnStart(turn=turn, tools=deps.tools.names()))
             # the queue's per-command timeout bounds each LLM call, never a human's wait
             response, latency_ms, ttft_ms = await deps.queue.timed(
                 SessionLane.GENERATE, lambda: _call_llm(deps)

@@ -39,6 +39,9 @@ class TurnStart(_Event):
 
     type: Literal["turn_start"] = "turn_start"
     turn: int
+    tools: list[str] | None = None
+    """The tools the model was offered for this call (a port addition: the log keeps
+    which tools each call had, so a restore can say which are not registered again)."""
 
 
 class TextDeltaEvent(_Event):

@@ -47,6 +47,7 @@ from a3s_notebook.engine.events import (
     SessionCreated,
     StateChanged,
     TaskUpdated,
+    TurnStart,
     UsageRecorded,
     event_to_dict,
 )
@@ -664,6 +665,16 @@ class Session:
             return self.add_tool(f, **options)
 
         return register
+
+    def missing_tools(self) -> list[str]:
+        """Tools the model had in this session's last logged call that are not registered
+        now (after a restore: your functions and MCP servers are not in the file; add
+        them again with :meth:`add_tool` / :meth:`add_mcp_server` and they work by name)."""
+        last: list[str] = []
+        for _ts, event in self.log():
+            if isinstance(event, TurnStart) and event.tools is not None:
+                last = event.tools
+        return [name for name in last if name not in self.tools]
 
     def remove_tool(self, name: str) -> bool:
         """Take a tool away from the agent; True if it had one by that name."""

@@ -523,6 +523,7 @@ export interface TurnEnd {
 export interface TurnStart {
   type: "turn_start";
   turn: number;
+  tools?: string[] | null;
 }
 
 /** One LLM call was recorded in the cost ledger (a port addition). */
@@ -1392,6 +1393,7 @@ const DEFS: { readonly [name: string]: Spec } = {
     object: {
       type: [true, { enum: ["turn_start"] }],
       turn: [true, "integer"],
+      tools: [false, { anyOf: [{ array: "string" }, "null"] }],
     },
   },
   UsageRecorded: {
