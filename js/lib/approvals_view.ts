@@ -76,8 +76,39 @@ export function renderDiff(diff: CardDiff): HTMLElement {
   );
 }
 
-/** Arguments without the ones the diff already shows. */
+const CODE_TOOLS: Record<string, string> = { python: "code", propose_cell: "code" };
+const PY_TOKENS =
+  /(#[^\n]*)|("""[\s\S]*?"""|'''[\s\S]*?'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')|\b(and|as|assert|async|await|break|class|continue|def|del|elif|else|except|False|finally|for|from|global|if|import|in|is|lambda|None|nonlocal|not|or|pass|raise|return|True|try|while|with|yield)\b|\b(\d[\d_]*(?:\.\d+)?)\b/g;
+
+/** Python source as text nodes and token spans (never HTML: the code is the model's). */
+export function highlightPython(code: string): HTMLElement {
+  const out = h("code", { class: "a3s-code-body" });
+  let last = 0;
+  for (const m of code.matchAll(PY_TOKENS)) {
+    const at = m.index ?? 0;
+    if (at > last) out.append(document.createTextNode(code.slice(last, at)));
+    const cls = m[1] ? "com" : m[2] ? "str" : m[3] ? "kw" : "num";
+    out.append(h("span", { class: `a3s-tok a3s-tok--${cls}` }, m[0]));
+    last = at + m[0].length;
+  }
+  if (last < code.length) out.append(document.createTextNode(code.slice(last)));
+  return out;
+}
+
+/** The code a python / propose_cell call carries, shown as code on the card. */
+function renderCode(card: Card): HTMLElement | null {
+  const field = CODE_TOOLS[card.tool_name];
+  const code = field ? card.args[field] : undefined;
+  if (typeof code !== "string") return null;
+  return h("pre", { class: "a3s-code", "aria-label": "Code to run" }, highlightPython(code));
+}
+
+/** Arguments without the ones the diff (or the code block) already shows. */
 function displayArgs(card: Card): Record<string, unknown> {
+  const field = CODE_TOOLS[card.tool_name];
+  if (field && typeof card.args[field] === "string") {
+    return { ...card.args, [field]: "(see the code above)" };
+  }
   if (!card.diff) return card.args;
   const hidden = card.diff.kind === "write" ? ["content"] : ["old_string", "new_string"];
   const out: Record<string, unknown> = {};
@@ -151,6 +182,7 @@ export function renderCard(
     head,
     why,
     card.diff ? renderDiff(card.diff) : null,
+    renderCode(card),
     args,
   );
   if (pending) {

@@ -362,3 +362,16 @@ test("header: name, model with scripted badge, state and phase", () => {
   assert.equal(el.querySelector(".a3s-phase")?.textContent, "waiting for approval of write");
   assert.equal(el.querySelector(".a3s-header-ws")?.textContent, "…/y/ws");
 });
+
+test("a python card shows its code as highlighted text, never as markup", () => {
+  const rec = recorder();
+  const code = "import os\n# count\nx = 1 + 2  # <img src=x onerror=alert(1)>\nprint('hi')";
+  const { el } = renderCard(card({ tool_name: "python", args: { code }, diff: null, suggested_rule: null }), rec.actions, new Map(), new Set());
+  const pre = el.querySelector("pre.a3s-code");
+  assert.ok(pre, "no code block");
+  assert.equal(pre?.textContent, code);
+  assert.equal(el.querySelector("img"), null);
+  assert.deepEqual([...el.querySelectorAll(".a3s-tok--kw")].map((t) => t.textContent), ["import"]);
+  assert.ok(el.querySelector(".a3s-tok--str")?.textContent === "'hi'");
+  assert.match(el.querySelector(".a3s-card-args")?.textContent ?? "", /see the code above/);
+});
