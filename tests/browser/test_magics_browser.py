@@ -366,3 +366,31 @@ def test_model_markdown_makes_the_browser_fetch_nothing(lab: Any, bpage: Any) ->
         assert spy.paths == ["/control"], f"the browser fetched {spy.paths}"
     finally:
         spy.close()
+
+
+def test_propose_cell_puts_the_code_in_a_new_cell_below(lab: Any, bpage: Any) -> None:
+    """The agent proposes the next cell: it appears below the %%ask cell, not run."""
+    from playwright.sync_api import expect
+
+    folder = lab.root / "propose"
+    ws = folder / "ws"
+    ws.mkdir(parents=True)
+    proposal = "sales.plot.bar(x='city', y='units')  # proposed"
+    setup = (
+        "%load_ext a3s_notebook\n"
+        f"%config A3sMagics.sessions_dir = {str(folder / 'sessions')!r}\n"
+        f"%a3s_session new p --model scripted/echo --workspace {shlex.quote(str(ws))}\n"
+        "%a3s_session kernel-tools on\n"
+        "from a3s_notebook import ScriptedClient, ScriptedTurn\n"
+        "m = get_ipython().magics_manager.registry['A3sMagics']\n"
+        "m.current._llm = ScriptedClient([ScriptedTurn(tool_calls=[{'name': 'propose_cell', "
+        f"'args': {{'code': {proposal!r}}}}}]), ScriptedTurn(text='Try the cell below.')])"
+    )
+    notebook = write_notebook(folder / "propose.ipynb", [setup, "%%ask\nplot the sales"])
+    run_all(bpage, lab.url(notebook))
+    cells = code_cells(bpage)
+    # a third cell appears, holding the proposal, and it has not run
+    expect(cells).to_have_count(3, timeout=90_000)
+    expect(cells.nth(2).locator(".jp-InputArea-editor")).to_contain_text("# proposed")
+    expect(cells.nth(2).locator(".jp-InputArea-prompt")).not_to_have_text(NUMBERED)
+    expect(cells.nth(1).locator(".jp-RenderedMarkdown")).to_contain_text("Try the cell below.")
