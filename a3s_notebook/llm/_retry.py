@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from a3s_notebook.llm._urls import mask_urls_in_text
-from a3s_notebook.llm.errors import LlmRequestError
+from a3s_notebook.llm.errors import LlmConnectionError, LlmRequestError, LlmTimeoutError
 
 __all__ = [
     "COMPACT_HINT",
@@ -43,6 +43,7 @@ __all__ = [
     "is_transport_error",
     "sdk_timeout",
     "transport_kind",
+    "transport_failure",
     "DEFAULT_RETRYABLE_STATUSES",
     "NEVER_RETRIED_STATUSES",
     "RetryConfig",
@@ -529,3 +530,56 @@ def is_transport_error(exc: BaseException) -> bool:
     let the ones raised while reading a stream through)."""
     root = type(exc).__module__.split(".")[0]
     return root in {"httpx", "httpx2", "httpcore", "httpcore2", "anyio"} or isinstance(exc, OSError)
+
+
+def transport_failure(
+    exc: BaseException,
+    *,
+    label: str,
+    provider: str,
+    url: str,
+    timeout: object,
+    key: str | None,
+    started: bool,
+) -> Exception:
+    """The error (or the retryable failure) for a request that failed on the wire, the same
+    for every provider: a timeout and a refused connection are not retried, a connection
+    lost once part of the answer was shown is not either, a dropped one is."""
+    kind = transport_kind(exc) or "connection"
+    cause = redact(cause_text(exc), key)
+    if kind in ("timeout", "connect_timeout"):
+        doing = "connect" if kind == "connect_timeout" else "answer"
+        why = "a server that did not answer in time is no faster the next time"
+        return LlmTimeoutError(
+            f"{label}: the request to {url} timed out: it did not {doing} within "
+            f"{describe_timeout(timeout)}. The server may be stalled, overloaded or still "
+            f"loading the model; pass a larger timeout=... if it is just slow. "
+            f"(Not retried: {why}.)",
+            retried=False,
+            retry_reason=why,
+        )
+    if started:
+        why = "part of the answer had already been shown"
+        return LlmConnectionError(
+            f"{label}: the connection to {url} was lost part-way through the response "
+            f"({cause}). (Not retried: {why}.)",
+            retried=False,
+            retry_reason=why,
+        )
+    reach = (
+        f"Could not reach {provider} at {url} ({cause}). Check that the server is running "
+        "and that base_url is right."
+    )
+    if kind == "refused":
+        why = "nothing is listening at that address"
+        return LlmConnectionError(f"{reach} (Not retried: {why}.)", retry_reason=why)
+
+    def make_error(attempts: int, note: str) -> LlmRequestError:
+        return LlmConnectionError(f"{reach} {note}", attempts=attempts, retry_reason=note[1:-1])
+
+    return RetryableFailure(
+        None,
+        cause,
+        reason="a dropped or reset connection is often momentary",
+        make_error=make_error,
+    )

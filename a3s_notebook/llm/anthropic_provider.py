@@ -25,9 +25,7 @@ from a3s_notebook.llm._retry import (
     api_message,
     auth_error_text,
     body_text,
-    cause_text,
     context_error_text,
-    describe_timeout,
     is_transport_error,
     looks_like_context_overflow,
     parse_retry_after,
@@ -35,7 +33,7 @@ from a3s_notebook.llm._retry import (
     retrying,
     sdk_timeout,
     status_retry_decision,
-    transport_kind,
+    transport_failure,
     truncate,
 )
 from a3s_notebook.llm._urls import mask_url
@@ -44,9 +42,7 @@ from a3s_notebook.llm.errors import (
     IncompleteKind,
     IncompleteResponseError,
     LlmAuthError,
-    LlmConnectionError,
     LlmRequestError,
-    LlmTimeoutError,
 )
 from a3s_notebook.llm.pricing import known_context_window
 from a3s_notebook.llm.types import (
@@ -596,41 +592,12 @@ class AnthropicClient:
         return exc
 
     def _transport_error(self, exc: BaseException, *, started: bool) -> Exception:
-        kind = transport_kind(exc) or "connection"
-        cause = redact(cause_text(exc), self._api_key)
-        url = self._shown_url
-        if kind in ("timeout", "connect_timeout"):
-            doing = "connect" if kind == "connect_timeout" else "answer"
-            why = "a server that did not answer in time is no faster the next time"
-            return LlmTimeoutError(
-                f"{self._label}: the request to {url} timed out: it did not {doing} within "
-                f"{describe_timeout(self.timeout)}. Pass a larger timeout=... if the server "
-                f"is just slow. (Not retried: {why}.)",
-                retried=False,
-                retry_reason=why,
-            )
-        if started:
-            why = "part of the answer had already been shown"
-            return LlmConnectionError(
-                f"{self._label}: the connection to {url} was lost part-way through the "
-                f"response ({cause}). (Not retried: {why}.)",
-                retried=False,
-                retry_reason=why,
-            )
-        reach = (
-            f"Could not reach anthropic at {url} ({cause}). Check that the server is running "
-            "and that base_url is right."
-        )
-        if kind == "refused":
-            why = "nothing is listening at that address"
-            return LlmConnectionError(f"{reach} (Not retried: {why}.)", retry_reason=why)
-
-        def make_error(attempts: int, note: str) -> LlmRequestError:
-            return LlmConnectionError(f"{reach} {note}", attempts=attempts, retry_reason=note[1:-1])
-
-        return RetryableFailure(
-            None,
-            cause,
-            reason="a dropped or reset connection is often momentary",
-            make_error=make_error,
+        return transport_failure(
+            exc,
+            label=self._label,
+            provider="anthropic",
+            url=self._shown_url,
+            timeout=self.timeout,
+            key=self._api_key,
+            started=started,
         )
