@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -595,7 +596,7 @@ class A3sMagics(Magics):
                 print("No MCP server. Add one: %a3s_session mcp add NAME -- COMMAND ARGS...")
             for name, conn in servers.items():
                 tools = [t for t in s.tools.names() if t.startswith(f"mcp__{name}__")]
-                state = "running" if conn.is_running else "stopped"
+                state = "running" if conn.is_running else "starts at the next prompt"
                 print(f"{name}: {conn.server.describe()} ({state}); tools: {', '.join(tools)}")
             return
         if not a.name:
@@ -606,6 +607,9 @@ class A3sMagics(Magics):
             return
         if not command and not a.url:
             raise _UsageError("%a3s_session mcp add NAME -- COMMAND ARGS...  (or --url URL)")
+        if command and shutil.which(command[0]) is None:
+            # the server starts lazily: a mistyped command must still fail in this cell
+            raise _UsageError(f"%a3s_session mcp add: no program '{command[0]}' on PATH")
         names = s.add_mcp_server(
             a.name,
             command[0] if command else None,
@@ -614,7 +618,10 @@ class A3sMagics(Magics):
             env_passthrough=a.env,
             timeout=a.timeout,
         )
-        print(f"MCP server '{a.name}': {len(names)} tools ({', '.join(names)})")
+        if names:
+            print(f"MCP server '{a.name}': {len(names)} tools ({', '.join(names)})")
+        else:
+            print(f"MCP server '{a.name}' added; it starts at the next prompt")
 
     def _cmd_hooks(self, args: list[str]) -> pd.DataFrame:
         import pandas as pd

@@ -347,6 +347,9 @@ def test_an_mcp_server_from_the_magics(
     run(ip, "%a3s_session new m --model scripted/echo")
     run(ip, f"%a3s_session mcp add srv -- {sys.executable} {server}")
     session = magics(ip).current
+    # started lazily: its tools join at the next prompt
+    assert "mcp__srv__add" not in session.tools and not session.mcp_servers()["srv"].is_running
+    run(ip, "%%ask --quiet\nhi")
     assert "mcp__srv__add" in session.tools
     capsys.readouterr()
     run(ip, "%a3s_session mcp list")

@@ -136,6 +136,7 @@ class Session:
         self._homes: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}
         self._window_probed = False
         self._mcp: dict[str, Any] = {}
+        self._mcp_pending: set[str] = set()
         self._skills: dict[str, Skill] = {}
         self._skill_tools: dict[str, list[str]] = {}
         self._protect = Protection(self._emit)
@@ -690,16 +691,20 @@ class Session:
         env_passthrough: Sequence[str] = (),
         headers_from_env: Mapping[str, str] | None = None,
         timeout: float = 60.0,
+        start: bool = False,
     ) -> list[str]:
         """Connect an MCP server (stdio ``command``/``args`` or streamable HTTP ``url``) and
-        give the agent its tools, named ``mcp__<name>__<tool>``; returns those names.
+        give the agent its tools, named ``mcp__<name>__<tool>``.
+
+        The server starts lazily, at the next prompt (its tools are listed then), unless
+        ``start=True``; returns the tool names when started now, else ``[]``.
 
         The server runs with a scrubbed environment plus the variables named in
         ``env_passthrough``; HTTP headers come from the variables named in
         ``headers_from_env``. Rules apply as to any tool (``mcp__<name>`` covers the server).
         A server of the same name is replaced.
         """
-        from a3s_notebook.engine.mcp import McpConnection, McpServer, add_mcp_tools
+        from a3s_notebook.engine.mcp import McpConnection, McpServer
 
         self.remove_mcp_server(name)
         server = McpServer(
@@ -714,11 +719,24 @@ class Session:
         )
         connection = McpConnection(server)
         self._mcp[name] = connection
+        if not start:
+            self._mcp_pending.add(name)
+            return []
+        return await self._start_mcp(name)
+
+    async def _start_mcp(self, name: str) -> list[str]:
+        from a3s_notebook.engine.mcp import add_mcp_tools
+
+        self._mcp_pending.discard(name)
         try:
-            return await add_mcp_tools(self.tools, connection)
+            return await add_mcp_tools(self.tools, self._mcp[name])
         except BaseException:
             self.remove_mcp_server(name)
             raise
+
+    async def start_mcp_servers(self) -> dict[str, list[str]]:
+        """Start the MCP servers added but not started yet; their tool names by server."""
+        return {name: await self._start_mcp(name) for name in sorted(self._mcp_pending)}
 
     def add_mcp_server(
         self, name: str, command: str | None = None, *a: Any, **kw: Any
@@ -735,6 +753,7 @@ class Session:
     def remove_mcp_server(self, name: str) -> bool:
         """Take an MCP server's tools away and stop the server; True if there was one."""
         connection = self._mcp.pop(name, None)
+        self._mcp_pending.discard(name)
         if connection is None:
             return False
         from a3s_notebook.engine.mcp import remove_mcp_tools
@@ -884,6 +903,9 @@ class Session:
         try:
             # runs take the Generate lane one by one; the slot has no timeout (a run may
             # wait for a human), each LLM call and tool inside it is timed on its own
+            if self._mcp_pending:
+                # servers added since the last prompt start now, so the model sees their tools
+                await self.start_mcp_servers()
             async with self.queue.slot(SessionLane.GENERATE):
                 # the state as it is now, not as it was before this run waited its turn
                 # (the run ahead may have paused the session, or failed)
