@@ -608,9 +608,39 @@ class NotebookReadTool:
             return ToolResult.error(self.name, "`offset` must be >= 0 and `limit` >= 1")
         file_path = args.get("file_path")
         if not file_path:
-            return self._history(offset, limit)
+            history = self._history(offset, limit)
+            saved = self._saved_notebook()
+            if saved is None:
+                return history
+            # the server told the kernel which notebook it runs: its saved cells too
+            try:
+                shown = str(saved.relative_to(canonical_workspace(ctx.workspace)))
+            except ValueError:
+                note = f"(the running notebook {saved.name} is outside the workspace: not read)"
+                return history.model_copy(update={"output": f"{history.output}\n\n{note}"})
+            read = await self._read_file(shown, offset, limit, ctx)
+            if history.is_error:
+                return read
+            text = f"{history.output}\n\nsaved file of the running notebook, {read.output}"
+            return ToolResult(name=self.name, output=_bound(text, self.max_chars))
         if not isinstance(file_path, str):
             return ToolResult.error(self.name, "`file_path` must be a string")
+        return await self._read_file(file_path, offset, limit, ctx)
+
+    def _saved_notebook(self) -> Path | None:
+        """The running notebook's file, when the server said (``__session__`` in the
+        namespace, from Jupyter Server's ``JPY_SESSION_NAME``)."""
+        ns = self.namespace() if self.namespace is not None else {}
+        name = ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
+        if not isinstance(name, str) or not name.endswith(".ipynb"):
+            return None
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else Path.cwd() / path
+        return path.resolve() if path.is_file() else None
+
+    async def _read_file(
+        self, file_path: str, offset: int, limit: int, ctx: ToolContext
+    ) -> ToolResult:
         try:
             path = resolve_in_workspace(ctx.workspace, file_path, self.name)
         except WorkspaceViolation as exc:

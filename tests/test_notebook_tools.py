@@ -560,3 +560,25 @@ def test_kernel_tools_magic_turns_the_tools_on_and_off(
     finally:
         sh.user_ns.pop("frame_for_agent", None)
         sh.run_line_magic("unload_ext", "a3s_notebook")
+
+
+async def test_notebook_read_of_the_running_notebook_adds_its_saved_cells(tmp_path: Path) -> None:
+    import nbformat
+
+    from a3s_notebook.engine.tools import ToolContext
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('saved cell')")]
+    path = tmp_path / "running.ipynb"
+    nbformat.write(nb, path)
+    # what Jupyter Server tells the kernel (JPY_SESSION_NAME, as IPython's __session__)
+    ns = {"In": ["", "x = 1"], "Out": {}, "__session__": str(path)}
+    tool = NotebookReadTool(lambda: ns)
+    result = await tool.execute({}, ToolContext(tmp_path))
+    assert "In[1]" in result.output and "saved cell" in result.output
+    assert "saved file of the running notebook" in result.output
+    # outside the workspace: named, not read
+    inner = tmp_path / "ws"
+    inner.mkdir()
+    outside = await tool.execute({}, ToolContext(inner))
+    assert "outside the workspace" in outside.output and "saved cell" not in outside.output

@@ -123,6 +123,11 @@ async def test_a_dataframe_result_is_text_for_the_model(make_session: Any) -> No
     await session.send_async("show the table")
     end = next(e for e in events if isinstance(e, ToolEnd))
     assert "100 rows" in end.output and "more rows" in end.output
+    # the model and the log got text; the whole frame is kept for you and the widgets
+    assert session.tool_value(end.id) is frame
+    from a3s_notebook.widgets import SessionView
+
+    assert SessionView(session).events_widget.tool_value(end.id) is frame
     assert session.remove_tool("table") is True and "table" not in session.tools
     assert isinstance(tool(lambda x: x, name="same"), FunctionTool)
 

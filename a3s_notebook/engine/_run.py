@@ -9,10 +9,10 @@ it and change it only by its operations, which emit events. They never see the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from a3s_notebook.engine._secrets import StreamRedactor
@@ -80,6 +80,9 @@ class RunDeps:
     queue: LaneQueue
     confirmations: ConfirmationManager
     tool_metrics: ToolMetrics
+    tool_values: MutableMapping[str, Any]
+    """Whole values tools returned (a DataFrame...), by tool call id; the model and the log
+    get text, the user and the widgets can have the object."""
     hooks: HookEngine
     """The session's hooks (with its manager's): ``fire`` runs them; each decision that
     changes something is a ``hook_decision`` event."""

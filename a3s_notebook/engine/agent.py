@@ -467,6 +467,8 @@ async def _execute(deps: RunDeps, call: ToolCall) -> _Outcome:
         deps.emit(ToolOutputDelta(id=call.id, name=call.name, delta=tail))
     ms = int((time.perf_counter() - started) * 1000)
     deps.tool_metrics.record(call.name, result.exit_code == 0, ms)
+    if "value" in result.metadata:
+        deps.tool_values[call.id] = result.metadata["value"]
     output = deps.screen_tool_output(call, result.output)
     hooked = await deps.hooks.fire(
         "post_tool_use",

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,19 @@ _MAX_PERSISTED_OUTPUT = 2000
 Subscriber = Callable[[AgentEvent], None]
 
 
+class _BoundedValues(OrderedDict[str, Any]):
+    """An insertion-ordered dict that forgets its oldest entries past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
 class Session:
     """One agent conversation with its own model, workspace, policies and ledger."""
 
@@ -118,6 +132,8 @@ class Session:
         self._data.config = config
         self.tools = tools
         self.tool_metrics = ToolMetrics()
+        # the last whole values tools returned, by call id (bounded: objects can be large)
+        self._tool_values: _BoundedValues = _BoundedValues(100)
         self.provenance: dict[str, Any] | None = None
         """Which notebook cell asked, during a run started with ``provenance=``."""
         self._store = store
@@ -667,6 +683,12 @@ class Session:
 
         return register
 
+    def tool_value(self, tool_id: str) -> Any:
+        """The whole value a tool call returned (a DataFrame, a model...), when the tool
+        kept one: the model and the log got its text. ``KeyError`` for other calls; the
+        last 100 are kept, in memory only."""
+        return self._tool_values[tool_id]
+
     def missing_tools(self) -> list[str]:
         """Tools the model had in this session's last logged call that are not registered
         now (after a restore: your functions and MCP servers are not in the file; add
@@ -932,6 +954,7 @@ class Session:
             queue=self.queue,
             confirmations=self.confirmations,
             tool_metrics=self.tool_metrics,
+            tool_values=self._tool_values,
             hooks=self.hooks,
             get_llm=lambda: self.llm,
             get_security_guard=lambda: self.security_guard,

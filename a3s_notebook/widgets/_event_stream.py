@@ -476,6 +476,13 @@ class EventStream(SessionWidget):
 
     # --- text representation ---------------------------------------------------------------
 
+    def tool_value(self, tool_id: str) -> Any:
+        """The whole value a tool row's call returned (a DataFrame...), which the row shows
+        as text: ``view.events_widget.tool_value(row["tool_id"])``."""
+        if self._session is None:
+            raise KeyError(tool_id)
+        return self._session.tool_value(tool_id)
+
     def transcript(self) -> list[dict[str, Any]]:
         """Every committed row (a copy), oldest first."""
         with self._lock:
