@@ -68,7 +68,8 @@ browser:
 
 lint: $(STAMP)
 	$(PY) js/gen_types.py --check
-	$(PY) -m ruff check a3s_notebook tests $(wildcard bench) notebooks/make_notebooks.py js/gen_types.py
+	$(PY) notebooks/make_notebooks.py --check
+	$(PY) -m ruff check a3s_notebook tests $(wildcard bench) notebooks/make_notebooks.py notebooks/units_server.py js/gen_types.py
 	$(PY) -m mypy
 	cd js && $(NPM) run typecheck
 
