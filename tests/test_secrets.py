@@ -398,3 +398,17 @@ def test_any_value_and_its_encodings_are_redacted(value: str) -> None:
     for label, variant in _variants_of(value.strip()).items():
         out = r.redact(f"[{variant}]")
         assert variant not in out, label
+
+
+def test_streamed_chunks_are_redacted_without_dumping_the_event() -> None:
+    from a3s_notebook.engine._protect import Protection
+    from a3s_notebook.engine.events import TextDeltaEvent, ToolOutputDelta
+
+    protection = Protection(lambda _event: None)
+    protection.secrets.add("TOKEN", "tok_abcdef123456")
+    plain = TextDeltaEvent(text="nothing here")
+    assert protection.redact_event(plain) is plain  # untouched: the same object
+    leaked = protection.redact_event(TextDeltaEvent(text="key tok_abcdef123456!"))
+    assert leaked.text == "key [REDACTED:TOKEN]!"  # type: ignore[union-attr]
+    out = protection.redact_event(ToolOutputDelta(id="t", name="bash", delta="tok_abcdef123456"))
+    assert out.delta == "[REDACTED:TOKEN]"  # type: ignore[union-attr]

@@ -18,6 +18,9 @@ from a3s_notebook.engine.events import AgentEvent, SecurityEvent, event_to_dict,
 from a3s_notebook.engine.security import SecurityConfig, SecurityGuard
 from a3s_notebook.llm.types import Message, TextBlock, ToolCall
 
+# the one text field of each delta event
+_DELTA_FIELDS = {"text_delta": "text", "reasoning_delta": "text", "tool_output_delta": "delta"}
+
 __all__ = ["Protection"]
 
 
@@ -52,6 +55,13 @@ class Protection:
         # or the file, whatever path it took into an event
         if not len(self.secrets):
             return event
+        field = _DELTA_FIELDS.get(event.type)
+        if field is not None:
+            # the hot path (every streamed chunk): one scan of the chunk, no dump of the event
+            text = getattr(event, field)
+            if not self.secrets.contains(text):
+                return event
+            return event.model_copy(update={field: self.secrets.redact(text)})
         data = event_to_dict(event)
         clean = self.secrets.redact_data(data)
         if clean == data:
