@@ -744,6 +744,7 @@ class A3sMagics(Magics):
         "system",
         "workspace",
         "timeout",
+        "request_timeout",
         "yolo",
         "auto_compact",
         "auto_compact_threshold",
@@ -782,6 +783,8 @@ class A3sMagics(Magics):
             return s.config.system_prompt
         if key == "timeout":
             return s.confirmations.policy.default_timeout_ms / 1000
+        if key == "request_timeout":
+            return (s.llm_config or {}).get("timeout")
         if key == "yolo":
             return sorted(lane.value.lower() for lane in s.confirmations.policy.yolo_lanes)
         return getattr(s.config, key)
@@ -789,6 +792,10 @@ class A3sMagics(Magics):
     def _set(self, s: Session, key: str, value: str) -> None:
         if key == "model":
             self.manager.configure(s.id, model=value)
+            return
+        if key == "request_timeout":
+            seconds = None if value.lower() in ("", "none", "default") else float(value)
+            self.manager.set_request_timeout(s.id, seconds)
             return
         if key == "timeout":
             policy = s.confirmations.policy.with_timeout(

@@ -357,3 +357,30 @@ def test_an_mcp_server_from_the_magics(
     connection = session.mcp_servers()["srv"]
     run(ip, "%a3s_session mcp remove srv")
     assert "mcp__srv__add" not in session.tools and not connection.is_running
+
+
+def test_the_request_timeout_is_a_setting_of_the_session(
+    ip: InteractiveShell, llm_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .llm_server import Reply
+
+    monkeypatch.setenv("MY_SERVER_KEY", "local-server-key-456")
+    llm_server.enqueue(Reply(text="still here"))
+    run(
+        ip,
+        f"%a3s_session new t --model openai/local --base-url {llm_server.openai_url} "
+        "--api-key-env MY_SERVER_KEY",
+    )
+    run(ip, "%a3s_session config request_timeout=7.5")
+    session = magics(ip).current
+    assert session.llm_config["timeout"] == 7.5 and session.llm.timeout == 7.5
+    # same server and key after the change
+    assert run(ip, "%%ask --quiet\nhi").text == "still here"
+    assert llm_server.last_request.headers.get("authorization") == "Bearer local-server-key-456"
+    run(ip, "%a3s_session config request_timeout=none")
+    assert "timeout" not in session.llm_config
+    # kept in the log: a restore builds its client with the same setting
+    run(ip, "%a3s_session config request_timeout=3")
+    manager = magics(ip).manager
+    manager.forget_session(session.id)
+    assert manager.get_session(session.id).llm_config["timeout"] == 3.0

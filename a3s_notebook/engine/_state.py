@@ -126,9 +126,10 @@ def apply(data: SessionData, event: AgentEvent, ts: float | None = None) -> Sess
         data.config = SessionConfig.from_dict(event.config)
         _set_used(data, data.context_usage.used_tokens)
     elif isinstance(event, ModelChanged):
+        if event.model != data.model_name:
+            data.model_window = None  # another model: its window is learnt again
         data.model_name = event.model
         data.llm_config = event.llm_config
-        data.model_window = None
         _set_used(data, data.context_usage.used_tokens)
     elif isinstance(event, HistoryReplaced):
         data.messages = list(event.messages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -38,6 +39,29 @@ DEFAULT_MODEL = "scripted/demo"
 """The offline default: needs no key and no network."""
 
 
+@dataclass(frozen=True)
+class _ClientFactory:
+    """Makes a session's client. The key lives only here, in memory: never in the config,
+    the file or an event (``repr`` leaves it out)."""
+
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout: float | None = None
+
+    def __call__(self) -> LlmClient:
+        from a3s_notebook.llm.factory import create_client
+
+        return create_client(
+            self.model,
+            api_key=self.api_key,
+            api_key_env=self.api_key_env,
+            base_url=self.base_url,
+            timeout=self.timeout,
+        )
+
+
 def _client_factory(
     model: str,
     api_key: str | None,
@@ -45,19 +69,11 @@ def _client_factory(
     *,
     api_key_env: str | None = None,
     timeout: float | None = None,
-) -> Callable[[], LlmClient]:
-    # the key lives only in this closure: never in the config, the file or an event
-    def make() -> LlmClient:
-        from a3s_notebook.llm.factory import create_client
-
-        return create_client(
-            model, api_key=api_key, api_key_env=api_key_env, base_url=base_url, timeout=timeout
-        )
-
-    return make
+) -> _ClientFactory:
+    return _ClientFactory(model, api_key, base_url, api_key_env, timeout)
 
 
-def _restored_factory(model: str, llm_config: dict[str, Any] | None) -> Callable[[], LlmClient]:
+def _restored_factory(model: str, llm_config: dict[str, Any] | None) -> _ClientFactory:
     """The client of a restored session, made at its first prompt (a restore needs no key)."""
     cfg = llm_config or {}
     timeout = cfg.get("timeout")
@@ -399,6 +415,31 @@ class SessionManager:
         session._llm = llm
         session._llm_factory = factory
         session._emit(ModelChanged(model=name, llm_config=llm_config))
+        session._window_probed = False  # the next run asks the (new) model its window
+        return session
+
+    def set_request_timeout(self, session_id: str, seconds: float | None) -> Session:
+        """Change how long a session's requests may take (to connect, and for each part of
+        an answer); ``None`` is the default (600 s). Same model, server and key."""
+        from a3s_notebook.llm._retry import check_timeout
+
+        check_timeout(seconds)
+        session = self.get_session(session_id)
+        factory = session._llm_factory
+        if not isinstance(factory, _ClientFactory):
+            raise ConfigError(
+                f"session {session_id} was given a ready client (llm=...): set its timeout "
+                "on that client, or use configure(model=..., timeout=...)"
+            )
+        factory = replace(factory, timeout=seconds)
+        session._llm_factory = factory
+        session._llm = factory()
+        llm_config = dict(session.llm_config or {})
+        if seconds is None:
+            llm_config.pop("timeout", None)
+        else:
+            llm_config["timeout"] = seconds
+        session._emit(ModelChanged(model=session.model_name, llm_config=llm_config))
         return session
 
     # --- fork and children ---------------------------------------------------------
