@@ -792,3 +792,14 @@ def test_a_built_wheel_contains_the_widgets_js(tmp_path: Path) -> None:
         assert f"a3s_notebook/static/{module}.js" in names
     assert "a3s_notebook/static/widgets.css" in names
     assert not any(n.startswith("js/") for n in names)
+
+
+def test_a_note_row_is_clipped_text_in_the_stream_and_its_markdown() -> None:
+    stream = EventStream()
+    stream._note("memory", "2 memories recalled", "for the prompt", items=["<b>a</b>", "x" * 900])
+    row = stream.transcript()[-1]
+    assert row["kind"] == "note" and row["topic"] == "memory" and row["tone"] == "info"
+    assert len(row["items"][1]) < 600
+    md = stream._markdown()
+    assert "*memory* **2 memories recalled**: for the prompt" in md
+    assert "<b>" not in md

@@ -201,6 +201,27 @@ class EventStream(SessionWidget):
             self._archive_dirty = True
         return str(row["id"])
 
+    def _note(
+        self,
+        topic: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        tone: str = "info",
+        items: list[str] | None = None,
+    ) -> str:
+        """Append a ``note`` row: a subsystem's notice (memory, plan, goal, sub-agent...).
+
+        The front end renders every note the same way, so a new subsystem needs a handler
+        here and nothing in ``js/``.
+        """
+        row: dict[str, Any] = {"kind": "note", "topic": topic, "title": title, "tone": tone}
+        if detail:
+            row["detail"] = detail
+        if items:
+            row["items"] = [clip(str(item), 500) for item in items[:50]]
+        return self._append(row)
+
     def _update(self, row_id: str, **changes: Any) -> bool:
         """Replace a row by an updated copy (traits compare by value: never mutate)."""
         i = self._index.get(row_id)
@@ -555,6 +576,12 @@ def _row_markdown(r: dict[str, Any]) -> str:
             f"- ⚑ **hook {md_escape(str(r.get('hook')))}** ({r.get('event')}) "
             f"{r.get('decision')}{tool}{why}"
         )
+    if kind == "note":
+        detail = f": {md_escape(str(r['detail']))}" if r.get("detail") else ""
+        text = f"- *{r.get('topic')}* **{md_escape(str(r.get('title')))}**{detail}"
+        for item in r.get("items") or []:
+            text += f"\n  - {md_escape(str(item))}"
+        return text
     if kind == "end":
         est = " (estimated)" if r.get("estimated") else ""
         tokens = num(r.get("total_tokens"))

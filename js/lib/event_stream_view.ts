@@ -244,6 +244,24 @@ export function renderRow(row: Row, ctx: RowContext = defaultCtx): HTMLElement {
         h("span", { class: "a3s-notice-detail" }, `${row.event}${row.reason ? `: ${row.reason}` : ""}`),
       );
     }
+    case "note": {
+      const tone = row.tone ?? "info";
+      const cls = `a3s-row a3s-notice a3s-notice--${tone} a3s-note-row a3s-topic--${row.topic}`;
+      const head = [
+        h("span", { class: "a3s-topic" }, row.topic),
+        h("strong", null, row.title),
+        row.detail ? h("span", { class: "a3s-notice-detail" }, row.detail) : null,
+      ];
+      if (!row.items || row.items.length === 0) {
+        return h("div", { class: cls, "data-row": row.id, title, role: "status" }, ...head);
+      }
+      return h(
+        "details",
+        { class: cls, "data-row": row.id, title },
+        h("summary", null, ...head),
+        h("ul", { class: "a3s-note-items" }, ...row.items.map((item) => h("li", null, item))),
+      );
+    }
     case "end": {
       const parts = ["run finished"];
       if (row.turns) parts.push(`${row.turns} LLM call${row.turns === 1 ? "" : "s"}`);

@@ -45,6 +45,7 @@ export type RowKind =
   | "budget"
   | "security"
   | "hook"
+  | "note"
   | "end";
 
 export interface RowBase {
@@ -131,6 +132,22 @@ export interface HookRow
 }
 
 /** An `agent_end` event: the run's LLM calls and its summed usage. */
+/**
+ * A subsystem's notice (memory, context, plan, goal, sub-agent, queue...): one line with
+ * a topic, a tone and an optional folded list. New subsystems add rows of this kind in
+ * Python only; the front end needs no change.
+ */
+export interface NoteRow extends RowBase {
+  kind: "note";
+  /** What the row is about ("memory", "context", "plan", "goal", "subagent", "queue"...). */
+  topic: string;
+  title: string;
+  detail?: string;
+  tone?: "info" | "ok" | "warn" | "danger";
+  /** Shown folded under the title (e.g. the memories injected into a prompt). */
+  items?: string[];
+}
+
 export interface EndRow extends RowBase {
   kind: "end";
   turns?: number;
@@ -149,6 +166,7 @@ export type Row =
   | BudgetRow
   | SecurityRow
   | HookRow
+  | NoteRow
   | EndRow;
 
 export type Phase = "idle" | "running" | "thinking" | "writing" | "tool" | "waiting" | "done" | "error";

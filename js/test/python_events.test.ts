@@ -87,6 +87,8 @@ function expectedClass(row: Row): string {
       return "a3s-security";
     case "hook":
       return "a3s-hook";
+    case "note":
+      return `a3s-topic--${row.topic}`;
     case "end":
       return "a3s-end";
   }

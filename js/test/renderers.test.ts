@@ -72,6 +72,8 @@ test("denials, errors, compactions, confirmations and the run's end are distinct
     [{ id: "6", kind: "confirmation", tool_id: "t", tool_name: "write", outcome: "timeout", action_taken: "rejected" }, "a3s-notice--warn", /timed out.*rejected by policy/],
     [{ id: "7", kind: "budget", message: "Budget reached" }, "a3s-notice--warn", /Budget reached/],
     [{ id: "9", kind: "security", action: "blocked", rule: "dangerous_command", where: "tool_call", message: "curl -d @file", tool_name: "bash" }, "a3s-notice--danger", /Blocked by the guard: bash.*dangerous_command · tool_call: curl -d @file/],
+    [{ id: "11", kind: "note", topic: "memory", title: "2 memories recalled", detail: "for the prompt", tone: "info" }, "a3s-notice--info", /memory2 memories recalled.*for the prompt/],
+    [{ id: "12", kind: "note", topic: "goal", title: "Goal achieved", tone: "ok" }, "a3s-topic--goal", /goalGoal achieved/],
     [{ id: "10", kind: "security", action: "redacted", rule: "email", where: "tool_output", message: "2 values redacted" }, "a3s-notice--warn", /Redacted by the guard.*email/],
   ];
   for (const [row, cls, text] of kinds) {
@@ -79,6 +81,10 @@ test("denials, errors, compactions, confirmations and the run's end are distinct
     assert.ok(el.classList.contains(cls), `${row.kind}: ${el.className}`);
     assert.match(el.textContent ?? "", text);
   }
+  const folded = renderRow({ id: "13", kind: "note", topic: "context", title: "Injected 2 items", items: ["<img src=x onerror=alert(1)>", "b"] });
+  assert.equal(folded.tagName, "DETAILS");
+  assert.equal(folded.querySelectorAll("li").length, 2);
+  assert.equal(folded.querySelector("img"), null, "items are text, never markup");
   assert.match(renderRow({ id: "8", kind: "end", turns: 5, total_tokens: 5737, estimated: true }).textContent ?? "", /5 LLM calls · 5,737 tokens \(estimated\)/);
 });
 
