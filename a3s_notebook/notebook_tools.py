@@ -60,6 +60,7 @@ from a3s_notebook.engine.tools import (
     hard_link_count,
     resolve_in_workspace,
 )
+from a3s_notebook.engine.tools._media import MAX_MEDIA, media_from_bundle
 from a3s_notebook.engine.tools._workspace import canonical_workspace, relative_display
 
 __all__ = [
@@ -322,6 +323,8 @@ class _Run:
         self.value: Any = None
         self.has_value = False
         self.error: BaseException | None = None
+        self.displays: list[dict[str, Any]] = []
+        """MIME bundles the code displayed (a figure, the last value's formats)."""
         self.in_user_code = False
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
@@ -437,11 +440,18 @@ class PythonTool:
             run.interrupt()
             raise
         failed = run.error is not None
+        metadata: dict[str, Any] = {
+            "stdout": run.stdout.getvalue(),
+            "stderr": run.stderr.getvalue(),
+        }
+        media = [m for m in map(media_from_bundle, run.displays) if m is not None]
+        if media:
+            metadata["media"] = media[:MAX_MEDIA]
         return ToolResult(
             name=self.name,
             output=_bound(self._render(run), self.max_chars),
             exit_code=1 if failed else 0,
-            metadata={"stdout": run.stdout.getvalue(), "stderr": run.stderr.getvalue()},
+            metadata=metadata,
         )
 
     def _render(self, run: _Run) -> str:
@@ -454,6 +464,15 @@ class PythonTool:
             parts.append(f"stderr:\n{_bound(err, self.max_chars // 4)}")
         if run.has_value:
             parts.append(f"value ({_type_name(run.value)}):\n{_safe_repr(run.value)}")
+        if run.displays:
+            # the model cannot see an image: tell it what was shown to the user
+            shown = [_display_summary(b) for b in run.displays[:MAX_MEDIA]]
+            more = len(run.displays) - len(shown)
+            parts.append(
+                "displayed to the user:\n"
+                + "\n".join(f"- {s}" for s in shown)
+                + (f"\n- … {more} more" if more > 0 else "")
+            )
         if run.error is not None:
             parts.append(f"error:\n{_format_error(run.error)}")
         return "\n".join(parts) if parts else "(no output)"
@@ -463,7 +482,7 @@ class PythonTool:
     ) -> None:
         try:
             try:
-                with _routed(run):
+                with _routed(run), _captured_displays(self.shell, run):
                     with run.lock:
                         run.in_user_code = True
                     try:
@@ -523,6 +542,83 @@ def _routed(run: _Run) -> Any:
             sys.stdout = out
         if sys.stderr is router_err:
             sys.stderr = err
+
+
+def _display_summary(bundle: dict[str, Any]) -> str:
+    kinds = ", ".join(sorted(k for k in bundle if k != "text/plain")) or "text/plain"
+    alt = bundle.get("text/plain")
+    text = _bound(alt, 200) if isinstance(alt, str) else ""
+    return f"{kinds}: {text}" if text else kinds
+
+
+@contextlib.contextmanager
+def _captured_displays(shell: Any, run: _Run) -> Any:
+    """Route what the worker thread displays into ``run.displays`` instead of the cell.
+
+    In a kernel, ``display()`` (and matplotlib's inline backend after the code) goes to the
+    display publisher and the last expression's value to the display hook; both would land
+    in the output of the ``%%ask`` cell below the view. Calls from the worker thread are
+    kept for the tool's row; every other thread's pass through unchanged.
+    """
+    if shell is None:
+        yield
+        return
+    thread = threading.current_thread()
+    patched: list[tuple[Any, str, Any, Any]] = []
+    missing = object()
+
+    def patch(obj: Any, name: str, make: Callable[[Any], Any]) -> None:
+        original = getattr(obj, name, None)
+        if obj is None or not callable(original):
+            return
+        wrapper = make(original)
+        before = vars(obj).get(name, missing)  # someone else's instance attribute, if any
+        setattr(obj, name, wrapper)
+        patched.append((obj, name, wrapper, before))
+
+    def publish(original: Any) -> Any:
+        def wrapper(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is thread and isinstance(data, dict):
+                run.displays.append(dict(data))
+                return None
+            return original(data, metadata, *args, **kwargs)
+
+        return wrapper
+
+    def write_format_data(original: Any) -> Any:
+        def wrapper(format_dict: Any, md_dict: Any = None) -> Any:
+            if threading.current_thread() is thread and isinstance(format_dict, dict):
+                if any(k != "text/plain" for k in format_dict):
+                    run.displays.append(dict(format_dict))
+                return None
+            return original(format_dict, md_dict)
+
+        return wrapper
+
+    def finish_displayhook(original: Any) -> Any:
+        def wrapper() -> Any:
+            if threading.current_thread() is thread:
+                if hasattr(hook, "msg"):
+                    hook.msg = None  # the kernel's hook would send it to the cell
+                return None
+            return original()
+
+        return wrapper
+
+    hook = getattr(shell, "displayhook", None)
+    patch(getattr(shell, "display_pub", None), "publish", publish)
+    patch(hook, "write_format_data", write_format_data)
+    patch(hook, "finish_displayhook", finish_displayhook)
+    try:
+        yield
+    finally:
+        for obj, name, wrapper, before in reversed(patched):
+            # restore only what is still ours (something else may have replaced it since)
+            if vars(obj).get(name) is wrapper:
+                if before is missing:
+                    delattr(obj, name)
+                else:
+                    setattr(obj, name, before)
 
 
 def _format_error(exc: BaseException) -> str:

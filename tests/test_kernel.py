@@ -124,3 +124,55 @@ def test_run_all_with_several_ask_cells_and_analysis(tmp_path: Path) -> None:
     last = nb.cells[-1].outputs[0]["text"]
     assert last.strip() == "6 ['first', 'second']"
     assert (tmp_path / "ws" / "notes.md").exists()
+
+
+def test_a_python_tool_figure_goes_to_its_row_not_below_the_cell(
+    kernel: tuple[KernelManager, Any], tmp_path: Path
+) -> None:
+    """In a real kernel, what the agent's code displays (a matplotlib figure through the
+    inline backend) is kept for the tool's row; the cell's output gets none of it."""
+    _, kc = kernel
+    setup = f"""
+import asyncio
+from a3s_notebook.engine import SessionManager, SessionConfig, PermissionPolicy
+from a3s_notebook.engine.hitl import ConfirmationPolicy
+from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
+from a3s_notebook.notebook_tools import PythonTool
+code = "import matplotlib.pyplot as plt\\nplt.plot([1, 2, 3])\\nplt.title('sales')"
+manager = SessionManager({str(tmp_path / "s")!r})
+session = manager.create_session(
+    SessionConfig(workspace={str(tmp_path)!r}, permission_policy=PermissionPolicy.notebook(),
+                  confirmation_policy=ConfirmationPolicy.enabled_policy().with_timeout(30_000)),
+    llm=ScriptedClient([ScriptedTurn(tool_calls=[{{"id": "c1", "name": "python",
+                                                   "args": {{"code": code}}}}]),
+                        ScriptedTurn(text="plotted")]),
+)
+session.add_tool(PythonTool(lambda: get_ipython().user_ns, get_ipython()))
+ends = []
+def on(event):
+    if event.type == "confirmation_required":
+        asyncio.get_running_loop().call_soon(lambda: session.confirm(event.tool_id, True))
+    if event.type == "tool_end":
+        ends.append(event)
+session.subscribe(on)
+"""
+    run(kc, "%matplotlib inline\n" + setup)
+    msg_id = kc.execute("result = await session.send_async('plot the sales')")
+    images: list[str] = []
+    deadline = time.monotonic() + 60
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] in ("display_data", "execute_result"):
+            images += [k for k in msg["content"]["data"] if k.startswith("image/")]
+        assert msg["msg_type"] != "error", msg["content"]
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    assert images == []
+    out = run(
+        kc,
+        "print(ends[0].exit_code, [m['mime'] for m in ends[0].media or []], "
+        "ends[0].media[0]['alt'][:12], result.text)",
+    )
+    assert "".join(out["stream"]).strip() == "0 ['image/png'] <Figure size plotted"

@@ -582,3 +582,109 @@ async def test_notebook_read_of_the_running_notebook_adds_its_saved_cells(tmp_pa
     inner.mkdir()
     outside = await tool.execute({}, ToolContext(inner))
     assert "outside the workspace" in outside.output and "saved cell" not in outside.output
+
+
+# --- rich output: what python displays shows in its row, not below the view ------------------
+
+_PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99"
+    b"=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+async def test_python_figures_and_images_go_to_the_tool_row_and_the_log(
+    make_session: Any, shell: InteractiveShell, tmp_path: Path
+) -> None:
+    from a3s_notebook.widgets import EventStream
+
+    published: list[dict[str, Any]] = []
+    original = shell.display_pub.publish
+
+    def spy(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
+        published.append(data)
+        return original(data, metadata, *args, **kwargs)
+
+    shell.display_pub.publish = spy  # what would reach the %%ask cell's output
+    shell.user_ns["PNG"] = _PNG
+    code = textwrap.dedent(
+        """
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from IPython.display import HTML, display
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats("png")  # what the kernel's inline backend does
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3])
+        display(fig)
+        plt.close(fig)
+        display(HTML("<script>window.pwned = 1</script>"))
+        class Picture:
+            def _repr_png_(self):
+                return PNG
+            def __repr__(self):
+                return "Picture()"
+        Picture()
+        """
+    )
+    session = make_session([turn("", ("python", {"code": code})), turn("done")])
+    add_all(session, shell)
+    answer(session, True)
+    events = record(session)
+    stream = EventStream(session)
+    try:
+        await session.send_async("plot it")
+        (end,) = tool_ends(events)
+        assert end.exit_code == 0, end.output
+        assert end.media is not None
+        assert [m["mime"] for m in end.media] == ["image/png", "image/png"], (
+            end.output,
+            [m["alt"] for m in end.media],
+        )
+        assert end.media[0]["alt"].startswith("<Figure size")
+        assert end.media[1]["alt"] == "Picture()"
+        assert end.media[1]["data"] == __import__("base64").b64encode(_PNG).decode()
+        # the model is told what the user saw; the script is not an image and stays text
+        assert "displayed to the user:" in end.output and "text/html" in end.output
+        assert all("<script>" not in m["data"] for m in end.media)
+        assert published == []  # nothing went below the view
+        row = next(r for r in stream.transcript() if r["kind"] == "tool")
+        assert row["media"] == end.media
+        assert "2 images" in stream._markdown()
+    finally:
+        stream.close()
+        del shell.display_pub.publish
+    # the images are part of the log: a view attached later replays them
+    logged = [e for _, e in session.log() if isinstance(e, ToolEnd)]
+    assert logged[0].media == end.media
+    again = EventStream(session)
+    try:
+        assert next(r for r in again.transcript() if r["kind"] == "tool")["media"] == end.media
+    finally:
+        again.close()
+
+
+def test_media_checks_drop_what_is_not_a_clean_image() -> None:
+    from a3s_notebook.engine.tools._media import (
+        MAX_MEDIA,
+        media_from_bundle,
+        media_from_value,
+        valid_media,
+    )
+
+    assert media_from_bundle({"text/html": "<b>x</b>", "text/plain": "x"}) is None
+    assert media_from_bundle({"image/png": "not base64 !!"}) is None
+    svg = media_from_bundle({"image/svg+xml": "<svg/>"})
+    assert svg is not None and svg["data"] == "PHN2Zy8+"
+    good = {"mime": "image/png", "data": "iVBORw0KGgo=", "alt": "a"}
+    assert valid_media([good, {"mime": "text/html", "data": "PHM+"}, "junk"]) == [good]
+    assert valid_media([{**good, "data": 'x" onerror="1'}]) is None
+    assert valid_media([good] * 20) == [good] * MAX_MEDIA
+    assert valid_media("nope") is None
+
+    class Broken:
+        def _repr_png_(self) -> bytes:
+            raise RuntimeError("boom")
+
+    assert media_from_value(Broken()) is None

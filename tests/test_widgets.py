@@ -516,12 +516,12 @@ def test_a_tool_row_waits_for_approval_then_runs() -> None:
     w._on_event(ToolStart(id="w2", name="write"))
 
     def status(tool_id: str) -> str:
-        return next(r["status"] for r in w.rows if r.get("tool_id") == tool_id and r["kind"] == "tool")
+        return next(
+            r["status"] for r in w.rows if r.get("tool_id") == tool_id and r["kind"] == "tool"
+        )
 
     for tid in ("w1", "w2"):
-        w._on_event(
-            ConfirmationRequired(tool_id=tid, tool_name="write", args={}, timeout_ms=1000)
-        )
+        w._on_event(ConfirmationRequired(tool_id=tid, tool_name="write", args={}, timeout_ms=1000))
         assert status(tid) == "waiting"
     w._on_event(ConfirmationReceived(tool_id="w1", approved=True))
     w._on_event(ConfirmationReceived(tool_id="w2", approved=False, reason="no"))

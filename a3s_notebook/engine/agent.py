@@ -37,6 +37,7 @@ from a3s_notebook.engine.hooks import HookBlockedError, split_model
 from a3s_notebook.engine.lanes import SessionLane
 from a3s_notebook.engine.permissions import PermissionDecision
 from a3s_notebook.engine.tools import ToolContext, ToolResult, lane_of, scrubbed_environ
+from a3s_notebook.engine.tools._media import valid_media
 from a3s_notebook.llm.types import (
     PARSE_ERROR_KEY,
     Done,
@@ -506,6 +507,7 @@ def _finish(
             exit_code=exit_code,
             duration_ms=duration_ms,
             args=call.args,
+            media=valid_media((metadata or {}).get("media")),
         )
     )
     return _Outcome(call, output, exit_code, duration_ms)

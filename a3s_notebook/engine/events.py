@@ -76,6 +76,9 @@ class ToolEnd(_Event):
     exit_code: int
     duration_ms: int | None = None
     args: dict[str, Any] | None = None
+    media: list[dict[str, str]] | None = None
+    """Images the call produced (a figure drawn by ``python``...): ``{"mime", "data",
+    "alt"}`` with ``mime`` one of image/png, image/jpeg, image/svg+xml and ``data`` base64."""
 
 
 class ToolOutputDelta(_Event):

@@ -378,6 +378,8 @@ class EventStream(SessionWidget):
             "args": clip_value(ev.args) if ev.args is not None else None,
             "status": "ok" if ev.exit_code == 0 else "error",
         }
+        if ev.media:
+            changes["media"] = ev.media
         row_id = self._tool_rows.get(ev.id)
         if row_id is None or not self._update(row_id, **changes):
             row_id = self._append({"kind": "tool", "tool_id": ev.id, "name": ev.name, **changes})
@@ -533,9 +535,14 @@ def _row_markdown(r: dict[str, Any]) -> str:
     if kind == "tool":
         status = r.get("status")
         mark = {"ok": "✓", "error": "✗"}.get(str(status), "…")
-        meta = "running" if status == "running" else f"exit {r.get('exit_code')}"
+        parts = ["running"] if status == "running" else []
+        if status != "running" and r.get("name") == "bash" and r.get("exit_code") is not None:
+            parts.append(f"exit {r['exit_code']}")  # exit codes belong to commands
         if r.get("duration_ms") is not None and status != "running":
-            meta += f" · {duration(r['duration_ms'])}"
+            parts.append(duration(r["duration_ms"]))
+        if r.get("media"):
+            parts.append(f"{len(r['media'])} image{'s' if len(r['media']) > 1 else ''}")
+        meta = " · ".join(parts) or str(status)
         summary = md_escape(args_summary(r.get("args")))
         return f"- {mark} `{r.get('name')}` {summary} ({meta})".replace("  ", " ")
     if kind == "denied":

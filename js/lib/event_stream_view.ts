@@ -79,7 +79,8 @@ const defaultCtx: RowContext = {
 function toolRow(row: ToolRow, ctx: RowContext): HTMLElement {
   const state = row.status;
   const meta: string[] = [];
-  if (row.exit_code !== undefined && row.exit_code !== null) meta.push(`exit ${row.exit_code}`);
+  // exit codes belong to commands: a failed write says so by its mark and output
+  if (row.name === "bash" && row.exit_code !== undefined && row.exit_code !== null) meta.push(`exit ${row.exit_code}`);
   if (row.duration_ms !== undefined && row.duration_ms !== null && state !== "running") {
     meta.push(formatDuration(row.duration_ms));
   }
@@ -105,6 +106,7 @@ function toolRow(row: ToolRow, ctx: RowContext): HTMLElement {
     h("div", { class: "a3s-label" }, state === "running" ? "Output so far" : "Output"),
     outPre,
     row.output_truncated ? h("div", { class: "a3s-note" }, "Output truncated for display.") : null,
+    ...mediaOf(row),
   );
   const details = h(
     "details",
@@ -114,6 +116,22 @@ function toolRow(row: ToolRow, ctx: RowContext): HTMLElement {
   );
   details.addEventListener("toggle", () => ctx.setOpen(row.id, details.open));
   return details;
+}
+
+const MEDIA_TYPES = new Set(["image/png", "image/jpeg", "image/svg+xml"]);
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The images of a tool call, as <img> elements (only image types and clean base64: an
+ * <img> cannot run code, and nothing else is ever turned into markup). */
+export function mediaOf(row: ToolRow): HTMLElement[] {
+  const out: HTMLElement[] = [];
+  for (const m of row.media ?? []) {
+    if (!MEDIA_TYPES.has(m.mime ?? "") || !BASE64.test(m.data ?? "")) continue;
+    out.push(
+      h("img", { class: "a3s-tool-media", src: `data:${m.mime};base64,${m.data}`, alt: m.alt || "image from the tool call", loading: "lazy" }),
+    );
+  }
+  return out;
 }
 
 /** Build the DOM of one committed row. */

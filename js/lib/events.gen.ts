@@ -495,6 +495,7 @@ export interface ToolEnd {
   exit_code: number;
   duration_ms?: number | null;
   args?: Record<string, unknown> | null;
+  media?: (Record<string, string>)[] | null;
 }
 
 /** Streamed tool output, e.g. from bash (transient). */
@@ -1349,6 +1350,7 @@ const DEFS: { readonly [name: string]: Spec } = {
       exit_code: [true, "integer"],
       duration_ms: [false, { anyOf: ["integer", "null"] }],
       args: [false, { anyOf: [{ record: "unknown" }, "null"] }],
+      media: [false, { anyOf: [{ array: { record: "string" } }, "null"] }],
     },
   },
   ToolOutputDelta: {

@@ -79,6 +79,8 @@ export interface ToolRow extends RowBase {
   output_truncated?: boolean;
   exit_code?: ToolEnd["exit_code"] | null;
   duration_ms?: ToolEnd["duration_ms"];
+  /** Images the call produced (a figure drawn by `python`), base64 with an image type. */
+  media?: ToolEnd["media"];
   status: "running" | "waiting" | "ok" | "error";
 }
 

@@ -19,7 +19,7 @@ test("arguments: inline values, text blocks for multi-line strings, JSON for str
   assert.equal(el.querySelector(".a3s-arg--text pre")?.textContent, "# A\nb\n");
 });
 
-test("tool rows show name, arguments, output, exit code and duration", () => {
+test("tool rows show name, arguments, output and duration; exit codes only for bash", () => {
   const row: Row = {
     id: "r3",
     kind: "tool",
@@ -35,7 +35,9 @@ test("tool rows show name, arguments, output, exit code and duration", () => {
   assert.equal(el.tagName, "DETAILS");
   assert.equal(el.querySelector(".a3s-tool-name")?.textContent, "ls");
   assert.equal(el.querySelector(".a3s-tool-args")?.textContent, ".");
-  assert.equal(el.querySelector(".a3s-tool-meta")?.textContent, "exit 0 · 12 ms");
+  assert.equal(el.querySelector(".a3s-tool-meta")?.textContent, "12 ms");
+  const bash = renderRow({ ...row, name: "bash", args: { command: "ls" } });
+  assert.equal(bash.querySelector(".a3s-tool-meta")?.textContent, "exit 0 · 12 ms");
   assert.equal(el.querySelector(".a3s-tool-output")?.textContent, "a.txt\nb.txt");
   assert.equal(el.querySelector(".a3s-arg-key")?.textContent, "path");
   assert.equal(el.querySelector(".a3s-arg-val")?.textContent, ".");
@@ -44,6 +46,32 @@ test("tool rows show name, arguments, output, exit code and duration", () => {
   const waiting = renderRow({ ...row, exit_code: undefined, duration_ms: undefined, output: undefined, status: "waiting" });
   assert.equal(waiting.querySelector(".a3s-tool-meta")?.textContent, "waiting for approval");
   assert.ok(waiting.querySelector(".a3s-icon--wait"));
+});
+
+test("a tool row shows its images, and nothing that is not a clean image", () => {
+  const png = "iVBORw0KGgo=";
+  const row: Row = {
+    id: "r9",
+    kind: "tool",
+    tool_id: "t9",
+    name: "python",
+    output: "displayed to the user: image/png",
+    exit_code: 0,
+    status: "ok",
+    media: [
+      { mime: "image/png", data: png, alt: "<Figure size 640x480 with 1 Axes>" },
+      { mime: "text/html", data: "PHNjcmlwdD4=", alt: "html" },
+      { mime: "image/svg+xml", data: "x\" onerror=\"alert(1)", alt: "bad base64" },
+      { mime: "image/svg+xml", data: "PHN2Zy8+", alt: "svg" },
+    ],
+  };
+  const imgs = [...renderRow(row).querySelectorAll("img")];
+  assert.deepEqual(
+    imgs.map((i) => i.getAttribute("src")),
+    [`data:image/png;base64,${png}`, "data:image/svg+xml;base64,PHN2Zy8+"],
+  );
+  assert.equal(imgs[0]?.getAttribute("alt"), "<Figure size 640x480 with 1 Axes>");
+  assert.equal(imgs[0]?.getAttribute("onerror"), null);
 });
 
 test("model and tool text is never interpreted as HTML", () => {

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from a3s_notebook.engine.lanes import SessionLane
 from a3s_notebook.engine.tools._base import ToolContext, ToolResult
+from a3s_notebook.engine.tools._media import media_from_value
 from a3s_notebook.engine.tools._registry import ToolRegistry
 
 __all__ = [
@@ -311,7 +312,12 @@ def render_value(
             text = repr(value)
         except Exception as exc:
             text = f"<{type(value).__name__} object: repr failed: {exc}>"
-        return _bound(text, max_chars), {"value_type": type(value).__name__}
+        meta: dict[str, Any] = {"value_type": type(value).__name__}
+        image = media_from_value(value)  # a figure or an image: the row shows it
+        if image is not None:
+            meta["media"] = [image]
+            meta["value"] = value
+        return _bound(text, max_chars), meta
     return _bound(text, max_chars), {}
 
 
