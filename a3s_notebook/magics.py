@@ -193,6 +193,43 @@ class AskHandle:
         return f"<%%ask in session {self.session.name!r}: {state}>"
 
 
+def cost_summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Calls, tokens, cost and median latency per ``provider/model``, with a total row.
+
+    Rounded for reading (cost to 4 decimals, latency to 0.01 s); a model without a price
+    has ``<NA>`` cost, and the total counts only the priced calls (``unpriced_calls`` says
+    how many were not).
+    """
+    import pandas as pd
+
+    columns = ["calls", "input_tokens", "output_tokens", "total_tokens", "cost_usd"]
+    columns += ["unpriced_calls", "median_latency_s"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns).rename_axis("model")
+    key = frame["provider"].astype(str) + "/" + frame["model"].astype(str)
+
+    def block(part: pd.DataFrame) -> dict[str, Any]:
+        cost = part["cost_usd"].sum(min_count=1)
+        latency = part["latency_ms"].median()
+        return {
+            "calls": len(part),
+            "input_tokens": int(part["input_tokens"].sum()),
+            "output_tokens": int(part["output_tokens"].sum()),
+            "total_tokens": int(part["total_tokens"].sum()),
+            "cost_usd": pd.NA if pd.isna(cost) else round(float(cost), 4),
+            "unpriced_calls": int(part["cost_usd"].isna().sum()),
+            "median_latency_s": pd.NA if pd.isna(latency) else round(float(latency) / 1000, 2),
+        }
+
+    rows = {name: block(part) for name, part in frame.groupby(key, sort=True)}
+    if len(rows) > 1:
+        rows["total"] = block(frame)
+    out = pd.DataFrame.from_dict(rows, orient="index")[columns]
+    out = out.astype({"cost_usd": "Float64", "median_latency_s": "Float64"})
+    out.index.name = "model"
+    return out
+
+
 @magics_class
 class A3sMagics(Magics):
     """``%a3s_session`` and ``%%ask``. Defaults are traitlets:
@@ -913,18 +950,25 @@ class A3sMagics(Magics):
     def _cmd_cost(self, args: list[str]) -> pd.DataFrame:
         from a3s_notebook.analysis.costs import cost_by_day, cost_by_model, cost_by_session
 
-        p = self._parser("cost", "The cost ledger: one row per LLM call, or grouped.")
+        p = self._parser(
+            "cost",
+            "What the session spent: calls, tokens and cost per model with a total row; "
+            "--raw for the ledger (one row per LLM call), --by to group it.",
+        )
         p.add_argument("--by", choices=["model", "day", "session"])
+        p.add_argument("--raw", action="store_true", help="the ledger: one row per LLM call")
         p.add_argument("--all", action="store_true", help="every session, not only the current")
         a = p.parse_args(args)
         frame = self.manager.costs() if a.all or a.by == "session" else self._session(None).costs()
+        if a.raw:
+            return frame
         if a.by == "model":
             return cost_by_model(frame)
         if a.by == "day":
             return cost_by_day(frame)
         if a.by == "session":
             return cost_by_session(frame)
-        return frame
+        return cost_summary_table(frame)
 
     def _cmd_kernel_tools(self, args: list[str]) -> None:
         from a3s_notebook.notebook_tools import KERNEL_TOOL_NAMES, notebook_tools

@@ -105,8 +105,12 @@ def test_session_subcommands(
     run(ip, "%a3s_session deny 'Bash(git'")
     assert "does not parse" in capsys.readouterr().err
 
-    costs = run(ip, "%a3s_session cost")
+    costs = run(ip, "%a3s_session cost --raw")
     assert len(costs) == 1 and str(costs["cost_usd"].dtype) == "Float64"
+    summary = run(ip, "%a3s_session cost")
+    assert list(summary.index) == [f"{costs['provider'][0]}/{costs['model'][0]}"]
+    assert summary["calls"].tolist() == [1]
+    assert summary["total_tokens"].tolist() == [int(costs["total_tokens"].sum())]
     by_model = run(ip, "%a3s_session cost --by model")
     assert list(by_model.index) == ["echo"] or "echo" in by_model.to_string()
     listing = run(ip, "%a3s_session list")
@@ -384,3 +388,36 @@ def test_the_request_timeout_is_a_setting_of_the_session(
     manager = magics(ip).manager
     manager.forget_session(session.id)
     assert manager.get_session(session.id).llm_config["timeout"] == 3.0
+
+
+def test_the_cost_summary_has_a_row_per_model_and_a_total() -> None:
+    from a3s_notebook.analysis.costs import records_frame
+    from a3s_notebook.magics import cost_summary_table
+
+    def rec(
+        model: str, provider: str, tokens: int, cost: float | None, ms: float
+    ) -> dict[str, Any]:
+        return {
+            "session_id": "s", "turn": 1, "timestamp": "2026-11-27T10:00:00+00:00",
+            "model": model, "provider": provider, "input_tokens": tokens,
+            "output_tokens": 10, "total_tokens": tokens + 10, "cost_usd": cost,
+            "latency_ms": ms,
+        }  # fmt: skip
+
+    frame = records_frame(
+        [
+            rec("gpt-4o", "openai", 1000, 0.0123456, 1234.5),
+            rec("gpt-4o", "openai", 2000, 0.02, 2000.0),
+            rec("demo", "scripted", 500, None, 3.0),
+        ]
+    )
+    table = cost_summary_table(frame)
+    assert list(table.index) == ["openai/gpt-4o", "scripted/demo", "total"]
+    assert table.loc["openai/gpt-4o", "calls"] == 2
+    assert table.loc["openai/gpt-4o", "cost_usd"] == 0.0323
+    assert table.loc["openai/gpt-4o", "median_latency_s"] == 1.62
+    assert pd.isna(table.loc["scripted/demo", "cost_usd"])
+    assert table.loc["total", "unpriced_calls"] == 1
+    assert table.loc["total", "total_tokens"] == 3530
+    assert table.loc["total", "cost_usd"] == 0.0323
+    assert cost_summary_table(frame.iloc[:0]).empty
