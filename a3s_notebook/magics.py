@@ -694,6 +694,9 @@ class A3sMagics(Magics):
         p.add_argument("name")
         p.add_argument("--model", "-m", help="provider/model, e.g. openai/gpt-4o-mini")
         p.add_argument("--workspace", "-w", help="folder the agent may touch")
+        p.add_argument(
+            "--create", action="store_true", help="make the --workspace folder if it is missing"
+        )
         p.add_argument("--system", "-s", help="system prompt")
         p.add_argument("--timeout", "-t", type=float, help="seconds an approval waits")
         p.add_argument("--yolo", help="lanes that skip approval, comma separated: query,execute")
@@ -713,6 +716,20 @@ class A3sMagics(Magics):
             help="seconds to connect and to wait for each part of an answer (default 600)",
         )
         a = p.parse_args(args)
+        created = None
+        if a.workspace:
+            # a mistyped folder must not silently become a new, empty workspace
+            folder = Path(a.workspace).expanduser()
+            if not folder.exists():
+                if not a.create:
+                    raise ValueError(
+                        f"workspace {a.workspace!r} does not exist: check the path, or add "
+                        "--create to make it"
+                    )
+                folder.mkdir(parents=True)
+                created = f"created the folder {_shown(folder.resolve())}"
+            elif not folder.is_dir():
+                raise ValueError(f"workspace {a.workspace!r} is a file, not a folder")
         yolo = [x for x in (a.yolo or "").split(",") if x.strip()]
         session, note = self._new_session(
             a.name,
@@ -726,7 +743,7 @@ class A3sMagics(Magics):
             request_timeout=a.request_timeout,
         )
         msg = f"session '{session.name}' ({session.model_name}) in {_shown(session.workspace)}"
-        print(msg + (f"; {note}" if note else ""))
+        print(msg + "".join(f"; {n}" for n in (created, note) if n))
 
     def _cmd_use(self, args: list[str]) -> None:
         p = self._parser("use", "Make a session current (restoring it from its file if needed).")
@@ -1008,8 +1025,8 @@ class A3sMagics(Magics):
 
 _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
 
-  new NAME [--model M] [--workspace DIR] [--system TEXT] [--timeout SECONDS] [--yolo LANES]
-           [--base-url URL] [--api-key-env VAR] [--request-timeout SECONDS]
+  new NAME [--model M] [--workspace DIR [--create]] [--system TEXT] [--timeout SECONDS]
+           [--yolo LANES] [--base-url URL] [--api-key-env VAR] [--request-timeout SECONDS]
   use NAME            make a session current (restores it from its file)
   list                the sessions, as a table
   show                the live view of the current session

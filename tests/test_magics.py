@@ -421,3 +421,22 @@ def test_the_cost_summary_has_a_row_per_model_and_a_total() -> None:
     assert table.loc["total", "total_tokens"] == 3530
     assert table.loc["total", "cost_usd"] == 0.0323
     assert cost_summary_table(frame.iloc[:0]).empty
+
+
+def test_a_missing_workspace_is_an_error_unless_asked_to_create_it(
+    ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(ip, "%a3s_session new w --workspace nosuch-folder")
+    err = capsys.readouterr().err
+    assert "workspace 'nosuch-folder' does not exist" in err and "--create" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "nosuch-folder").exists()
+    assert magics(ip).current is None
+    (tmp_path / "a-file").write_text("x")
+    run(ip, "%a3s_session new w --workspace a-file")
+    assert "is a file, not a folder" in capsys.readouterr().err
+    run(ip, "%a3s_session new w --workspace nosuch-folder --create")
+    out = capsys.readouterr().out
+    assert "in ./nosuch-folder; created the folder ./nosuch-folder" in out
+    assert (tmp_path / "nosuch-folder").is_dir()
+    assert magics(ip).current.workspace == (tmp_path / "nosuch-folder").resolve()
