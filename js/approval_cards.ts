@@ -1,6 +1,14 @@
 /** ApprovalCards: one card per pending confirmation (anywidget entry). */
 import type { RenderProps } from "@anywidget/types";
-import { type ApprovalActions, type CardHandle, orderCards, renderCard, renderRules } from "./lib/approvals_view.js";
+import {
+  type ApprovalActions,
+  type CardHandle,
+  markPageTitle,
+  orderCards,
+  pendingBanner,
+  renderCard,
+  renderRules,
+} from "./lib/approvals_view.js";
 import { h } from "./lib/dom.js";
 import type { BaseTraits, Card, Decision, RulesState } from "./lib/types.js";
 import { mountView, sayHello } from "./lib/widget.js";
@@ -58,8 +66,11 @@ function render({ model, el }: RenderProps<Traits>) {
     rulesEl.addEventListener("toggle", () => {
       rulesOpen = (rulesEl as HTMLDetailsElement).open;
     });
-    kit.body.replaceChildren(head, ...handles.map((x) => x.el), rulesEl);
+    kit.body.replaceChildren(head, ...[pendingBanner(pending)].filter((x) => x !== null), ...handles.map((x) => x.el), rulesEl);
+    markPageTitle(view, pending > 0);
   }
+  const view = {};
+  kit.onCleanup(() => markPageTitle(view, false));
 
   const timer = setInterval(
     kit.guard(() => {

@@ -337,8 +337,11 @@ async def test_approve_click_runs_the_tool_and_every_widget_follows(
     write = next(r for r in rows if r["kind"] == "tool" and r["name"] == "write")
     assert write["status"] == "ok" and write["exit_code"] == 0 and write["tool_id"] == tool_id
     assert write["args"]["file_path"] == "notes.md" and write["duration_ms"] is not None
+    # the request's row became its outcome, in place, right below the write that ran
     outcomes = [r["outcome"] for r in rows if r["kind"] == "confirmation"]
-    assert outcomes == ["requested", "approved"]
+    assert outcomes == ["approved"]
+    approved = next(i for i, r in enumerate(rows) if r["kind"] == "confirmation")
+    assert rows[approved - 1]["tool_id"] == tool_id and rows[approved]["v"] == 1
     assistant = [r["text"] for r in rows if r["kind"] == "assistant"]
     assert assistant[-1] == text
     # the streamed deltas rebuild the same text, segment by segment
@@ -436,7 +439,7 @@ async def test_a_timeout_shows_as_such(demo: Callable[..., Session], workspace: 
     assert card["status"] == "timeout" and card["action_taken"] == "rejected"
     assert card["timeout_ms"] == 150 and card["deadline"] >= card["created_at"]
     outcomes = [r["outcome"] for r in view.events_widget.rows if r["kind"] == "confirmation"]
-    assert outcomes == ["requested", "timeout"]
+    assert outcomes == ["timeout"]
     assert "did not write" in result.text
     assert_no_errors(*view.parts)
 

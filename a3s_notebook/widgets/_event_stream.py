@@ -161,6 +161,7 @@ class EventStream(SessionWidget):
         self._archived = 0
         self._archive_dirty = False
         self._tool_rows: dict[str, str] = {}
+        self._asked: dict[str, str] = {}
         self._next = 0
         self._seq = 0
         self._seg: str | None = None
@@ -287,6 +288,7 @@ class EventStream(SessionWidget):
     def _reset(self, session: Session) -> None:
         self._coalescer.flush()
         self._all, self._index, self._archived, self._tool_rows = [], {}, 0, {}
+        self._asked = {}
         self._archive_dirty = True
         self._seg, self._text, self._reasoning, self._outputs = None, [], [], {}
         self._last_message = None
@@ -423,7 +425,7 @@ class EventStream(SessionWidget):
     def _on_confirmation_required(self, ev: Any) -> None:
         # the tool's row says it waits for a human, not that it runs
         self._set_tool_status(ev.tool_id, "waiting")
-        self._append(
+        self._asked[ev.tool_id] = self._append(
             {
                 "kind": "confirmation",
                 "tool_id": ev.tool_id,
@@ -433,10 +435,18 @@ class EventStream(SessionWidget):
             }
         )
 
+    def _settle(self, tool_id: str, row: dict[str, Any]) -> None:
+        """The request's row becomes its outcome, in place: a decided request must not stay
+        a "waiting" row below the tool that has since run."""
+        row_id = self._asked.pop(tool_id, None)
+        if row_id is None or not self._update(row_id, **{"reason": None, **row}):
+            self._append(row)
+
     def _on_confirmation_received(self, ev: Any) -> None:
         if ev.approved:
             self._set_tool_status(ev.tool_id, "running")
-        self._append(
+        self._settle(
+            ev.tool_id,
             {
                 "kind": "confirmation",
                 "tool_id": ev.tool_id,
@@ -445,18 +455,19 @@ class EventStream(SessionWidget):
                 "decided_by": ev.decided_by,
                 "reason": ev.reason,
                 "rule_added": ev.rule_added,
-            }
+            },
         )
 
     def _on_confirmation_timeout(self, ev: Any) -> None:
-        self._append(
+        self._settle(
+            ev.tool_id,
             {
                 "kind": "confirmation",
                 "tool_id": ev.tool_id,
                 "tool_name": self._tool_name(ev.tool_id),
                 "outcome": "timeout",
                 "action_taken": ev.action_taken,
-            }
+            },
         )
 
     def _on_budget_exceeded(self, ev: Any) -> None:

@@ -271,3 +271,28 @@ export function orderCards(cards: Card[]): Card[] {
   const done = cards.filter((c) => c.status !== "pending").sort((a, b) => (b.decided_at ?? b.created_at) - (a.decided_at ?? a.created_at));
   return [...pending, ...done];
 }
+
+/** The line under the panel's head while a card waits: the kernel is blocked on it. */
+export function pendingBanner(pending: number): HTMLElement | null {
+  if (pending === 0) return null;
+  return h(
+    "div",
+    { class: "a3s-pending-banner", role: "status" },
+    `Waiting for your approval${pending > 1 ? "s" : ""} below: the kernel is running this cell, so cells you run now wait too, until you decide or the approval times out.`,
+  );
+}
+
+const TITLE_MARK = "⏸ Approval needed · ";
+const waitingViews = new Set<object>();
+
+/**
+ * Mark the page's title while any approval view on the page has a pending card (a user
+ * in another tab or scrolled away sees why the kernel is busy); unmark when none has.
+ */
+export function markPageTitle(view: object, pending: boolean, doc: Document = document): void {
+  if (pending) waitingViews.add(view);
+  else waitingViews.delete(view);
+  const marked = doc.title.startsWith(TITLE_MARK);
+  if (waitingViews.size > 0 && !marked) doc.title = TITLE_MARK + doc.title;
+  else if (waitingViews.size === 0 && marked) doc.title = doc.title.slice(TITLE_MARK.length);
+}

@@ -1,7 +1,7 @@
 import "./dom_env.js";
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
-import { orderCards, outcomeText, renderCard, renderDiff, renderRules } from "../lib/approvals_view.js";
+import { markPageTitle, orderCards, outcomeText, pendingBanner, renderCard, renderDiff, renderRules } from "../lib/approvals_view.js";
 import { renderArgs } from "../lib/args.js";
 import { EventStreamView, renderRow } from "../lib/event_stream_view.js";
 import { costText, renderContextBar, renderHeader, renderTaskTable, renderUsagePanel } from "../lib/panels.js";
@@ -408,4 +408,21 @@ test("a python card shows its code as highlighted text, never as markup", () => 
   assert.deepEqual([...el.querySelectorAll(".a3s-tok--kw")].map((t) => t.textContent), ["import"]);
   assert.ok(el.querySelector(".a3s-tok--str")?.textContent === "'hi'");
   assert.match(el.querySelector(".a3s-card-args")?.textContent ?? "", /see the code above/);
+});
+
+test("a pending approval says later cells wait, and marks the page title until decided", () => {
+  assert.equal(pendingBanner(0), null);
+  assert.match(pendingBanner(1)?.textContent ?? "", /Waiting for your approval below.*cells you run now wait too/);
+  assert.match(pendingBanner(2)?.textContent ?? "", /approvals below/);
+  document.title = "Untitled.ipynb - JupyterLab";
+  const a = {};
+  const b = {};
+  markPageTitle(a, true);
+  markPageTitle(b, true);
+  markPageTitle(a, true);
+  assert.equal(document.title, "⏸ Approval needed · Untitled.ipynb - JupyterLab");
+  markPageTitle(a, false);
+  assert.equal(document.title, "⏸ Approval needed · Untitled.ipynb - JupyterLab", "b still waits");
+  markPageTitle(b, false);
+  assert.equal(document.title, "Untitled.ipynb - JupyterLab");
 });

@@ -185,8 +185,13 @@ def test_ask_cell_approve_in_jupyterlab(lab: Any, bpage: Any, artifacts: Path) -
     run_all(bpage, lab.url(notebook))
     card, context, tasks, tokens = wait_for_pending_write(bpage)
     assert not (ws / "notes.md").exists()
+    # the cell and the page say why the kernel is busy and that later cells wait
+    expect(bpage.locator(".a3s-pending-banner")).to_contain_text("cells you run now wait too")
+    expect(bpage).to_have_title(re.compile(r"^⏸ Approval needed · "))
 
     card.locator("button[data-decision='approve']").click()
+    expect(bpage.locator(".a3s-pending-banner")).to_have_count(0)
+    expect(bpage).not_to_have_title(re.compile(r"^⏸"))
 
     outputs = code_cells(bpage).locator(".jp-OutputArea-output")
     # printed by the cells queued behind the %%ask cell: `_` is its result
