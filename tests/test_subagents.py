@@ -410,6 +410,26 @@ async def test_cancelling_the_parent_cancels_its_children(
     assert any(e.type == "error" and e.message == "Run cancelled" for e in child.events())  # type: ignore[union-attr]
 
 
+async def test_cancelling_a_child_alone_fails_its_call_and_the_parent_goes_on(
+    manager: SessionManager, workspace: Path
+) -> None:
+    parent = parent_session(
+        manager,
+        workspace,
+        [turn("", task("slow", "y1")), "parent carried on"],
+        {"slow": [turn("", ("write", {"file_path": "z.txt", "content": "z"})), "never"]},
+    )
+    asked = asyncio.Event()
+    parent.subscribe(lambda e: asked.set() if e.type == "confirmation_required" else None)
+    run = asyncio.ensure_future(parent.send_async("go"))
+    await asked.wait()
+    assert only_child(manager, parent).cancel() is True
+    result = await run
+    assert result.text == "parent carried on"
+    out = parent.messages[2].tool_results()[0]
+    assert out.is_error and "the sub-agent was cancelled" in out.content
+
+
 # --- restore -------------------------------------------------------------------------------
 
 
@@ -480,17 +500,21 @@ async def test_events_on_the_parent_in_order_and_the_stream_nests_them(
         next(e.type for e in parent.events() if e.type.startswith("subagent")) == "subagent_start"
     )
 
-    w = EventStream()
+    live = EventStream()
     for e in events:
-        w._on_event(e)
-    w._on_detach()
-    tool = next(r for r in w._all if r.get("kind") == "tool" and r["name"] == "task")
-    assert tool["subagent"]["session_id"] == child.id
-    kinds = [(c["kind"], c.get("name"), c["status"]) for c in tool["children"]]
-    assert kinds == [("tool", "ls", "ok"), ("answer", None, "ok")]
-    assert tool["children"][1]["text"] == "found hello.txt"
-    notes = [r["title"] for r in w._all if r.get("kind") == "note" and r.get("topic") == "subagent"]
-    assert notes == ["Sub-agent started: look", "Sub-agent finished: look"]
+        live._on_event(e)
+    live._on_detach()
+    # a stream opened afterwards replays the parent's log into the same rows
+    for w in (live, EventStream(parent)):
+        tool = next(r for r in w._all if r.get("kind") == "tool" and r["name"] == "task")
+        assert tool["subagent"]["session_id"] == child.id
+        kinds = [(c["kind"], c.get("name"), c["status"]) for c in tool["children"]]
+        assert kinds == [("tool", "ls", "ok"), ("answer", None, "ok")]
+        assert tool["children"][1]["text"] == "found hello.txt"
+        notes = [
+            r["title"] for r in w._all if r.get("kind") == "note" and r.get("topic") == "subagent"
+        ]
+        assert notes == ["Sub-agent started: look", "Sub-agent finished: look"]
 
 
 async def test_scripted_team_runs_two_subagents_offline(

@@ -127,18 +127,19 @@ class SubagentRunner:
         self._manager = weakref.ref(manager)
         self._parent = weakref.ref(parent)
         # one bound per event loop (asyncio primitives belong to the loop they first wait on)
-        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._slots: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
         self.running: dict[str, str] = {}
         """Child session ids of the sub-agents running now, by the ``task`` call's id."""
 
     def _slot(self, limit: int) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
-        sem = self._slots.get(loop)
-        if sem is None:
-            sem = self._slots[loop] = asyncio.Semaphore(limit)
-        return sem
+        found = self._slots.get(loop)
+        if found is None or found[0] != limit:
+            # a changed limit applies to the calls that start from now on
+            found = self._slots[loop] = (limit, asyncio.Semaphore(limit))
+        return found[1]
 
     async def run(self, tool_id: str, args: dict[str, Any]) -> ToolResult:
         """Run one ``task`` call's sub-agent to its answer; the answer (and its cost) is
