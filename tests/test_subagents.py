@@ -20,7 +20,7 @@ from a3s_notebook.engine import (
 from a3s_notebook.engine.errors import ConfigError
 from a3s_notebook.engine.events import AgentEvent
 from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
-from a3s_notebook.widgets import EventStream
+from a3s_notebook.widgets import ApprovalCards, EventStream
 from a3s_notebook.widgets._usage_panel import usage_summary
 
 from .conftest import turn
@@ -324,6 +324,44 @@ async def test_a_childs_approval_shows_on_the_parent_and_is_decided_there(
     logged = [e.type for e in parent.events()]
     assert "confirmation_required" in logged and "confirmation_received" in logged
     assert parent.confirm("sub_w1") is False  # decided already
+
+
+async def test_the_parents_approval_cards_show_and_decide_a_childs_request(
+    manager: SessionManager, workspace: Path
+) -> None:
+    parent = parent_session(
+        manager,
+        workspace,
+        [turn("", task("save", "k1")), "done"],
+        {
+            "save": [
+                turn(
+                    "",
+                    {
+                        "id": "sub_k1",
+                        "name": "write",
+                        "args": {"file_path": "k.txt", "content": "k"},
+                    },
+                ),
+                "saved",
+            ]
+        },
+    )
+    cards = ApprovalCards(parent)
+    asked = asyncio.Event()
+    parent.subscribe(lambda e: asked.set() if e.type == "confirmation_required" else None)
+    run = asyncio.ensure_future(parent.send_async("go"))
+    await asked.wait()
+    # a panel opened now finds the pending request too (the parent lists its children's)
+    late = ApprovalCards(parent)
+    for panel in (cards, late):
+        (card,) = panel.cards
+        assert card["tool_id"] == "sub_k1" and card["status"] == "pending"
+        assert card["reason"].startswith("sub-agent 'save': ")
+    late._on_custom_msg("confirm", {"tool_id": "sub_k1", "decision": "approve"})
+    assert (await run).text == "done"
+    assert (workspace / "k.txt").read_text() == "k"
+    assert [c["status"] for c in cards.cards] == ["approved"]
 
 
 # --- costs ---------------------------------------------------------------------------------
