@@ -15,7 +15,9 @@ What the frames hold, per kind of event:
 
 - ``usage_recorded`` is one row of ``calls``. A ``history_replaced`` event never adds or
   removes calls: a fork's copy of its parent's ledger is the parent's calls (in the
-  parent's file already), and a compaction or a clear keeps the ledger whole.
+  parent's file already), and a compaction or a clear keeps the ledger whole. A
+  sub-agent's call that a parent's file repeats (``parent_id`` set, another
+  ``session_id``) is not a row there: it is one in the sub-agent's own file.
 - ``message_added`` is one row of ``messages``: the conversation as it happened, nothing
   dropped by a compaction or a clear. ``replaced`` says whether a later
   ``history_replaced`` (a compaction, a clear) replaced the history the message was added
@@ -464,6 +466,8 @@ def _read_file(path: Path, data: bytes, out: _Collector) -> list[tuple[int, str]
         try:
             if kind == "usage_recorded":  # the ledger: most lines of a big folder
                 get = rec["record"].get  # AttributeError when the record is not an object
+                if get("parent_id") is not None and get("session_id") != sid:
+                    continue  # a sub-agent's call rolled up here: counted in its own file
                 add_call((sid, *map(get, rest)))
                 add_line(number)
                 add_file(file_index)

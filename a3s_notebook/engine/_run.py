@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from a3s_notebook.engine.security import SecurityGuard
     from a3s_notebook.engine.tasks import Task
     from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
-    from a3s_notebook.engine.tools import ToolRegistry
+    from a3s_notebook.engine.tools import ToolRegistry, ToolResult
     from a3s_notebook.llm.types import LlmClient, Message, TokenUsage, ToolCall
 
 __all__ = ["RecordUsage", "RunDeps", "SecurityEventFn", "workspace_of"]
@@ -106,6 +106,8 @@ class RunDeps:
     set_error: Callable[[], None]
     set_tasks: Callable[[list[Task]], None]
     stream_redactor: Callable[[], StreamRedactor]
+    run_subagent: Callable[[str, dict[str, Any]], Awaitable[ToolResult]] | None = None
+    """Run a ``task`` call's sub-agent (tool call id, arguments) to its answer."""
 
     # --- read access ---------------------------------------------------------------
 

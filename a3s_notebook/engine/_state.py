@@ -110,8 +110,10 @@ def apply(data: SessionData, event: AgentEvent, ts: float | None = None) -> Sess
         data.context_usage.turns = len(data.messages)
     elif isinstance(event, UsageRecorded):
         data.cost_records.append(event.record)
-        if event.record.purpose == "generate":
-            # the last call's prompt is how full the window is
+        own = event.record.parent_id is None or event.record.session_id == data.session_id
+        if event.record.purpose == "generate" and own:
+            # the last call's prompt is how full the window is (a sub-agent's call rolled
+            # up into this ledger is about the sub-agent's window, not this one)
             _set_used(data, event.record.prompt_tokens)
     elif isinstance(event, ContextUsageUpdated):
         if not data.config.max_context_length and event.max_tokens != DEFAULT_MAX_TOKENS:

@@ -456,6 +456,7 @@ async def _execute(deps: RunDeps, call: ToolCall) -> _Outcome:
         get_tasks=lambda: list(deps.tasks),
         env=scrubbed_environ(deps.config.env_passthrough),
         can_read=policy.can_read,
+        run_subagent=deps.run_subagent,
     )
     started = time.perf_counter()
 

@@ -143,6 +143,16 @@ class SessionConfig(BaseModel):
     """Stop before an LLM call once the session's known cost reaches this many USD."""
     token_limit: int | None = None
     """Stop before an LLM call once the session's total tokens reach this number."""
+    max_subagent_depth: int = 0
+    """How many levels of sub-agents may exist below this session: 0 (the default) gives
+    the agent no ``task`` tool; 1 lets it start sub-agents that cannot start their own. A
+    sub-agent gets its parent's value minus one."""
+    max_parallel_subagents: int = 2
+    """How many of this session's sub-agents run at once; further ``task`` calls of the
+    same response wait for a free place."""
+    subagent_models: list[str] = []
+    """Models (``provider/model``) a ``task`` call may ask for its sub-agent; empty: a
+    sub-agent always uses its parent's model."""
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -188,6 +198,20 @@ class SessionConfig(BaseModel):
     def _token_limit(cls, v: int | None) -> int | None:
         if v is not None and v < 0:
             raise ValueError("must be a non-negative number of tokens, or None for no limit")
+        return v
+
+    @field_validator("max_subagent_depth")
+    @classmethod
+    def _depth(cls, v: int) -> int:
+        if not 0 <= v <= 8:
+            raise ValueError("must be 0 (no task tool) to 8 levels of sub-agents, e.g. 1")
+        return v
+
+    @field_validator("max_parallel_subagents")
+    @classmethod
+    def _parallel(cls, v: int) -> int:
+        if not 1 <= v <= 32:
+            raise ValueError("must be 1 to 32 sub-agents running at once (the default is 2)")
         return v
 
     @field_validator("planning_enabled", "goal_tracking")

@@ -15,7 +15,12 @@ from a3s_notebook.engine._secrets import secret_looking
 from a3s_notebook.engine.agent import AgentResult
 from a3s_notebook.engine.config import SessionConfig, StorageBackend, validate_session_id
 from a3s_notebook.engine.errors import ConfigError, SessionNotFoundError, StoreError
-from a3s_notebook.engine.events import HistoryReplaced, ModelChanged, SessionCreated
+from a3s_notebook.engine.events import (
+    HistoryReplaced,
+    ModelChanged,
+    SessionCreated,
+    SubagentStart,
+)
 from a3s_notebook.engine.hooks import HookEngine
 from a3s_notebook.engine.session import Session
 from a3s_notebook.engine.store import (
@@ -226,6 +231,7 @@ class SessionManager:
                 hook_parent=self.hooks,
             )
             _register_credentials(session, api_key, base_url)
+            self._adopt(session)
             session._start_log()
         except BaseException:
             _close(store, sid)
@@ -233,6 +239,13 @@ class SessionManager:
         self._sessions[sid] = session
         session._fire_lifecycle("session_start")
         return session
+
+    def _adopt(self, session: Session) -> None:
+        """Make this manager the session's: it can start sub-agents (the ``task`` tool)."""
+        from a3s_notebook.engine.subagents import SubagentRunner
+
+        session._manager = self
+        session._subagents = SubagentRunner(self, session)
 
     @staticmethod
     def _exists(sid: str) -> ConfigError:
@@ -465,30 +478,69 @@ class SessionManager:
         return child
 
     def create_child_session(
-        self, parent_id: str, config: SessionConfig | None = None, session_id: str | None = None
+        self,
+        parent_id: str,
+        config: SessionConfig | None = None,
+        session_id: str | None = None,
+        *,
+        model: str | None = None,
+        llm: LlmClient | None = None,
+        tools: ToolRegistry | None = None,
     ) -> Session:
-        """A new session linked to a parent; inherits its confirmation policy and model."""
+        """A new session linked to a parent; inherits its confirmation policy and model
+        (``model`` names another, ``llm`` passes another client), and the parent's hooks
+        run in it too. ``tools`` replaces the default tools."""
         parent = self.get_session(parent_id)
         config = config or SessionConfig(workspace=parent.config.workspace)
         if config.confirmation_policy is None:
             # a copy: a child changing its policy must not change its parent's
             config.confirmation_policy = parent.confirmations.policy.model_copy(deep=True)
         config.parent_id = parent.id
-        return self._create_like(parent, config, session_id)
+        if model is not None:
+            child = self.create_session(config, model=model, session_id=session_id, tools=tools)
+        else:
+            child = self._create_like(parent, config, session_id, llm=llm, tools=tools)
+        # what the parent's hooks deny, the child may not do either
+        child.hooks.parent = parent.hooks
+        return child
 
-    def _create_like(self, src: Session, config: SessionConfig, session_id: str | None) -> Session:
+    def _create_like(
+        self,
+        src: Session,
+        config: SessionConfig,
+        session_id: str | None,
+        *,
+        llm: LlmClient | None = None,
+        tools: ToolRegistry | None = None,
+    ) -> Session:
         """A new session on the same model and client as ``src`` (the key stays in memory)."""
         child = self.create_session(
-            config, model=src.model_name, session_id=session_id, llm=src.llm
+            config, model=src.model_name, session_id=session_id, llm=llm or src.llm, tools=tools
         )
         child._llm_factory = src._llm_factory
         if child.llm_config != src.llm_config:
             child._emit(ModelChanged(model=src.model_name, llm_config=src.llm_config))
         return child
 
-    def get_child_sessions(self, parent_id: str) -> list[Session]:
-        """Sessions whose parent is ``parent_id``."""
-        return [s for s in self._sessions.values() if s.config.parent_id == parent_id]
+    def get_child_sessions(self, parent_id: str, *, restore: bool = False) -> list[Session]:
+        """Sessions in memory whose parent is ``parent_id``, oldest first. A restored
+        parent's sub-agents stay on disk until asked for: ``restore=True`` also restores
+        the sub-agents its log names (``subagent_start``)."""
+        if restore:
+            for _ts, event in self.get_session(parent_id).log():
+                if isinstance(event, SubagentStart) and event.session_id not in self._sessions:
+                    try:
+                        self.restore_session(event.session_id)
+                    except SessionNotFoundError:
+                        logger.warning(
+                            "sub-agent %s of %s: its file is gone", event.session_id, parent_id
+                        )
+        children = [s for s in self._sessions.values() if s.config.parent_id == parent_id]
+        return sorted(children, key=lambda s: s.created_at)
+
+    def is_child_session(self, session_id: str) -> bool:
+        """True when the session has a parent (a sub-agent, or a fork)."""
+        return self.get_session(session_id).is_child_session
 
     # --- restore -------------------------------------------------------------------
 
@@ -534,6 +586,7 @@ class SessionManager:
             created_at=created.created_at,
             hook_parent=self.hooks,
         )
+        self._adopt(session)
         session._replay([(ts, e) for ts, e in entries if e is not created])
         # lazy: a restore needs no key; the client is made at the first prompt
         session._llm_factory = _restored_factory(session.model_name, session.llm_config)
@@ -566,5 +619,11 @@ class SessionManager:
         """The cost ledger of every session in memory, one row per LLM call."""
         from a3s_notebook.analysis.costs import records_frame
 
-        rows = [r for s in self.list_sessions() for r in s.cost_records]
+        # a sub-agent's calls are in its parent's ledger too: count each in its own session
+        rows = [
+            r
+            for s in self.list_sessions()
+            for r in s.cost_records
+            if r.parent_id is None or r.session_id == s.id
+        ]
         return records_frame(rows)

@@ -76,6 +76,9 @@ from a3s_notebook.llm.types import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from a3s_notebook.engine.manager import SessionManager
+    from a3s_notebook.engine.subagents import SubagentRunner
+
 __all__ = ["Session"]
 
 logger = logging.getLogger(__name__)
@@ -161,6 +164,9 @@ class Session:
         self._protect.load_known_secrets(self.workspace)
         self._protect.configure(config.security_config)
         self._totals = LedgerTotals(lambda: self._data.cost_records)
+        self._manager: SessionManager | None = None
+        self._subagents: SubagentRunner | None = None
+        self._sync_task_tool()
         self.hooks = HookEngine(
             parent=hook_parent,
             emit_decision=self._hook_decided,
@@ -510,6 +516,7 @@ class Session:
         )
         self._protect.configure(self.config.security_config)
         self._sync_skills()
+        self._sync_task_tool()
 
     def _config_changed(self) -> None:
         self._emit(ConfigChanged(config=self.config.to_dict()))
@@ -556,6 +563,8 @@ class Session:
             provenance=self.provenance,
             purpose=purpose,
         )
+        if self.config.parent_id is not None:
+            record = record.model_copy(update={"parent_id": self.config.parent_id})
         self._emit(UsageRecorded(record=record))
         if move_context:
             # the usage event moved the window already; this tells the widgets
@@ -819,7 +828,14 @@ class Session:
         pending = {p.tool_id: p for p in self.confirmations.pending_confirmation_details()}
         info = pending.get(tool_id)
         if info is None:
-            return False
+            # a sub-agent's request, shown on this session: its child decides it (and an
+            # "always allow" rule goes to that child only)
+            child = self._child_with_pending(tool_id)
+            if child is None:
+                return False
+            return child.confirm(
+                tool_id, approved, reason, always=always, rule=rule, decided_by=decided_by
+            )
         added: str | None = None
         if approved and always:
             added = rule or info.suggested_rule
@@ -835,8 +851,44 @@ class Session:
         )
 
     def pending_confirmations(self) -> list[PendingConfirmationInfo]:
-        """Tool calls waiting for a decision."""
-        return self.confirmations.pending_confirmation_details()
+        """Tool calls waiting for a decision: this session's, then its sub-agents' (each
+        reason naming the sub-agent; :meth:`confirm` decides those too)."""
+        own = self.confirmations.pending_confirmation_details()
+        if self._manager is None:
+            return own
+        from a3s_notebook.engine.subagents import pending_of_children
+
+        return own + pending_of_children(self._manager, self.id)
+
+    def _child_with_pending(self, tool_id: str) -> Session | None:
+        if self._manager is None:
+            return None
+        from a3s_notebook.engine.subagents import child_with_pending
+
+        return child_with_pending(self._manager, self.id, tool_id)
+
+    # --- sub-agents (engine/subagents.py) -------------------------------------------
+
+    @property
+    def parent_session_id(self) -> str | None:
+        """The session this one was made from (a sub-agent's parent, a fork's source)."""
+        return self.config.parent_id
+
+    @property
+    def is_child_session(self) -> bool:
+        """True for a sub-agent (or a fork): a session with a parent."""
+        return self.config.parent_id is not None
+
+    def _sync_task_tool(self) -> None:
+        # the task tool is there exactly while the config leaves a level of sub-agents
+        from a3s_notebook.engine.tools._task import TaskTool
+
+        current = self.tools.get(TaskTool.name)
+        if self.config.max_subagent_depth >= 1:
+            if current is None:
+                self.tools.register(TaskTool())
+        elif isinstance(current, TaskTool):
+            self.tools.unregister(TaskTool.name)
 
     def queue_stats(self) -> QueueStats:
         """Pending and active commands per lane."""
@@ -970,6 +1022,7 @@ class Session:
             set_error=self._set_error,
             set_tasks=self.set_tasks,
             stream_redactor=self.stream_redactor,
+            run_subagent=self._subagents.run if self._subagents is not None else None,
         )
 
     def _check_not_paused(self) -> None:
@@ -1033,6 +1086,13 @@ class Session:
     def cancel(self) -> bool:
         """Cancel pending confirmations and the running prompt; True if anything was stopped."""
         cancelled = self.confirmations.cancel_all() > 0
+        if self._subagents is not None and self._manager is not None:
+            # running sub-agents stop with their parent (their runs are awaited inside
+            # this session's run, so cancelling it reaches them too; this is immediate)
+            for child_id in list(self._subagents.running.values()):
+                child = self._manager._sessions.get(child_id)
+                if child is not None and child.cancel():
+                    cancelled = True
         for task in list(self._runs):
             if not task.done():
                 task.get_loop().call_soon_threadsafe(task.cancel)

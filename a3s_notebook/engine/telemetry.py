@@ -28,6 +28,9 @@ class LlmCostRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     session_id: str | None = None
+    parent_id: str | None = None
+    """The parent session of the session that made the call (a sub-agent's calls); such a
+    row is also in its parent's ledger, so the parent's totals include its sub-agents."""
     turn: int | None = None
     model: str = ""
     provider: str = ""

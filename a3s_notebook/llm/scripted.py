@@ -7,6 +7,12 @@ Two uses:
 * ``scripted/demo`` is a built-in behaviour: it writes a task list, streams text, calls a
   read-only tool, asks to ``write`` a file (which needs approval with the default policy)
   and ends with an answer that reflects what the human decided.
+* ``scripted/team`` starts two sub-agents in parallel (two ``task`` calls in one response;
+  the session needs ``max_subagent_depth >= 1``) and sums up their reports.
+
+A sub-agent of a scripted session gets a client of its own (:meth:`ScriptedClient.for_subagent`):
+the turns given for its task's description in ``subagents=``, else a small default
+behaviour (list the workspace, report).
 
 Usage is estimated as characters / 4 and marked ``estimated=True``.
 """
@@ -91,6 +97,10 @@ class ScriptedClient:
         model: the model name shown (``scripted/<model>``).
         delay: seconds between streamed chunks (0 for tests, a little for live demos).
         chunk_chars: about how many characters each text delta carries.
+        subagents: the script of each sub-agent, by the ``description`` of its ``task``
+            call: turns, or a behaviour. A sub-agent not named here lists the workspace
+            and reports.
+        id_prefix: put before every tool call id (sub-agents' calls get their own ids).
     """
 
     def __init__(
@@ -101,6 +111,8 @@ class ScriptedClient:
         model: str = "replay",
         delay: float = 0.0,
         chunk_chars: int = 12,
+        subagents: dict[str, Sequence[ScriptedTurn | str] | Behaviour] | None = None,
+        id_prefix: str = "",
     ) -> None:
         self._turns = [ScriptedTurn(text=t) if isinstance(t, str) else t for t in turns or []]
         self._behaviour = behaviour
@@ -110,6 +122,9 @@ class ScriptedClient:
         self.calls = 0
         self.requests: list[list[Message]] = []
         self._ids = itertools.count(1)
+        self._subagents = dict(subagents or {})
+        self._id_prefix = id_prefix
+        self._children = itertools.count(1)
         self._counted: tuple[Message | None, Message | None, int, int] = (None, None, 0, 0)
 
     @property
@@ -124,6 +139,29 @@ class ScriptedClient:
 
     def __repr__(self) -> str:
         return f"ScriptedClient(model='scripted/{self._model}')"
+
+    def for_subagent(self, description: str) -> ScriptedClient:
+        """The client of a sub-agent started by a ``task`` call with this description:
+        its own script (``subagents=``), its own call ids, this client's pace."""
+        script = self._subagents.get(description, subagent_behaviour)
+        prefix = f"{self._id_prefix}sub{next(self._children)}_"
+        if callable(script):
+            return ScriptedClient(
+                behaviour=script,
+                model=self._model,
+                delay=self.delay,
+                chunk_chars=self.chunk_chars,
+                subagents=self._subagents,
+                id_prefix=prefix,
+            )
+        return ScriptedClient(
+            list(script),
+            model=self._model,
+            delay=self.delay,
+            chunk_chars=self.chunk_chars,
+            subagents=self._subagents,
+            id_prefix=prefix,
+        )
 
     def _next_turn(
         self, messages: list[Message], tools: list[ToolDefinition] | None
@@ -160,7 +198,10 @@ class ScriptedClient:
             blocks.append(TextBlock(text=turn.text))
         out_chars = len(turn.text) + len(turn.reasoning or "")
         for call in turn.tool_calls:
-            call_id = str(call.get("id") or f"call_{self._model}_{self.calls}_{next(self._ids)}")
+            call_id = str(
+                call.get("id")
+                or f"call_{self._id_prefix}{self._model}_{self.calls}_{next(self._ids)}"
+            )
             name = str(call["name"])
             raw = call["raw_args"] if "raw_args" in call else json.dumps(call.get("args", {}))
             await self._pause()
@@ -322,16 +363,68 @@ def echo_behaviour(messages: list[Message]) -> ScriptedTurn:
     return ScriptedTurn(text=f"Echo: {prompt}")
 
 
+def subagent_behaviour(messages: list[Message]) -> ScriptedTurn:
+    """A scripted sub-agent: list the workspace, then report on the task."""
+    prompt, after = _since_prompt(messages)
+    short = " ".join(prompt.split())[:80]
+    if not any(m.role == "assistant" for m in after):
+        return ScriptedTurn(
+            text="Looking at the workspace.", tool_calls=[{"name": "ls", "args": {"path": "."}}]
+        )
+    results = _last_results(after)
+    if not results or results[0].is_error:
+        detail = results[0].content if results else "no result"
+        return ScriptedTurn(text=f'Report on "{short}": I could not list the workspace ({detail}).')
+    entries = [ln.strip() for ln in results[0].content.splitlines() if ln.strip()]
+    shown = ", ".join(entries[:8]) + (" …" if len(entries) > 8 else "")
+    return ScriptedTurn(
+        text=f'Report on "{short}": the workspace has {len(entries)} entries: {shown}.'
+    )
+
+
+def team_behaviour(messages: list[Message]) -> ScriptedTurn:
+    """The ``scripted/team`` agent: two sub-agents in parallel, then a summary."""
+    prompt, after = _since_prompt(messages)
+    short = " ".join(prompt.split())[:80]
+    if not any(m.role == "assistant" for m in after):
+        return ScriptedTurn(
+            text=f'I\'ll split "{short}" between two sub-agents working in parallel.',
+            tool_calls=[
+                {
+                    "name": "task",
+                    "args": {
+                        "description": "Survey the files",
+                        "prompt": f"List the files in the workspace that matter for: {short}",
+                        "agent": "explore",
+                    },
+                },
+                {
+                    "name": "task",
+                    "args": {
+                        "description": "Look for notes",
+                        "prompt": f"Find notes or docs in the workspace about: {short}",
+                        "agent": "explore",
+                    },
+                },
+            ],
+        )
+    reports = [r.content.split("\n\n[sub-agent", 1)[0] for r in _last_results(after)]
+    lines = "\n".join(f"- {r}" for r in reports) or "- (no reports)"
+    return ScriptedTurn(text=f"**Both sub-agents reported.**\n\n{lines}")
+
+
 SCRIPTED_MODELS: dict[str, tuple[Behaviour, float]] = {
     "demo": (demo_behaviour, 0.01),
     "demo-fast": (demo_behaviour, 0.0),
     "echo": (echo_behaviour, 0.0),
+    "team": (team_behaviour, 0.01),
 }
 """Built-in scripted models: name -> (behaviour, seconds between streamed chunks)."""
 
 
 def scripted_client(model: str) -> ScriptedClient:
-    """The scripted client for ``scripted/<model>``: ``demo``, ``demo-fast`` or ``echo``."""
+    """The scripted client for ``scripted/<model>``: ``demo``, ``demo-fast``, ``team`` or
+    ``echo``."""
     try:
         behaviour, delay = SCRIPTED_MODELS[model]
     except KeyError:

@@ -58,6 +58,9 @@ _BOUNDARIES = frozenset(
         "budget_exceeded",
         "security",
         "hook_decision",
+        "subagent_start",
+        "subagent_progress",
+        "subagent_end",
     }
 )
 
@@ -497,6 +500,76 @@ class EventStream(SessionWidget):
                 "tool_name": ev.tool_name,
             }
         )
+
+    # --- sub-agents: a note row at start and end, their steps inside the task's row -----
+
+    def _task_row(self, task_id: str) -> dict[str, Any] | None:
+        row_id = self._tool_rows.get(task_id)
+        i = self._index.get(row_id) if row_id else None
+        return self._all[i] if i is not None else None
+
+    def _set_children(self, task_id: str, children: list[dict[str, Any]], **more: Any) -> None:
+        row = self._task_row(task_id)
+        if row is not None:
+            self._update(row["id"], children=children, **more)
+
+    def _on_subagent_start(self, ev: Any) -> None:
+        self._note(
+            "subagent",
+            f"Sub-agent started: {ev.description}",
+            f"{ev.agent} · session {ev.session_id}",
+        )
+        sub = {"session_id": ev.session_id, "description": ev.description, "agent": ev.agent}
+        self._set_children(ev.task_id, [], subagent=sub)
+
+    def _on_subagent_progress(self, ev: Any) -> None:
+        row = self._task_row(ev.task_id)
+        if row is None or ev.status not in ("tool_start", "tool_end"):
+            return
+        meta = ev.metadata
+        children = list(row.get("children") or [])
+        line: dict[str, Any] = {
+            "kind": "tool",
+            "tool_id": meta.get("tool_id"),
+            "name": meta.get("tool"),
+        }
+        if ev.status == "tool_start":
+            children.append({**line, "args": None, "status": "running"})
+        else:
+            line.update(
+                args=clip_value(meta.get("args")) if meta.get("args") is not None else None,
+                text=str(meta.get("output", "")),
+                status="ok" if meta.get("exit_code", 0) == 0 else "error",
+            )
+            at = next(
+                (i for i, c in enumerate(children) if c.get("tool_id") == line["tool_id"]), None
+            )
+            if at is None:
+                children.append(line)
+            else:
+                children[at] = line
+        self._set_children(ev.task_id, children)
+
+    def _on_subagent_end(self, ev: Any) -> None:
+        row = self._task_row(ev.task_id)
+        answer = {
+            "kind": "answer",
+            "text": clip(ev.output, 2000),
+            "status": "ok" if ev.success else "error",
+        }
+        if row is not None:
+            self._set_children(ev.task_id, [*(row.get("children") or []), answer])
+        self._note(
+            "subagent",
+            f"Sub-agent {'finished' if ev.success else 'failed'}: {self._subagent_name(ev)}",
+            clip(ev.output, 200),
+            tone="ok" if ev.success else "danger",
+        )
+
+    def _subagent_name(self, ev: Any) -> str:
+        row = self._task_row(ev.task_id)
+        sub = (row or {}).get("subagent") or {}
+        return str(sub.get("description") or ev.session_id)
 
     def _on_agent_end(self, ev: Any) -> None:
         self._append(

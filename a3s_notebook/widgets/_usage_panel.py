@@ -31,9 +31,15 @@ def _cost_sum(costs: list[float | None]) -> tuple[float | None, int]:
     return (sum(known) if known else None), len(costs) - len(known)
 
 
-def usage_summary(records: list[LlmCostRecord], config: SessionConfig | None) -> dict[str, Any]:
+def usage_summary(
+    records: list[LlmCostRecord],
+    config: SessionConfig | None,
+    session_id: str | None = None,
+) -> dict[str, Any]:
     """The UsagePanel's state from the cost ledger. A cost is None when no call has a
-    price (never 0); calls without a price are counted, so a partial sum says so."""
+    price (never 0); calls without a price are counted, so a partial sum says so.
+    ``subagents`` sums the calls of the sub-agents of ``session_id`` (rows of other
+    sessions rolled up into its ledger); the totals include them."""
     models: dict[tuple[str, str], list[LlmCostRecord]] = {}
     for r in records:
         models.setdefault((r.provider, r.model), []).append(r)
@@ -88,6 +94,23 @@ def usage_summary(records: list[LlmCostRecord], config: SessionConfig | None) ->
             else None
         ),
         "budget": budget or None,
+        "subagents": _subagents(records, session_id),
+    }
+
+
+def _subagents(records: list[LlmCostRecord], session_id: str | None) -> dict[str, Any] | None:
+    if session_id is None:
+        return None
+    rows = [r for r in records if r.parent_id is not None and r.session_id != session_id]
+    if not rows:
+        return None
+    c, unpriced = _cost_sum([r.cost_usd for r in rows])
+    return {
+        "sessions": len({r.session_id for r in rows}),
+        "calls": len(rows),
+        "total_tokens": sum(r.total_tokens for r in rows),
+        "cost_usd": c,
+        "unpriced_calls": unpriced,
     }
 
 
@@ -118,7 +141,9 @@ class UsagePanel(SessionWidget):
 
     def _refresh(self) -> None:
         assert self._session is not None
-        self.usage = usage_summary(list(self._session.cost_records), self._session.config)
+        self.usage = usage_summary(
+            list(self._session.cost_records), self._session.config, self._session.id
+        )
 
     def _reset(self, session: Session) -> None:
         self._refresh()
@@ -145,6 +170,13 @@ class UsagePanel(SessionWidget):
             text += f" · budget left {left} of {cost(b['cost_limit_usd'])}"
         if "tokens_left" in b:
             text += f" · {num(max(0, b['tokens_left']))} of {num(b['token_limit'])} tokens left"
+        sa = u.get("subagents")
+        if sa:
+            text += (
+                f" · sub-agents: {sa['sessions']} ({sa['calls']} calls, "
+                f"{num(sa['total_tokens'])} tokens, "
+                f"{_cost_text(sa['cost_usd'], sa['unpriced_calls'], sa['calls'], u['scripted'])})"
+            )
         if len(u["models"]) > 1:
             for m in u["models"]:
                 text += (

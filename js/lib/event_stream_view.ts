@@ -108,6 +108,7 @@ function toolRow(row: ToolRow, ctx: RowContext): HTMLElement {
     row.output_truncated ? h("div", { class: "a3s-note" }, "Output truncated for display.") : null,
     ...mediaOf(row),
   );
+  if (row.children && row.children.length) body.prepend(subagentBlock(row));
   const details = h(
     "details",
     { class: `a3s-row a3s-tool a3s-tool--${state}`, open: ctx.isOpen(row.id), "data-row": row.id },
@@ -132,6 +133,30 @@ export function mediaOf(row: ToolRow): HTMLElement[] {
     );
   }
   return out;
+}
+
+/** A `task` row's sub-agent: one compact line per tool call, then its answer. */
+function subagentBlock(row: ToolRow): HTMLElement {
+  const sub = row.subagent;
+  const lines = (row.children ?? []).map((c) => {
+    const mark = c.status === "running" ? "spinner" : c.status === "ok" ? "ok" : "fail";
+    return c.kind === "tool"
+      ? h(
+          "li",
+          { class: "a3s-subagent-step" },
+          icon(mark, c.status),
+          h("span", { class: "a3s-tool-name" }, c.name ?? "tool"),
+          " ",
+          h("span", { class: "a3s-tool-args" }, argsSummary(c.args ?? null)),
+        )
+      : h("li", { class: "a3s-subagent-answer" }, icon(mark, c.status), " ", c.text ?? "");
+  });
+  return h(
+    "div",
+    { class: "a3s-subagent" },
+    h("div", { class: "a3s-label" }, sub ? `Sub-agent: ${sub.description} (${sub.agent}, session ${sub.session_id})` : "Sub-agent"),
+    h("ul", { class: "a3s-note-items" }, ...lines),
+  );
 }
 
 /** Build the DOM of one committed row. */

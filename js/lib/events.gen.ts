@@ -30,6 +30,7 @@ export interface ExecutionPlan {
 /** One LLM call: who, what, how many tokens, what it cost and how long it took. */
 export interface LlmCostRecord {
   session_id?: string | null;
+  parent_id?: string | null;
   turn?: number | null;
   model?: string;
   provider?: string;
@@ -1100,6 +1101,7 @@ const DEFS: { readonly [name: string]: Spec } = {
   LlmCostRecord: {
     object: {
       session_id: [false, { anyOf: ["string", "null"] }],
+      parent_id: [false, { anyOf: ["string", "null"] }],
       turn: [false, { anyOf: ["integer", "null"] }],
       model: [false, "string"],
       provider: [false, "string"],

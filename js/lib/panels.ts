@@ -170,6 +170,16 @@ export function renderUsagePanel(u: UsageState): HTMLElement {
       ),
     );
   }
+  const sa = u.subagents;
+  if (sa && sa.calls) {
+    stats.push(
+      stat(
+        "Sub-agents",
+        costText(sa.cost_usd, sa.unpriced_calls, sa.calls, u.scripted),
+        `${formatInt(sa.sessions)} sub-agent${sa.sessions === 1 ? "" : "s"} · ${formatInt(sa.calls)} call${sa.calls === 1 ? "" : "s"} · ${formatInt(sa.total_tokens)} tokens (in the totals)`,
+      ),
+    );
+  }
   const b = u.budget;
   if (b && (b.cost_limit_usd !== undefined && b.cost_limit_usd !== null)) {
     const left = b.cost_left_usd;

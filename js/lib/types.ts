@@ -82,6 +82,21 @@ export interface ToolRow extends RowBase {
   /** Images the call produced (a figure drawn by `python`), base64 with an image type. */
   media?: ToolEnd["media"];
   status: "running" | "waiting" | "ok" | "error";
+  /** A `task` call's sub-agent: its tool calls and answer (from `subagent_*` events). */
+  children?: SubagentChildRow[];
+  /** The sub-agent's session id and name, once it started. */
+  subagent?: { session_id: string; description: string; agent: string };
+}
+
+/** One line of a sub-agent's progress inside its `task` tool row. */
+export interface SubagentChildRow {
+  kind: "tool" | "answer";
+  /** The tool's name (kind "tool"). */
+  name?: string;
+  args?: Record<string, unknown> | null;
+  /** Tool output head, or the sub-agent's answer. */
+  text?: string;
+  status: "running" | "ok" | "error";
 }
 
 /** A `permission_denied` event. */
@@ -313,6 +328,14 @@ export interface UsageState {
         Pick<LlmCostRecord, "latency_ms" | "ttft_ms" | "prompt_tokens" | "completion_tokens">
       >)
     | null;
+  /** The calls of this session's sub-agents, which the totals above include. */
+  subagents?: {
+    sessions: number;
+    calls: number;
+    total_tokens: number;
+    cost_usd: number | null;
+    unpriced_calls: number;
+  } | null;
   budget?: {
     cost_limit_usd?: number | null;
     cost_left_usd?: number | null;

@@ -426,3 +426,53 @@ test("a pending approval says later cells wait, and marks the page title until d
   markPageTitle(b, false);
   assert.equal(document.title, "Untitled.ipynb - JupyterLab");
 });
+
+test("a task row nests its sub-agent's steps and answer, closed by default, as text only", () => {
+  const row: Row = {
+    id: "r9",
+    kind: "tool",
+    tool_id: "t9",
+    name: "task",
+    args: { description: "look", prompt: "look around" },
+    output: "found it",
+    exit_code: 0,
+    status: "ok",
+    subagent: { session_id: "c1", description: "look", agent: "explore" },
+    children: [
+      { kind: "tool", name: "ls", args: { path: "." }, text: "a.txt", status: "ok" },
+      { kind: "tool", name: "read", args: { file_path: "x" }, text: "no", status: "error" },
+      { kind: "answer", text: XSS, status: "ok" },
+    ],
+  };
+  const el = renderRow(row) as HTMLDetailsElement;
+  document.body.append(el);
+  assert.equal(el.open, false);
+  const block = el.querySelector(".a3s-subagent");
+  assert.ok(block);
+  assert.equal(block.querySelector(".a3s-label")?.textContent, "Sub-agent: look (explore, session c1)");
+  const steps = [...block.querySelectorAll(".a3s-subagent-step .a3s-tool-name")].map((n) => n.textContent);
+  assert.deepEqual(steps, ["ls", "read"]);
+  assert.ok(block.querySelector(".a3s-subagent-step .a3s-icon--fail"));
+  assert.equal(block.querySelector(".a3s-subagent-answer")?.textContent?.trim(), XSS);
+  assert.equal(el.querySelector("img, script"), null);
+});
+
+test("the usage panel shows what sub-agents spent, included in the totals", () => {
+  const u: UsageState = {
+    calls: 5,
+    prompt_tokens: 900,
+    completion_tokens: 100,
+    total_tokens: 1000,
+    cache_read_tokens: 0,
+    cost_usd: 0.5,
+    unpriced_calls: 0,
+    estimated: false,
+    scripted: false,
+    models: [],
+    subagents: { sessions: 2, calls: 3, total_tokens: 600, cost_usd: 0.3, unpriced_calls: 0 },
+  };
+  const el = renderUsagePanel(u);
+  const labels = [...el.querySelectorAll(".a3s-stat-label")].map((n) => n.textContent);
+  assert.ok(labels.includes("Sub-agents"));
+  assert.match(el.textContent ?? "", /2 sub-agents · 3 calls · 600 tokens \(in the totals\)/);
+});

@@ -32,6 +32,7 @@ from a3s_notebook.engine.tools._function import (
 )
 from a3s_notebook.engine.tools._registry import ToolRegistry, default_registry
 from a3s_notebook.engine.tools._search import GREP_LINE_TIMEOUT_S, GREP_TIMEOUT_S
+from a3s_notebook.engine.tools._task import AGENT_TYPES, TaskTool
 from a3s_notebook.engine.tools._workspace import (
     WorkspaceViolation,
     hard_link_count,
@@ -50,6 +51,7 @@ from a3s_notebook.engine.tools.builtin import (
 )
 
 __all__ = [
+    "AGENT_TYPES",
     "BASE_ENV_VARS",
     "DEFAULT_BASH_TIMEOUT_MS",
     "GREP_LINE_TIMEOUT_S",
@@ -65,6 +67,7 @@ __all__ = [
     "GrepTool",
     "LsTool",
     "ReadTool",
+    "TaskTool",
     "TodoWriteTool",
     "Tool",
     "ToolContext",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -45,6 +45,8 @@ class ToolContext:
     :func:`~a3s_notebook.engine.tools.scrubbed_environ`, never the whole ``os.environ``.
     ``can_read`` says, for a workspace-relative POSIX path of a file or directory, whether the
     read-family tools (read, grep, glob, ls) may read or list it; None allows everything.
+    ``run_subagent(tool_id, args)`` runs a ``task`` call's sub-agent to its answer (None:
+    the session was not made by a manager, so it has none).
     """
 
     workspace: Path
@@ -55,6 +57,7 @@ class ToolContext:
     get_tasks: Callable[[], list[Task]] | None = None
     env: Mapping[str, str] | None = None
     can_read: Callable[[str], bool] | None = None
+    run_subagent: Callable[[str, dict[str, Any]], Awaitable[ToolResult]] | None = None
 
 
 @runtime_checkable
