@@ -133,6 +133,7 @@ async def run_agent(deps: RunDeps, prompt: str, *, plan: bool | None = None) -> 
         await deps.probe_context_window()
         planning = deps.config.planning_enabled if plan is None else plan
         planned = await PlannedRun.begin(deps, prompt, planning=planning)
+        step_first_turn = 0  # each plan step has its own max_tool_rounds
         while True:
             turn += 1
             if deps.state is SessionState.PAUSED:
@@ -140,7 +141,7 @@ async def run_agent(deps: RunDeps, prompt: str, *, plan: bool | None = None) -> 
                     f"Session {deps.session_id} was paused: the run stopped at a turn boundary. "
                     "Call resume() and send() to go on."
                 )
-            if turn > deps.config.max_tool_rounds:
+            if turn - step_first_turn > deps.config.max_tool_rounds:
                 raise AgentError(f"Max tool rounds ({deps.config.max_tool_rounds}) exceeded")
             await deps.maybe_auto_compact()
             deps.check_budget()
@@ -186,6 +187,7 @@ async def run_agent(deps: RunDeps, prompt: str, *, plan: bool | None = None) -> 
                 if follow is not None:
                     # the plan's next step: one more user message on the same history
                     deps.add_message(Message.user(follow))
+                    step_first_turn = turn
                     continue
                 deps.emit(AgentEnd(text=text, usage=total))
                 await deps.maybe_auto_compact()
