@@ -551,3 +551,31 @@ def test_ask_plan_and_config_in_the_magics(
     finally:
         shell.run_line_magic("unload_ext", "a3s_notebook")
         shell.user_ns.pop("_", None)
+
+
+def test_the_terminal_printer_shows_the_plan_steps_and_goal(
+    manager: SessionManager, workspace: Path
+) -> None:
+    import io
+
+    from a3s_notebook._console import ConsolePrinter
+
+    session = echo_session(manager, workspace, planning_enabled=True, goal_tracking=True)
+    out = io.StringIO()
+    session.subscribe(ConsolePrinter(out, show_output=False))
+    session.send("Fetch it and plot it")
+    lines = [
+        ln for ln in out.getvalue().splitlines() if not ln.startswith(("  tasks:", "  context:"))
+    ]
+    assert lines[1:8] == [
+        "  goal: Fetch it and plot it [Done: Fetch it; Done: plot it]",
+        "  plan: 4 steps for: Fetch it and plot it",
+        "    step-1: Understand the request: Fetch it and plot it",
+        "    step-2: Fetch it (after step-1)",
+        "    step-3: plot it (after step-1)",
+        "    step-4: Report the results (after step-2, step-3)",
+        "  step 1/4: Understand the request: Fetch it and plot it",
+    ]
+    assert "  step 4/4 completed" in lines and "  goal progress: 75%" in lines
+    assert lines[-2:] == ["  goal achieved: Fetch it and plot it", lines[-1]]
+    assert lines[-1].startswith("> agent_end:")
