@@ -303,6 +303,8 @@ async def test_planning_is_per_prompt_with_send_plan(
     r = await session.send_async("again", plan=False)
     assert r.text == "Echo: again"
     assert not [e for e in session.events()[before:] if e.type.startswith(("planning", "step"))]
+    with pytest.raises(TypeError, match="plan must be True, False or None"):
+        await session.send_async("x", plan="yes")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -936,6 +936,8 @@ class Session:
         home: bool,
         plan: bool | None = None,
     ) -> AgentResult:
+        if plan is not None and not isinstance(plan, bool):
+            raise TypeError(f"plan must be True, False or None (the config decides), got {plan!r}")
         self._check_not_paused()
         task = asyncio.current_task()
         if task is not None:
