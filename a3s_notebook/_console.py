@@ -17,7 +17,13 @@ from a3s_notebook.engine.events import (
     ContextCompacted,
     ContextUsageUpdated,
     ErrorEvent,
+    GoalAchieved,
+    GoalExtracted,
+    GoalProgress,
     PermissionDenied,
+    PlanningEnd,
+    StepEnd,
+    StepStart,
     TaskUpdated,
     TextDeltaEvent,
     ToolEnd,
@@ -125,6 +131,27 @@ class ConsolePrinter:
             )
         elif isinstance(event, (ErrorEvent, BudgetExceeded)):
             self._line(f"! error: {event.message}")
+        elif isinstance(event, PlanningEnd):
+            if event.error:
+                self._line(f"  plan: {event.error}")
+            else:
+                self._line(f"  plan: {event.estimated_steps} steps for: {short(event.plan.goal)}")
+                for s in event.plan.steps:
+                    after = f" (after {', '.join(s.dependencies)})" if s.dependencies else ""
+                    self._line(f"    {s.id}: {short(s.content, 100)}{after}")
+        elif isinstance(event, StepStart):
+            self._line(
+                f"  step {event.step_number}/{event.total_steps}: {short(event.description)}"
+            )
+        elif isinstance(event, StepEnd):
+            self._line(f"  step {event.step_number}/{event.total_steps} {event.status.value}")
+        elif isinstance(event, GoalExtracted):
+            criteria = "; ".join(event.goal.success_criteria)
+            self._line(f"  goal: {short(event.goal.description)} [{short(criteria, 100)}]")
+        elif isinstance(event, GoalProgress):
+            self._line(f"  goal progress: {event.progress:.0%}")
+        elif isinstance(event, GoalAchieved):
+            self._line(f"  goal achieved: {short(event.goal)}")
         elif isinstance(event, AgentEnd):
             est = " (estimated)" if event.usage.estimated else ""
             self._line(f"> agent_end: {event.usage.total_tokens} tokens{est}")

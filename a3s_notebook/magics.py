@@ -157,6 +157,12 @@ def _ask_parser() -> _ArgParser:
         help="return at once; the run goes on as a task (the result is in the returned handle)",
     )
     p.add_argument("--quiet", action="store_true", help="no live view; only the result")
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="plan this prompt first and run the plan's steps one by one "
+        "(as config planning_enabled=true does for every prompt)",
+    )
     p.add_argument("-f", "--format", choices=["markdown", "text"], default="markdown")
     p.add_argument(
         "--tools",
@@ -430,7 +436,9 @@ class A3sMagics(Magics):
             self._attach_console(session)
 
         async def go() -> AskResult:
-            result = await session.send_async(prompt, provenance=provenance)
+            result = await session.send_async(
+                prompt, provenance=provenance, plan=True if args.plan else None
+            )
             return AskResult(result, session, args.format)
 
         if not args.background and _in_voila():
@@ -806,6 +814,8 @@ class A3sMagics(Magics):
         "cost_limit_usd",
         "token_limit",
         "max_tool_rounds",
+        "planning_enabled",
+        "goal_tracking",
     )
 
     def _cmd_config(self, args: list[str]) -> Any:
@@ -815,10 +825,13 @@ class A3sMagics(Magics):
             "session. Keys: " + ", ".join(self._CONFIG_KEYS),
         )
         p.add_argument("setting", nargs="?")
+        p.add_argument("more", nargs="*", help="more KEY=VALUE settings, set in order")
         a = p.parse_args(args)
         session = self._session(None)
         if not a.setting:
             return {k: self._get(session, k) for k in self._CONFIG_KEYS}
+        if a.more:
+            return self._set_many(session, [a.setting, *a.more])
         key, sep, value = a.setting.partition("=")
         key = key.strip()
         if key not in self._CONFIG_KEYS:
@@ -829,6 +842,23 @@ class A3sMagics(Magics):
         self._set(session, key, value.strip())
         print(f"{key} = {self._get(session, key)!r}")
         return None
+
+    def _set_many(self, session: Session, settings: list[str]) -> None:
+        """``config K1=V1 K2=V2``: every key is checked before anything is set."""
+        pairs = []
+        for setting in settings:
+            key, sep, value = setting.partition("=")
+            key = key.strip()
+            if not sep:
+                raise _UsageError(
+                    f"'{setting}' is not KEY=VALUE (several settings need a value each)"
+                )
+            if key not in self._CONFIG_KEYS:
+                raise _UsageError(f"unknown key '{key}': use one of {', '.join(self._CONFIG_KEYS)}")
+            pairs.append((key, value.strip()))
+        for key, value in pairs:
+            self._set(session, key, value)
+            print(f"{key} = {self._get(session, key)!r}")
 
     def _get(self, s: Session, key: str) -> Any:
         if key == "model":
@@ -1030,7 +1060,8 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   use NAME            make a session current (restores it from its file)
   list                the sessions, as a table
   show                the live view of the current session
-  config KEY          print a setting;  config KEY=VALUE  sets it
+  config KEY          print a setting;  config KEY=VALUE [KEY=VALUE...]  sets them
+                      e.g. config planning_enabled=true goal_tracking=true
   pause | resume | clear | compact
   fork NAME           copy the current session and switch to the copy
   delete NAME
@@ -1048,6 +1079,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   help
 
 %%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text] [--tools FN1,FN2]
+      [--plan]
   the cell body is the prompt; {name} is filled from your variables"""
 
 

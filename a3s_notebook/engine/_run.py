@@ -45,6 +45,8 @@ class RecordUsage(Protocol):
         latency_ms: float | None,
         ttft_ms: float | None,
         tool_names: list[str],
+        purpose: str = ...,
+        move_context: bool = ...,
     ) -> LlmCostRecord: ...
 
 

@@ -23,15 +23,21 @@ from a3s_notebook.engine.events import (
     AgentEvent,
     ConfigChanged,
     ContextUsageUpdated,
+    GoalAchieved,
+    GoalExtracted,
+    GoalProgress,
     HistoryReplaced,
     MessageAdded,
     ModelChanged,
+    PlanningEnd,
     SessionCreated,
     StateChanged,
+    StepEnd,
+    StepStart,
     TaskUpdated,
     UsageRecorded,
 )
-from a3s_notebook.engine.tasks import Task
+from a3s_notebook.engine.tasks import AgentGoal, ExecutionPlan, Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord
 from a3s_notebook.llm.types import Message
 
@@ -55,6 +61,10 @@ class SessionData:
     context_usage: ContextUsage = field(default_factory=ContextUsage)
     model_window: int | None = None
     """The model's own context window, when known (used when the config sets none)."""
+    plan: ExecutionPlan | None = None
+    """The last plan made (planning), its steps' statuses as they ran."""
+    goal: AgentGoal | None = None
+    """The last goal extracted (goal tracking), with its progress."""
 
     def comparable(self) -> dict[str, Any]:
         """The state as plain data, for equality checks between a live and a restored
@@ -70,6 +80,8 @@ class SessionData:
             "cost_records": [r.model_dump(mode="json") for r in self.cost_records],
             "tasks": [t.model_dump(mode="json") for t in self.tasks],
             "context_usage": self.context_usage.model_dump(),
+            "plan": None if self.plan is None else self.plan.model_dump(mode="json"),
+            "goal": None if self.goal is None else self.goal.model_dump(mode="json"),
         }
 
 
@@ -140,4 +152,37 @@ def apply(data: SessionData, event: AgentEvent, ts: float | None = None) -> Sess
         if event.tasks is not None:
             data.tasks = list(event.tasks)
         _set_used(data, event.used_tokens)
+    elif isinstance(event, (PlanningEnd, StepStart, StepEnd)):
+        _apply_plan(data, event)
+    elif isinstance(event, (GoalExtracted, GoalProgress, GoalAchieved)):
+        _apply_goal(data, event, ts)
     return data
+
+
+def _apply_plan(data: SessionData, event: PlanningEnd | StepStart | StepEnd) -> None:
+    if isinstance(event, PlanningEnd):
+        # a copy: the event is shared with subscribers, the state's steps move on
+        data.plan = event.plan.model_copy(deep=True) if event.plan.steps else None
+        return
+    if data.plan is None:
+        return
+    status = TaskStatus.IN_PROGRESS if isinstance(event, StepStart) else event.status
+    for step in data.plan.steps:
+        if step.id == event.step_id:
+            step.status = status
+
+
+def _apply_goal(
+    data: SessionData, event: GoalExtracted | GoalProgress | GoalAchieved, ts: float | None
+) -> None:
+    if isinstance(event, GoalExtracted):
+        data.goal = event.goal.model_copy(deep=True)
+    elif data.goal is None:
+        return
+    elif isinstance(event, GoalProgress):
+        data.goal.progress = min(1.0, max(0.0, event.progress))
+    else:
+        data.goal.achieved = True
+        data.goal.progress = 1.0
+        if ts is not None:
+            data.goal.achieved_at = int(ts)

@@ -36,6 +36,8 @@ from a3s_notebook.engine.events import (
 from a3s_notebook.engine.hooks import HookBlockedError, split_model
 from a3s_notebook.engine.lanes import SessionLane
 from a3s_notebook.engine.permissions import PermissionDecision
+from a3s_notebook.engine.planning import PlannedRun
+from a3s_notebook.engine.tasks import TaskStatus
 from a3s_notebook.engine.tools import ToolContext, ToolResult, lane_of, scrubbed_environ
 from a3s_notebook.engine.tools._media import valid_media
 from a3s_notebook.llm.types import (
@@ -106,9 +108,15 @@ class _Outcome:
     duration_ms: int = 0
 
 
-async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
-    """Run one prompt to its final answer. The caller holds the session's Generate lane."""
+async def run_agent(deps: RunDeps, prompt: str, *, plan: bool | None = None) -> AgentResult:
+    """Run one prompt to its final answer. The caller holds the session's Generate lane.
+
+    ``plan`` overrides ``config.planning_enabled`` for this run (see
+    :mod:`a3s_notebook.engine.planning`): the prompt is planned first and its steps
+    are given to the loop one by one.
+    """
     deps.emit(AgentStart(prompt=prompt))
+    planned: PlannedRun | None = None
     total = TokenUsage()
     tool_calls = 0
     run_cost: float | None = None
@@ -124,6 +132,9 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
         before = len(deps.messages)
         deps.add_message(Message.user(prompt))
         await deps.probe_context_window()
+        planning = deps.config.planning_enabled if plan is None else plan
+        planned = await PlannedRun.begin(deps, prompt, planning=planning)
+        step_first_turn = 0  # each plan step has its own max_tool_rounds
         while True:
             turn += 1
             if deps.state is SessionState.PAUSED:
@@ -131,7 +142,7 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
                     f"Session {deps.session_id} was paused: the run stopped at a turn boundary. "
                     "Call resume() and send() to go on."
                 )
-            if turn > deps.config.max_tool_rounds:
+            if turn - step_first_turn > deps.config.max_tool_rounds:
                 raise AgentError(f"Max tool rounds ({deps.config.max_tool_rounds}) exceeded")
             await deps.maybe_auto_compact()
             deps.check_budget()
@@ -173,6 +184,12 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
             )
             if not calls:
                 text = stored.text()
+                follow = None if planned is None else await planned.answered(text)
+                if follow is not None:
+                    # the plan's next step: one more user message on the same history
+                    deps.add_message(Message.user(follow))
+                    step_first_turn = turn
+                    continue
                 deps.emit(AgentEnd(text=text, usage=total))
                 await deps.maybe_auto_compact()
                 return AgentResult(
@@ -188,14 +205,20 @@ async def run_agent(deps: RunDeps, prompt: str) -> AgentResult:
             tool_calls += len(calls)
             await _run_tools(deps, calls)
     except asyncio.CancelledError:
+        if planned is not None:
+            planned.abort(TaskStatus.CANCELLED)
         _close_dangling_calls(deps, "the run was interrupted")
         deps.emit(ErrorEvent(message="Run cancelled"))
         raise
     except SessionPausedError as exc:
         # a pause is not a failure: the state stays Paused, the history whole
+        if planned is not None:
+            planned.abort(TaskStatus.CANCELLED)
         deps.emit(StateChanged(state=SessionState.PAUSED.value, reason=str(exc)))
         raise
     except Exception as exc:
+        if planned is not None:
+            planned.abort(TaskStatus.FAILED)
         if turn and not any(m.role == "assistant" for m in deps.messages[before:]):
             # failed before any answer: the history is as it was before the prompt, or
             # every later prompt would drag the failed one along (the log keeps the try)

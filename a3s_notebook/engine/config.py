@@ -128,9 +128,11 @@ class SessionConfig(BaseModel):
     """The security guard (engine-spec section 11): None leaves it off; ``SecurityConfig()``
     turns on its four parts with their defaults. A plain dict is accepted."""
     planning_enabled: bool = False
-    """Not built yet: True raises (a field that would do nothing is refused, not ignored)."""
+    """Plan each prompt first (an LLM call), then run the plan's steps one wave at a
+    time: see :mod:`a3s_notebook.engine.planning`."""
     goal_tracking: bool = False
-    """Not built yet: True raises."""
+    """Extract each prompt's goal (an LLM call), report progress after each step and ask
+    the model at the end whether the goal is achieved."""
     skills: list[str] = []
     """Skills loaded in this session (names or paths of skill files), loaded again on a
     restore: see :mod:`a3s_notebook.engine.skills`."""
@@ -212,16 +214,6 @@ class SessionConfig(BaseModel):
     def _parallel(cls, v: int) -> int:
         if not 1 <= v <= 32:
             raise ValueError("must be 1 to 32 sub-agents running at once (the default is 2)")
-        return v
-
-    @field_validator("planning_enabled", "goal_tracking")
-    @classmethod
-    def _not_built(cls, v: bool) -> bool:
-        if v:
-            raise ValueError(
-                "is not built yet in this version (planning and goal tracking are on the "
-                "roadmap); leave it False"
-            )
         return v
 
     @field_validator("env_passthrough")

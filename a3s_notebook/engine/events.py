@@ -313,6 +313,9 @@ class PlanningEnd(_Event):
     type: Literal["planning_end"] = "planning_end"
     plan: ExecutionPlan
     estimated_steps: int
+    error: str | None = None
+    """Why there is no plan (the model's answer was not a usable plan, or the call
+    failed); the prompt then runs without one. A port addition."""
 
 
 class StepStart(_Event):

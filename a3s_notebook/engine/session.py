@@ -63,7 +63,7 @@ from a3s_notebook.engine.permissions import PermissionPolicy
 from a3s_notebook.engine.security import SecurityGuard
 from a3s_notebook.engine.skills import Skill, find_skills, load_skill_file, resolve_tool
 from a3s_notebook.engine.store import FORMAT_VERSION, SessionStore
-from a3s_notebook.engine.tasks import Task, TaskStatus
+from a3s_notebook.engine.tasks import AgentGoal, ExecutionPlan, Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
 from a3s_notebook.engine.tools import FunctionTool, Tool, ToolRegistry, scrubbed_environ
 from a3s_notebook.llm.types import (
@@ -202,6 +202,18 @@ class Session:
     def tasks(self) -> list[Task]:
         """The agent's task list."""
         return self._data.tasks
+
+    @property
+    def plan(self) -> ExecutionPlan | None:
+        """The last plan made (``planning_enabled`` or ``send(..., plan=True)``), with
+        its steps' statuses; kept by a restore."""
+        return self._data.plan
+
+    @property
+    def goal(self) -> AgentGoal | None:
+        """The last goal extracted (``goal_tracking``), with its progress; kept by a
+        restore."""
+        return self._data.goal
 
     @property
     def context_usage(self) -> ContextUsage:
@@ -959,14 +971,25 @@ class Session:
     # --- runs ----------------------------------------------------------------------
 
     async def send_async(
-        self, prompt: str, *, provenance: dict[str, Any] | None = None
+        self, prompt: str, *, provenance: dict[str, Any] | None = None, plan: bool | None = None
     ) -> AgentResult:
-        """Run a prompt to its final answer (async)."""
-        return await self._run(prompt, provenance, home=True)
+        """Run a prompt to its final answer (async).
+
+        ``plan=True`` plans this prompt first (``False`` does not), whatever
+        ``config.planning_enabled`` says: see :mod:`a3s_notebook.engine.planning`.
+        """
+        return await self._run(prompt, provenance, home=True, plan=plan)
 
     async def _run(
-        self, prompt: str, provenance: dict[str, Any] | None, *, home: bool
+        self,
+        prompt: str,
+        provenance: dict[str, Any] | None,
+        *,
+        home: bool,
+        plan: bool | None = None,
     ) -> AgentResult:
+        if plan is not None and not isinstance(plan, bool):
+            raise TypeError(f"plan must be True, False or None (the config decides), got {plan!r}")
         self._check_not_paused()
         task = asyncio.current_task()
         if task is not None:
@@ -989,7 +1012,7 @@ class Session:
                 # provenance belongs to this run only
                 self.provenance = provenance
                 try:
-                    return await run_agent(self._run_deps(), prompt)
+                    return await run_agent(self._run_deps(), prompt, plan=plan)
                 finally:
                     self.provenance = None
         finally:
@@ -1036,8 +1059,12 @@ class Session:
                 return loop
         return None
 
-    def send(self, prompt: str, *, provenance: dict[str, Any] | None = None) -> AgentResult:
+    def send(
+        self, prompt: str, *, provenance: dict[str, Any] | None = None, plan: bool | None = None
+    ) -> AgentResult:
         """Run a prompt to its final answer (sync; works inside a running event loop too).
+
+        ``plan`` as in :meth:`send_async`.
 
         Safe from any thread: a second ``send`` on a busy session waits its turn. Called on
         the thread whose event loop runs this session's work (e.g. a cell after
@@ -1045,7 +1072,7 @@ class Session:
         session.send_async(...)`` there instead.
         """
         return _sync.run_sync(
-            lambda: self._run(prompt, provenance, home=False),
+            lambda: self._run(prompt, provenance, home=False, plan=plan),
             home_loop=self._home_loop(),
             name="send",
         )

@@ -50,6 +50,13 @@ __all__ = ["SCRIPTED_MODELS", "ScriptedClient", "ScriptedTurn", "scripted_client
 SUMMARY_MARKER = "summarize the conversation"
 """Compaction prompts contain this phrase; the scripted model answers them with a summary."""
 
+PLAN_MARKER = "You are the planner"
+GOAL_MARKER = "You extract the goal"
+GOAL_CHECK_MARKER = "You judge progress towards a goal"
+"""The planner's system prompts (:mod:`a3s_notebook.engine.planning`) begin with these
+phrases; the built-in scripted models answer them with a plan, a goal or a verdict
+derived from the prompt (see :func:`planner_turn`)."""
+
 
 @dataclass
 class ScriptedTurn:
@@ -164,11 +171,16 @@ class ScriptedClient:
         )
 
     def _next_turn(
-        self, messages: list[Message], tools: list[ToolDefinition] | None
+        self, messages: list[Message], tools: list[ToolDefinition] | None, system: str | None
     ) -> ScriptedTurn:
         if not tools and messages and SUMMARY_MARKER in messages[-1].text().lower():
             return ScriptedTurn(text=_summary(messages[-1].text()))
         if self._behaviour is not None:
+            # a behaviour (the built-in models) plans too; replayed turns replay every
+            # call, the planner's included, so a test can script a bad plan
+            planned = planner_turn(messages, system, tools)
+            if planned is not None:
+                return planned
             return self._behaviour(messages)
         index = self.calls
         if index < len(self._turns):
@@ -183,7 +195,7 @@ class ScriptedClient:
         tools: list[ToolDefinition] | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream the next scripted turn."""
-        turn = self._next_turn(messages, tools)
+        turn = self._next_turn(messages, tools, system)
         self.calls += 1
         self.requests.append(list(messages))
         blocks: list[TextBlock | ToolUseBlock] = []
@@ -255,6 +267,76 @@ def _summary(prompt: str) -> str:
     )
 
 
+# --- the planner's answers ------------------------------------------------------------
+
+_CLAUSE_SPLIT = re.compile(r"(?:[.;!?\n]+\s*|,?\s+then\s+|\s+and\s+)", re.IGNORECASE)
+
+
+def _clauses(prompt: str) -> list[str]:
+    """The parts of a request (sentences, "then" and "and" clauses), at most 4."""
+    parts = [
+        re.sub(r"^(?:then|and)\s+", "", p.strip(" ,"), flags=re.I)
+        for p in _CLAUSE_SPLIT.split(prompt)
+    ]
+    return [" ".join(p.split())[:120] for p in parts if len(p.strip(" ,")) > 2][:4]
+
+
+def scripted_plan(prompt: str) -> dict[str, Any]:
+    """The scripted planner's plan for a prompt: understand the request, one step per
+    clause (a wave: they depend only on the first step), then a report that depends on
+    them all."""
+    short = " ".join(prompt.split())[:120] or "the request"
+    parts = _clauses(prompt) or [short]
+    steps: list[dict[str, Any]] = [
+        {"id": "step-1", "description": f"Understand the request: {short}", "dependencies": []}
+    ]
+    for i, part in enumerate(parts, 2):
+        steps.append({"id": f"step-{i}", "description": part, "dependencies": ["step-1"]})
+    steps.append(
+        {
+            "id": f"step-{len(steps) + 1}",
+            "description": "Report the results",
+            "dependencies": [s["id"] for s in steps[1:]],
+        }
+    )
+    complexity = "Simple" if len(steps) <= 3 else "Medium"
+    return {"goal": short, "complexity": complexity, "steps": steps, "required_tools": []}
+
+
+def scripted_goal(prompt: str) -> dict[str, Any]:
+    """The scripted goal of a prompt: the prompt, with one criterion per clause."""
+    short = " ".join(prompt.split())[:120] or "the request"
+    criteria = [f"Done: {part}" for part in _clauses(prompt)] or [f"Done: {short}"]
+    return {"description": short, "success_criteria": criteria}
+
+
+def scripted_verdict(text: str) -> dict[str, Any]:
+    """The scripted verdict: achieved when the current state says something (a scripted
+    run always answers), with nothing remaining."""
+    state = text.partition("Current State:")[2].strip()
+    achieved = bool(state) and state != "(no answer)"
+    return {"achieved": achieved, "progress": 1.0 if achieved else 0.0, "remaining_criteria": []}
+
+
+def planner_turn(
+    messages: list[Message], system: str | None, tools: list[ToolDefinition] | None
+) -> ScriptedTurn | None:
+    """The scripted answer to a planner call (a tool-less call whose system prompt is a
+    planner's), or None for any other call."""
+    if tools or not system or not messages:
+        return None
+    prompt = messages[-1].text()
+    if system.startswith(PLAN_MARKER):
+        answer = scripted_plan(prompt)
+    elif system.startswith(GOAL_MARKER):
+        answer = scripted_goal(prompt)
+    elif system.startswith(GOAL_CHECK_MARKER):
+        answer = scripted_verdict(prompt)
+    else:
+        return None
+    return ScriptedTurn(text=json.dumps(answer))
+
+
 # --- the built-in demo behaviour --------------------------------------------------------
 
 
@@ -274,9 +356,35 @@ def _last_results(after: list[Message]) -> list[ToolResultBlock]:
     return []
 
 
+_STEP = re.compile(r"^Step (\d+) of (\d+) \(([^)\n]*)\): (.*)$", re.MULTILINE)
+
+
+def _plan_step_turn(prompt: str, after: list[Message], *, look: bool) -> ScriptedTurn | None:
+    """The answer to one step of a planned run (None when ``prompt`` is not a step):
+    with ``look``, the first step lists the workspace first; every step then says what
+    it did, and the last one reports."""
+    m = _STEP.search(prompt)
+    if m is None:
+        return None
+    number, total, desc = int(m.group(1)), int(m.group(2)), m.group(4).strip()
+    answered = sum(1 for x in after if x.role == "assistant")
+    if look and number == 1 and answered == 0:
+        return ScriptedTurn(
+            text="Let me look at the workspace first.",
+            tool_calls=[{"name": "ls", "args": {"path": "."}}],
+        )
+    if number == total:
+        return ScriptedTurn(text=f"**Done.** All {total} steps of the plan are complete.")
+    return ScriptedTurn(text=f"Step {number} of {total} done: {desc}")
+
+
 def demo_behaviour(messages: list[Message]) -> ScriptedTurn:
-    """The ``scripted/demo`` agent: plan, look, ask to write, answer."""
+    """The ``scripted/demo`` agent: plan, look, ask to write, answer. In a planned run
+    it answers each step of the plan instead."""
     prompt, after = _since_prompt(messages)
+    stepped = _plan_step_turn(prompt, after, look=True)
+    if stepped is not None:
+        return stepped
     step = sum(1 for m in after if m.role == "assistant")
     short = " ".join(prompt.split())[:80]
     tasks = [
@@ -359,7 +467,10 @@ def demo_behaviour(messages: list[Message]) -> ScriptedTurn:
 
 def echo_behaviour(messages: list[Message]) -> ScriptedTurn:
     """The ``scripted/echo`` model: answers with the prompt, no tools."""
-    prompt, _ = _since_prompt(messages)
+    prompt, after = _since_prompt(messages)
+    stepped = _plan_step_turn(prompt, after, look=False)
+    if stepped is not None:
+        return stepped
     return ScriptedTurn(text=f"Echo: {prompt}")
 
 

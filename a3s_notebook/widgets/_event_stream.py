@@ -63,6 +63,10 @@ _BOUNDARIES = frozenset(
         "subagent_end",
     }
 )
+# planning and goal tracking: note rows
+_BOUNDARIES |= frozenset(
+    {"planning_end", "step_start", "step_end", "goal_extracted", "goal_progress", "goal_achieved"}
+)
 
 
 def clip_output(text: str) -> tuple[str, bool]:
@@ -570,6 +574,37 @@ class EventStream(SessionWidget):
         row = self._task_row(ev.task_id)
         sub = (row or {}).get("subagent") or {}
         return str(sub.get("description") or ev.session_id)
+    def _on_planning_end(self, ev: Any) -> None:
+        if ev.error:
+            self._note("plan", "No plan", ev.error, tone="warn")
+            return
+        steps = ev.plan.steps
+        items = [
+            f"{s.id}: {s.content}"
+            + (f" (after {', '.join(s.dependencies)})" if s.dependencies else "")
+            for s in steps
+        ]
+        title = f"Plan: {len(steps)} step{'s' if len(steps) != 1 else ''}"
+        self._note("plan", title, ev.plan.goal, items=items)
+
+    def _on_step_start(self, ev: Any) -> None:
+        self._note("plan", f"Step {ev.step_number}/{ev.total_steps}: {ev.description}")
+
+    def _on_step_end(self, ev: Any) -> None:
+        status = str(getattr(ev.status, "value", ev.status))
+        tone = {"completed": "ok", "failed": "danger"}.get(status, "warn")
+        title = f"Step {ev.step_number}/{ev.total_steps} {status.replace('_', ' ')}"
+        self._note("plan", title, ev.step_id, tone=tone)
+
+    def _on_goal_extracted(self, ev: Any) -> None:
+        self._note("goal", f"Goal: {ev.goal.description}", items=list(ev.goal.success_criteria))
+
+    def _on_goal_progress(self, ev: Any) -> None:
+        detail = f"{ev.completed_steps}/{ev.total_steps} done" if ev.total_steps else None
+        self._note("goal", f"Goal progress: {round(ev.progress * 100)}%", detail)
+
+    def _on_goal_achieved(self, ev: Any) -> None:
+        self._note("goal", "Goal achieved", ev.goal, tone="ok")
 
     def _on_agent_end(self, ev: Any) -> None:
         self._append(

@@ -34,6 +34,19 @@ def model_info(session: Session) -> dict[str, Any]:
         "scripted": model.startswith(("scripted/", "scripted:")),
         "state": str(getattr(session.state, "value", session.state)),
         "workspace": str(session.workspace),
+        "goal": _goal_info(session),
+    }
+
+
+def _goal_info(session: Session) -> dict[str, Any] | None:
+    """The goal the header shows (goal tracking), or None."""
+    goal = getattr(session, "goal", None)
+    if goal is None:
+        return None
+    return {
+        "description": goal.description,
+        "progress": goal.progress,
+        "achieved": goal.achieved,
     }
 
 
@@ -64,7 +77,10 @@ class SessionHeader(SessionWidget):
             self.status = dict(IDLE)
 
     def _handle_event(self, event: AgentEvent) -> None:
-        if event.type == "state_changed" and self._session is not None:
+        if (
+            event.type in ("state_changed", "goal_extracted", "goal_progress", "goal_achieved")
+            and self._session is not None
+        ):
             self.info = model_info(self._session)
         status = next_status(event, self.status)
         if status is not None:
@@ -73,7 +89,14 @@ class SessionHeader(SessionWidget):
     def _markdown(self) -> str:
         i = self.info
         model = f"{i.get('model')}" + (" (scripted, offline)" if i.get("scripted") else "")
-        return f"**{md(i.get('name'))}** · {model} · {i.get('state')} · {status_text(self.status)}"
+        text = f"**{md(i.get('name'))}** · {model} · {i.get('state')} · {status_text(self.status)}"
+        goal = i.get("goal")
+        if goal:
+            done = (
+                "achieved" if goal.get("achieved") else f"{round(goal.get('progress', 0) * 100)}%"
+            )
+            text += f" · goal: {md(goal.get('description'))} ({done})"
+        return text
 
 
 def md(text: Any) -> str:

@@ -376,6 +376,7 @@ export interface PlanningEnd {
   type: "planning_end";
   plan: ExecutionPlan;
   estimated_steps: number;
+  error?: string | null;
 }
 
 /** Planning began. */
@@ -1195,6 +1196,7 @@ const DEFS: { readonly [name: string]: Spec } = {
       type: [true, { enum: ["planning_end"] }],
       plan: [true, { ref: "ExecutionPlan" }],
       estimated_steps: [true, "integer"],
+      error: [false, { anyOf: ["string", "null"] }],
     },
   },
   PlanningStart: {

@@ -282,6 +282,15 @@ export function renderHeader(info: HeaderInfo, status: Status): HTMLElement {
           phase,
         )
       : null,
+    goalLabel(info.goal),
     h("span", { class: "a3s-header-ws a3s-muted", title: `workspace ${info.workspace}` }, shortPath(info.workspace)),
   );
+}
+
+/** "Goal: ... · 40%" (or "· achieved") in the header while a goal is tracked. */
+export function goalLabel(goal: HeaderInfo["goal"]): HTMLElement | null {
+  if (!goal) return null;
+  const done = goal.achieved ? "achieved" : `${Math.round(goal.progress * 100)}%`;
+  const cls = `a3s-header-goal a3s-muted${goal.achieved ? " a3s-header-goal--achieved" : ""}`;
+  return h("span", { class: cls, title: `goal: ${goal.description}` }, `Goal: ${goal.description} · ${done}`);
 }

@@ -353,4 +353,6 @@ export interface HeaderInfo {
   scripted: boolean;
   state: string;
   workspace: string;
+  /** The goal being tracked (goal_tracking), with its progress 0..1. */
+  goal?: { description: string; progress: number; achieved: boolean } | null;
 }

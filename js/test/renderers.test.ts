@@ -397,6 +397,18 @@ test("header: name, model with scripted badge, state and phase", () => {
   assert.equal(el.querySelector(".a3s-header-ws")?.textContent, "…/y/ws");
 });
 
+test("header: the tracked goal with its progress, or nothing without one", () => {
+  const info = { name: "g", id: "g", model: "scripted/echo", scripted: true, state: "Active", workspace: "/w" };
+  const running = renderHeader({ ...info, goal: { description: "<b>count</b> lines", progress: 0.4, achieved: false } }, { phase: "idle" });
+  assert.equal(running.querySelector(".a3s-header-goal")?.textContent, "Goal: <b>count</b> lines · 40%");
+  assert.equal(running.querySelector("b"), null);
+  const done = renderHeader({ ...info, goal: { description: "x", progress: 1, achieved: true } }, { phase: "done" });
+  assert.ok(done.querySelector(".a3s-header-goal--achieved"));
+  assert.match(done.querySelector(".a3s-header-goal")?.textContent ?? "", /achieved$/);
+  assert.equal(renderHeader({ ...info, goal: null }, { phase: "idle" }).querySelector(".a3s-header-goal"), null);
+  assert.equal(renderHeader(info, { phase: "idle" }).querySelector(".a3s-header-goal"), null);
+});
+
 test("a python card shows its code as highlighted text, never as markup", () => {
   const rec = recorder();
   const code = "import os\n# count\nx = 1 + 2  # <img src=x onerror=alert(1)>\nprint('hi')";
