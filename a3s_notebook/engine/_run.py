@@ -106,6 +106,11 @@ class RunDeps:
     set_error: Callable[[], None]
     set_tasks: Callable[[list[Task]], None]
     stream_redactor: Callable[[], StreamRedactor]
+    resolve_context: Callable[[str], Awaitable[str | None]] | None = None
+    """Ask the context providers about a prompt (``context_resolving`` /
+    ``context_resolved``); the block to append to the system prompt, or None."""
+    turn_complete: Callable[[str, str], Awaitable[None]] | None = None
+    """Tell the context providers a run finished (prompt, final text); never raises."""
 
     # --- read access ---------------------------------------------------------------
 
