@@ -597,3 +597,18 @@ def test_the_memory_magic(ip: Any, tmp_path: Path, capsys: pytest.CaptureFixture
     assert capsys.readouterr().out.strip() == "cleared 2 memories"
     ip.run_line_magic("a3s_session", "memory off")
     assert session.memory is None and session.config.memory is None
+
+
+def test_a_secret_in_a_providers_document_never_reaches_the_model(
+    make_session: Callable[..., Session],
+) -> None:
+    session = make_session(["fine"])
+    llm = session.llm
+    assert isinstance(llm, ScriptedClient)
+    session.add_secret("db", "s3cr3t-Passw0rd-xyz")
+    session.add_context_provider(lambda q: "connect with s3cr3t-Passw0rd-xyz", name="env_docs")
+    session.send("how do I connect?")
+    assert "s3cr3t" not in (llm.systems[0] or "")
+    assert "[REDACTED:db]" in (llm.systems[0] or "")
+    (resolved,) = [e for e in session.events() if isinstance(e, ContextResolved)]
+    assert "s3cr3t" not in json.dumps(resolved.items)

@@ -1274,7 +1274,9 @@ class Session:
             ContextQuery(query=prompt, session_id=self.id),
             self._emit,
         )
-        return resolved.text()
+        text = resolved.text()
+        # a provider's documents may hold a secret: it never reaches the model
+        return self.secrets.redact(text) if text and len(self.secrets) else text
 
     async def _turn_complete(self, prompt: str, text: str) -> None:
         await turn_complete([p for p, _t in self._context_providers], self.id, prompt, text)
