@@ -612,3 +612,32 @@ def test_a_secret_in_a_providers_document_never_reaches_the_model(
     assert "[REDACTED:db]" in (llm.systems[0] or "")
     (resolved,) = [e for e in session.events() if isinstance(e, ContextResolved)]
     assert "s3cr3t" not in json.dumps(resolved.items)
+
+
+def test_the_memory_table_in_the_session_view(make_session: Callable[..., Session]) -> None:
+    from a3s_notebook.widgets import MemoryTable, SessionView
+
+    assert MemoryTable().layout.display == "none"
+    session = make_session(["ok"])
+    view = SessionView(session)
+    table = view.memory_widget
+    assert table in view.parts and table.layout.display == "none"
+    assert "Memories" not in view._repr_markdown_()
+    session.update_config(memory="memory")  # turned on: shown
+    assert table.layout.display is None and table.store == "this process only"
+    session.remember("low", importance=0.1)
+    session.remember("high <b>", importance=0.9, tags=["t"])
+    assert [(m["content"], m["tags"]) for m in table.memories] == [
+        ("high <b>", ["t"]),
+        ("low", []),
+    ]
+    session.recall("high")
+    assert table.memories[0]["access_count"] == 1 and table.total == 2
+    assert "| high \\<b\\> | episodic | 0.90 | 0.93 | 1 |" in view._repr_markdown_()
+    assert session.memory is not None
+    session.memory.clear()
+    assert table.memories == [] and table.total == 0
+    assert table._repr_markdown_() == "memories: none yet"
+    session.update_config(memory=None)
+    assert table.layout.display == "none" and table._repr_markdown_() == "memories: off"
+    assert table.errors == []

@@ -329,3 +329,16 @@ export interface HeaderInfo {
   state: string;
   workspace: string;
 }
+
+// --- MemoryTable ---------------------------------------------------------------------
+
+/** One memory as the MemoryTable shows it (built by a3s_notebook/widgets/_memory_table.py). */
+export interface MemoryRow {
+  id: string;
+  content: string;
+  type: string;
+  importance: number;
+  relevance: number;
+  tags: string[];
+  access_count: number;
+}
