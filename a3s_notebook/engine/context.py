@@ -229,8 +229,7 @@ class MemoryContextProvider:
 
     async def on_turn_complete(self, session_id: str, prompt: str, response: str) -> None:
         """Remember the finished run."""
-        item = self.memory.success_item(prompt, [], response)
-        await self.memory.remember_async(item.content, **_options(item))
+        await self.memory.store_item_async(self.memory.success_item(prompt, [], response))
 
 
 def as_provider(provider: Any, name: str | None = None) -> ContextProvider:
@@ -288,15 +287,6 @@ def with_context(system: str | None, context: str | None) -> str | None:
     if not context:
         return system
     return f"{system}\n\n{context}" if system else context
-
-
-def _options(item: Any) -> dict[str, Any]:
-    return {
-        "importance": item.importance,
-        "tags": item.tags,
-        "memory_type": item.memory_type,
-        "metadata": item.metadata,
-    }
 
 
 async def _one(provider: ContextProvider, query: ContextQuery, timeout: float) -> list[ContextItem]:

@@ -674,7 +674,10 @@ class AgentMemory:
     async def remember_async(self, content: str, **options: Any) -> MemoryItem:
         """:meth:`remember` with the file I/O in a worker thread (the event is emitted on
         the caller's thread, like every other event of a run)."""
-        item = self.item(content, **options)
+        return await self.store_item_async(self.item(content, **options))
+
+    async def store_item_async(self, item: MemoryItem) -> MemoryItem:
+        """:meth:`store_item` with the file I/O in a worker thread."""
         await asyncio.to_thread(self.store.store, item)
         self._stored(item)
         return item
