@@ -675,6 +675,45 @@ class A3sMagics(Magics):
         cols = ["name", "event", "matcher", "priority", "kind"]
         return pd.DataFrame([{c: h.describe()[c] for c in cols} for h in s.hooks], columns=cols)
 
+    def _cmd_memory(self, args: list[str]) -> pd.DataFrame | None:
+        p = self._parser("memory", "The agent's memories: list, search, clear, on, off.")
+        p.add_argument("action", nargs="?", default="list")
+        p.add_argument("text", nargs="*")
+        a = p.parse_args(args)
+        s = self._session(None)
+        text = " ".join(a.text).strip()
+        if a.action == "on":
+            store = text or "file"
+            if store not in ("file", "memory"):
+                raise _UsageError("%a3s_session memory on [file|memory]")
+            s.update_config(memory=store)
+            where = s.memory.store if s.memory is not None else store
+            print(f"memory on for '{s.name}': {where}")
+            return None
+        if a.action == "off":
+            s.update_config(memory=None)
+            print(f"memory off for '{s.name}' (the stored memories stay)")
+            return None
+        if s.memory is None:
+            raise _UsageError(
+                f"%a3s_session memory: memory is off for '{s.name}': turn it on with "
+                "%a3s_session memory on"
+            )
+        if a.action == "list":
+            return s.memories()
+        if a.action == "search":
+            if not text:
+                raise _UsageError("%a3s_session memory search TEXT")
+            return s.memories(text)
+        if a.action == "clear":
+            removed = s.memory.clear()
+            print(f"cleared {removed} memories")
+            return None
+        raise _UsageError(
+            f"%a3s_session memory: unknown action '{a.action}' (use list, search TEXT, clear, "
+            "on [file|memory], off)"
+        )
+
     def _cmd_debug(self, args: list[str]) -> None:
         self._parser("debug", "Print the whole traceback of the last failure.").parse_args(args)
         import traceback
@@ -1075,6 +1114,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   mcp add NAME [--env VAR] -- COMMAND ARGS... | mcp add NAME --url URL | mcp list | mcp remove NAME
   hooks               the hooks: name, event, matcher, priority, kind
   skills [load NAME | unload NAME]   skills from ./skills/ and ~/.a3s/skills/ (* = loaded)
+  memory [list | search TEXT | clear | on [file|memory] | off]   the agent's memories
   debug               the whole traceback of the last failure
   help
 

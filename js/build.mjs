@@ -22,6 +22,7 @@ export const WIDGETS = [
   "approval_cards",
   "usage_panel",
   "session_header",
+  "memory_table",
 ];
 
 async function buildTests() {

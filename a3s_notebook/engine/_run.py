@@ -110,6 +110,11 @@ class RunDeps:
     stream_redactor: Callable[[], StreamRedactor]
     run_subagent: Callable[[str, dict[str, Any]], Awaitable[ToolResult]] | None = None
     """Run a ``task`` call's sub-agent (tool call id, arguments) to its answer."""
+    resolve_context: Callable[[str], Awaitable[str | None]] | None = None
+    """Ask the context providers about a prompt (``context_resolving`` /
+    ``context_resolved``); the block to append to the system prompt, or None."""
+    turn_complete: Callable[[str, str], Awaitable[None]] | None = None
+    """Tell the context providers a run finished (prompt, final text); never raises."""
 
     # --- read access ---------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from a3s_notebook._markdown import safe_markdown
 from a3s_notebook.engine._guard import GateDecision, gate_tool_call
 from a3s_notebook.engine.compaction import should_auto_compact
 from a3s_notebook.engine.config import SessionState
+from a3s_notebook.engine.context import with_context
 from a3s_notebook.engine.errors import AgentError, SessionPausedError
 from a3s_notebook.engine.events import (
     AgentEnd,
@@ -135,6 +136,8 @@ async def run_agent(deps: RunDeps, prompt: str, *, plan: bool | None = None) -> 
         planning = deps.config.planning_enabled if plan is None else plan
         planned = await PlannedRun.begin(deps, prompt, planning=planning)
         step_first_turn = 0  # each plan step has its own max_tool_rounds
+        # context is looked up once per prompt and sent with every call of the run
+        context = await deps.resolve_context(prompt) if deps.resolve_context else None
         while True:
             turn += 1
             if deps.state is SessionState.PAUSED:
@@ -151,7 +154,7 @@ async def run_agent(deps: RunDeps, prompt: str, *, plan: bool | None = None) -> 
             deps.emit(TurnStart(turn=turn, tools=deps.tools.names()))
             # the queue's per-command timeout bounds each LLM call, never a human's wait
             response, latency_ms, ttft_ms = await deps.queue.timed(
-                SessionLane.GENERATE, lambda: _call_llm(deps)
+                SessionLane.GENERATE, lambda: _call_llm(deps, context)
             )
             usage = response.usage
             total = total + usage
@@ -190,6 +193,8 @@ async def run_agent(deps: RunDeps, prompt: str, *, plan: bool | None = None) -> 
                     deps.add_message(Message.user(follow))
                     step_first_turn = turn
                     continue
+                if deps.turn_complete is not None:
+                    await deps.turn_complete(prompt, text)
                 deps.emit(AgentEnd(text=text, usage=total))
                 await deps.maybe_auto_compact()
                 return AgentResult(
@@ -261,15 +266,18 @@ def _rollback(deps: RunDeps, length: int) -> None:
     )
 
 
-async def _call_llm(deps: RunDeps) -> tuple[LlmResponse, float, float | None]:
-    """One streamed call; text and tool starts are forwarded as events."""
+async def _call_llm(
+    deps: RunDeps, context: str | None = None
+) -> tuple[LlmResponse, float, float | None]:
+    """One streamed call (the run's context appended to the system prompt); text and
+    tool starts are forwarded as events."""
     llm = deps.llm
     started = time.perf_counter()
     ttft: float | None = None
     response: LlmResponse | None = None
     async for ev in llm.stream(
         list(deps.messages),
-        system=deps.system_prompt(),
+        system=with_context(deps.system_prompt(), context),
         tools=deps.tools.definitions(),
     ):
         if ttft is None and not isinstance(ev, Done):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -155,6 +155,12 @@ class SessionConfig(BaseModel):
     subagent_models: list[str] = []
     """Models (``provider/model``) a ``task`` call may ask for its sub-agent; empty: a
     sub-agent always uses its parent's model."""
+    memory: Literal["file", "memory"] | None = None
+    """Agent memory (engine-spec section 9): None leaves it off; ``"file"`` keeps memories
+    in ``<workspace>/.a3s/memories/memories.jsonl`` (shared by every session on the
+    workspace, across kernels); ``"memory"`` keeps them in this process only. When on, the
+    agent gets the ``remember`` and ``recall`` tools and the memories relevant to each
+    prompt are added to its system prompt."""
 
     def __init__(self, **data: Any) -> None:
         try:

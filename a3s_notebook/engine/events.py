@@ -191,6 +191,13 @@ class ContextResolved(_Event):
     type: Literal["context_resolved"] = "context_resolved"
     total_items: int
     total_tokens: int
+    items: list[dict[str, Any]] = Field(default_factory=list)
+    """What was injected into the system prompt, one entry per item: ``provider``,
+    ``source``, ``type``, ``relevance``, ``tokens`` and a ``preview`` of the content."""
+    failed: dict[str, str] = Field(default_factory=dict)
+    """Providers that failed (or timed out), with the error: skipped, the run goes on."""
+    truncated: bool = False
+    """Items were left out to keep within the token budget."""
 
 
 class CommandDeadLettered(_Event):
@@ -240,6 +247,8 @@ class MemoryStored(_Event):
     memory_type: str
     importance: float
     tags: list[str]
+    content: str | None = None
+    """What was stored."""
 
 
 class MemoryRecalled(_Event):

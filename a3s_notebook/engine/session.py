@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -31,9 +32,19 @@ from a3s_notebook.engine.config import (
     SessionConfig,
     SessionState,
 )
+from a3s_notebook.engine.context import (
+    DEFAULT_PROVIDER_TIMEOUT_S,
+    ContextProvider,
+    ContextQuery,
+    MemoryContextProvider,
+    as_provider,
+    resolve_context,
+    turn_complete,
+)
 from a3s_notebook.engine.errors import (
     ConfigError,
     SessionPausedError,
+    StoreError,
 )
 from a3s_notebook.engine.events import (
     DURABLE_TYPES,
@@ -59,6 +70,14 @@ from a3s_notebook.engine.hitl import (
 )
 from a3s_notebook.engine.hooks import Hook, HookEngine
 from a3s_notebook.engine.lanes import LaneQueue, QueueStats, SessionLane
+from a3s_notebook.engine.memory import (
+    MEMORY_FILE,
+    AgentMemory,
+    FileMemoryStore,
+    InMemoryMemoryStore,
+    MemoryItem,
+    MemoryStore,
+)
 from a3s_notebook.engine.permissions import PermissionPolicy
 from a3s_notebook.engine.security import SecurityGuard
 from a3s_notebook.engine.skills import Skill, find_skills, load_skill_file, resolve_tool
@@ -66,6 +85,7 @@ from a3s_notebook.engine.store import FORMAT_VERSION, SessionStore
 from a3s_notebook.engine.tasks import AgentGoal, ExecutionPlan, Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
 from a3s_notebook.engine.tools import FunctionTool, Tool, ToolRegistry, scrubbed_environ
+from a3s_notebook.engine.tools._memory import MEMORY_TOOL_NAMES, memory_tools
 from a3s_notebook.llm.types import (
     LlmClient,
     LlmResponse,
@@ -174,6 +194,12 @@ class Session:
             environ=lambda: scrubbed_environ(self.config.env_passthrough),
         )
         """The session's hooks (spec section 12); the manager's hooks run here too."""
+        # (provider, timeout) pairs, replaced whole on change (a run reads one list)
+        self._context_providers: list[tuple[ContextProvider, float]] = []
+        self.memory: AgentMemory | None = None
+        """The agent's memory when ``config.memory`` turns it on (else None)."""
+        self._memory_key: tuple[str, str] | None = None
+        self._sync_memory()
 
     # --- state (derived from the log) -----------------------------------------------
 
@@ -529,6 +555,7 @@ class Session:
         self._protect.configure(self.config.security_config)
         self._sync_skills()
         self._sync_task_tool()
+        self._sync_memory()
 
     def _config_changed(self) -> None:
         self._emit(ConfigChanged(config=self.config.to_dict()))
@@ -1046,6 +1073,8 @@ class Session:
             set_tasks=self.set_tasks,
             stream_redactor=self.stream_redactor,
             run_subagent=self._subagents.run if self._subagents is not None else None,
+            resolve_context=self._resolve_context,
+            turn_complete=self._turn_complete,
         )
 
     def _check_not_paused(self) -> None:
@@ -1226,3 +1255,115 @@ class Session:
     def events(self) -> list[AgentEvent]:
         """The durable events in this session's log (messages, usage, approvals...)."""
         return [event for _ts, event in self.log()]
+
+    # --- memory and context providers (engine/memory.py, engine/context.py) -----------
+
+    def _sync_memory(self) -> None:
+        """Build (or drop) the memory, its tools and its context provider as
+        ``config.memory`` says; kept as it is while the setting and workspace stay."""
+        want = self.config.memory
+        key = None if want is None else (want, str(self.workspace))
+        if key == self._memory_key:
+            return
+        self._memory_key = key
+        self._context_providers = [
+            entry
+            for entry in self._context_providers
+            if not isinstance(entry[0], MemoryContextProvider)
+        ]
+        for name in MEMORY_TOOL_NAMES:
+            if getattr(self.tools.get(name), "memory", None) is self.memory is not None:
+                self.tools.unregister(name)
+        self.memory = None
+        if want is None:
+            return
+        self.memory = AgentMemory(self._memory_store(want), emit=self._emit)
+        # the spec puts the memory provider first
+        self._context_providers = [
+            (MemoryContextProvider(self.memory), DEFAULT_PROVIDER_TIMEOUT_S),
+            *self._context_providers,
+        ]
+        for tool in memory_tools(self.memory):
+            self.tools.register(tool)
+
+    def _memory_store(self, kind: str) -> MemoryStore:
+        if kind == "memory":
+            return InMemoryMemoryStore()
+        try:
+            return FileMemoryStore(self.workspace / MEMORY_FILE)
+        except StoreError as exc:
+            # the spec's fallback; said out loud, since these memories will not last
+            warnings.warn(
+                f"session {self.id}: {exc} Memories are kept in this process only.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return InMemoryMemoryStore()
+
+    def _require_memory(self) -> AgentMemory:
+        if self.memory is None:
+            raise ConfigError(
+                f"memory is off for session '{self.name}': turn it on with "
+                "session.update_config(memory='file') (or memory='memory' for this process "
+                "only), or %a3s_session memory on"
+            )
+        return self.memory
+
+    def remember(self, content: str, **options: Any) -> MemoryItem:
+        """Store a memory (options: ``importance`` 0..1, ``tags``, ``memory_type``,
+        ``metadata``); the agent can recall it in any session on this workspace."""
+        return self._require_memory().remember(content, **options)
+
+    def recall(self, query: str, limit: int = 5) -> list[MemoryItem]:
+        """The memories most relevant to ``query`` (matched on its words)."""
+        return self._require_memory().recall(query, limit)
+
+    def memories(self, query: str | None = None) -> pd.DataFrame:
+        """The memories as a DataFrame, most relevant first (those matching the words of
+        ``query`` when given)."""
+        return self._require_memory().frame(query)
+
+    def add_context_provider(
+        self,
+        provider: Any,
+        *,
+        name: str | None = None,
+        timeout: float = DEFAULT_PROVIDER_TIMEOUT_S,
+    ) -> ContextProvider:
+        """Look up context for every prompt: an object with ``name`` and
+        ``resolve(query)``, or a plain function ``fn(query: str)`` (sync or async) that
+        returns a string, a dict with ``content`` (and ``source``, ``relevance``...), a
+        :class:`~a3s_notebook.engine.context.ContextItem` or a list of them. What it
+        returns is added to the system prompt of that prompt's run. A provider that fails
+        or takes longer than ``timeout`` seconds is skipped (the run goes on). A provider
+        with the same name is replaced. Returns the provider."""
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        made = as_provider(provider, name)
+        kept = [e for e in self._context_providers if e[0].name != made.name]
+        self._context_providers = [*kept, (made, float(timeout))]
+        return made
+
+    def remove_context_provider(self, name: str) -> bool:
+        """Stop asking the provider ``name``; True if there was one."""
+        kept = [e for e in self._context_providers if e[0].name != name]
+        removed = len(kept) < len(self._context_providers)
+        self._context_providers = kept
+        return removed
+
+    def context_provider_names(self) -> list[str]:
+        """The providers asked before each prompt, in order (``memory`` first when on)."""
+        return [p.name for p, _t in self._context_providers]
+
+    async def _resolve_context(self, prompt: str) -> str | None:
+        resolved = await resolve_context(
+            list(self._context_providers),
+            ContextQuery(query=prompt, session_id=self.id),
+            self._emit,
+        )
+        text = resolved.text()
+        # a provider's documents may hold a secret: it never reaches the model
+        return self.secrets.redact(text) if text and len(self.secrets) else text
+
+    async def _turn_complete(self, prompt: str, text: str) -> None:
+        await turn_complete([p for p, _t in self._context_providers], self.id, prompt, text)

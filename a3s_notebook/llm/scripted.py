@@ -128,6 +128,8 @@ class ScriptedClient:
         self.chunk_chars = chunk_chars
         self.calls = 0
         self.requests: list[list[Message]] = []
+        self.systems: list[str | None] = []
+        """The system prompt of each call (what context providers added is in it)."""
         self._ids = itertools.count(1)
         self._subagents = dict(subagents or {})
         self._id_prefix = id_prefix
@@ -198,6 +200,7 @@ class ScriptedClient:
         turn = self._next_turn(messages, tools, system)
         self.calls += 1
         self.requests.append(list(messages))
+        self.systems.append(system)
         blocks: list[TextBlock | ToolUseBlock] = []
         if turn.reasoning:
             for piece in _chunks(turn.reasoning, self.chunk_chars):

@@ -61,6 +61,10 @@ _BOUNDARIES = frozenset(
         "subagent_start",
         "subagent_progress",
         "subagent_end",
+        "memory_stored",
+        "memory_recalled",
+        "context_resolving",
+        "context_resolved",
     }
 )
 # planning and goal tracking: note rows
@@ -178,6 +182,8 @@ class EventStream(SessionWidget):
         self._turn_text = False
         self._turn_start = 0
         self._last_message: Message | None = None
+        self._resolving_context = False  # memory_recalled rows wait for context_resolved
+        self._recall_row: str | None = None
         self._turns = 0
         self._coalescer = DeltaCoalescer(self._send_parts)
         super().__init__(session, **kwargs)
@@ -574,6 +580,7 @@ class EventStream(SessionWidget):
         row = self._task_row(ev.task_id)
         sub = (row or {}).get("subagent") or {}
         return str(sub.get("description") or ev.session_id)
+
     def _on_planning_end(self, ev: Any) -> None:
         if ev.error:
             self._note("plan", "No plan", ev.error, tone="warn")
@@ -605,6 +612,53 @@ class EventStream(SessionWidget):
 
     def _on_goal_achieved(self, ev: Any) -> None:
         self._note("goal", "Goal achieved", ev.goal, tone="ok")
+
+    # memory and context providers (engine/memory.py, engine/context.py)
+
+    def _on_memory_stored(self, ev: Any) -> None:
+        tags = f"tags: {', '.join(ev.tags)}" if ev.tags else None
+        self._note(
+            "memory",
+            f"remembered ({ev.memory_type}, importance {ev.importance:g})",
+            ev.content,
+            items=[tags] if tags else None,
+        )
+
+    def _on_memory_recalled(self, ev: Any) -> None:
+        if self._resolving_context:
+            return  # the context_resolved row lists what was injected, and why
+        line = f"relevance {ev.relevance:.2f} · {ev.content}"
+        last = self._all[-1] if self._all else None
+        if last is not None and last.get("id") == self._recall_row:
+            items = [*last.get("items", []), clip(line, 500)]
+            self._update(last["id"], title=f"recalled {len(items)} memories", items=items)
+            return
+        self._recall_row = self._note("memory", "recalled 1 memory", None, items=[line])
+
+    def _on_context_resolving(self, ev: Any) -> None:
+        self._resolving_context = True
+
+    def _on_context_resolved(self, ev: Any) -> None:
+        self._resolving_context = False
+        if not ev.total_items and not ev.failed:
+            return
+        items = [
+            f"{item.get('source') or item.get('provider')} · {item.get('type')} · relevance "
+            f"{float(item.get('relevance', 0)):.2f} · {item.get('tokens')} tokens: "
+            f"{item.get('preview', '')}"
+            for item in ev.items
+        ]
+        items += [f"provider '{name}' failed: {error}" for name, error in ev.failed.items()]
+        detail = "added to the system prompt: the most relevant items to this prompt"
+        if ev.truncated:
+            detail += " (some were left out to stay within the token budget)"
+        self._note(
+            "context",
+            f"context: {ev.total_items} items, {ev.total_tokens} tokens injected",
+            detail,
+            tone="warn" if ev.failed else "info",
+            items=items,
+        )
 
     def _on_agent_end(self, ev: Any) -> None:
         self._append(

@@ -11,6 +11,7 @@ from a3s_notebook.widgets._approvals import ApprovalCards
 from a3s_notebook.widgets._base import SessionWidget, with_text
 from a3s_notebook.widgets._context_bar import ContextBar
 from a3s_notebook.widgets._event_stream import EventStream
+from a3s_notebook.widgets._memory_table import MemoryTable
 from a3s_notebook.widgets._static import asset
 from a3s_notebook.widgets._status import IDLE, next_status, status_text
 from a3s_notebook.widgets._task_table import TaskTable
@@ -106,12 +107,13 @@ def md(text: Any) -> str:
 
 class SessionView(ipywidgets.VBox):  # type: ignore[misc]
     """Everything about a session at a glance: a header (name, model, state), the
-    context bar, the event stream, the approval cards, the task table and the usage
-    panel, each following the session's events.
+    context bar, the event stream, the approval cards, the task table, the usage
+    panel and the memories, each following the session's events.
 
     ``SessionView(session)`` displays it; ``.attach(other)`` re-attaches every part.
     The parts are available as ``.header``, ``.context_widget``, ``.events_widget``,
-    ``.approvals_widget``, ``.tasks_widget`` and ``.usage_widget``.
+    ``.approvals_widget``, ``.tasks_widget``, ``.usage_widget`` and ``.memory_widget``
+    (the memories, hidden while the session's memory is off).
     """
 
     def __init__(self, session: Session | None = None, **kwargs: Any) -> None:
@@ -121,6 +123,7 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
         self.approvals_widget = ApprovalCards()
         self.tasks_widget = TaskTable()
         self.usage_widget = UsagePanel()
+        self.memory_widget = MemoryTable()
         bottom = ipywidgets.HBox(
             [self.tasks_widget, self.usage_widget],
             layout=ipywidgets.Layout(flex_flow="row wrap", align_items="stretch"),
@@ -133,6 +136,7 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
                 self.events_widget,
                 self.approvals_widget,
                 bottom,
+                self.memory_widget,
             ],
             **kwargs,
         )
@@ -151,6 +155,7 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
             self.approvals_widget,
             self.tasks_widget,
             self.usage_widget,
+            self.memory_widget,
         )
 
     @property
@@ -192,6 +197,8 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
             "---",
             self.events_widget._repr_markdown_(),
         ]
+        if self._session is not None and self._session.memory is not None:
+            parts.insert(-2, self.memory_widget._repr_markdown_())
         return "\n\n".join(parts)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

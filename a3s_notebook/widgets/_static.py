@@ -21,6 +21,7 @@ WIDGET_MODULES = (
     "approval_cards",
     "usage_panel",
     "session_header",
+    "memory_table",
 )
 """One ES module per widget (the entries of ``js/build.mjs``)."""
 

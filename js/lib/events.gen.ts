@@ -216,6 +216,9 @@ export interface ContextResolved {
   type: "context_resolved";
   total_items: number;
   total_tokens: number;
+  items?: (Record<string, unknown>)[];
+  failed?: Record<string, string>;
+  truncated?: boolean;
 }
 
 /** Context providers are being queried. */
@@ -339,6 +342,7 @@ export interface MemoryStored {
   memory_type: string;
   importance: number;
   tags: string[];
+  content?: string | null;
 }
 
 /** A message joined the history (the user's prompt, an answer, tool results). */
@@ -1004,6 +1008,9 @@ const DEFS: { readonly [name: string]: Spec } = {
       type: [true, { enum: ["context_resolved"] }],
       total_items: [true, "integer"],
       total_tokens: [true, "integer"],
+      items: [false, { array: { record: "unknown" } }],
+      failed: [false, { record: "string" }],
+      truncated: [false, "boolean"],
     },
   },
   ContextResolving: {
@@ -1152,6 +1159,7 @@ const DEFS: { readonly [name: string]: Spec } = {
       memory_type: [true, "string"],
       importance: [true, "number"],
       tags: [true, { array: "string" }],
+      content: [false, { anyOf: ["string", "null"] }],
     },
   },
   Message: {

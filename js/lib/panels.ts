@@ -6,7 +6,7 @@
 import { band, clampFraction } from "./context.js";
 import { h } from "./dom.js";
 import { formatCost, formatDuration, formatInt, formatPercent } from "./format.js";
-import type { ContextState, HeaderInfo, ModelUsage, Status, TaskItem, UsageState } from "./types.js";
+import type { ContextState, HeaderInfo, MemoryRow, ModelUsage, Status, TaskItem, UsageState } from "./types.js";
 
 // --- ContextBar ----------------------------------------------------------------------
 
@@ -293,4 +293,63 @@ export function goalLabel(goal: HeaderInfo["goal"]): HTMLElement | null {
   const done = goal.achieved ? "achieved" : `${Math.round(goal.progress * 100)}%`;
   const cls = `a3s-header-goal a3s-muted${goal.achieved ? " a3s-header-goal--achieved" : ""}`;
   return h("span", { class: cls, title: `goal: ${goal.description}` }, `Goal: ${goal.description} · ${done}`);
+}
+
+// --- MemoryTable ---------------------------------------------------------------------
+
+/** The agent's memories, most relevant first; `total` counts those not shown too. */
+export function renderMemoryTable(rows: MemoryRow[], total: number, store: string): HTMLElement {
+  const head = h(
+    "div",
+    { class: "a3s-panel-head" },
+    h("span", { class: "a3s-title" }, "Memories"),
+    h("span", { class: "a3s-muted" }, `${total} stored${store ? ` · ${store}` : ""}`),
+  );
+  if (rows.length === 0) {
+    return h(
+      "div",
+      { class: "a3s-memories" },
+      head,
+      h("div", { class: "a3s-empty" }, "No memories yet. What the agent remembers appears here."),
+    );
+  }
+  const body = rows.map((m) =>
+    h(
+      "tr",
+      { class: "a3s-memory", "data-memory-id": m.id },
+      h(
+        "td",
+        { class: "a3s-memory-content" },
+        m.content,
+        m.tags.length ? h("div", { class: "a3s-muted" }, m.tags.join(", ")) : null,
+      ),
+      h("td", null, m.type),
+      h("td", { class: "a3s-num" }, m.importance.toFixed(2)),
+      h("td", { class: "a3s-num" }, m.relevance.toFixed(2)),
+      h("td", { class: "a3s-num" }, formatInt(m.access_count)),
+    ),
+  );
+  return h(
+    "div",
+    { class: "a3s-memories" },
+    head,
+    h(
+      "table",
+      { class: "a3s-table" },
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          h("th", null, "Memory"),
+          h("th", null, "Type"),
+          h("th", { class: "a3s-num" }, "Importance"),
+          h("th", { class: "a3s-num" }, "Relevance"),
+          h("th", { class: "a3s-num" }, "Recalled"),
+        ),
+      ),
+      h("tbody", null, ...body),
+    ),
+  );
 }

@@ -356,3 +356,16 @@ export interface HeaderInfo {
   /** The goal being tracked (goal_tracking), with its progress 0..1. */
   goal?: { description: string; progress: number; achieved: boolean } | null;
 }
+
+// --- MemoryTable ---------------------------------------------------------------------
+
+/** One memory as the MemoryTable shows it (built by a3s_notebook/widgets/_memory_table.py). */
+export interface MemoryRow {
+  id: string;
+  content: string;
+  type: string;
+  importance: number;
+  relevance: number;
+  tags: string[];
+  access_count: number;
+}

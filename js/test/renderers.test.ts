@@ -4,7 +4,7 @@ import { afterEach, test } from "node:test";
 import { markPageTitle, orderCards, outcomeText, pendingBanner, renderCard, renderDiff, renderRules } from "../lib/approvals_view.js";
 import { renderArgs } from "../lib/args.js";
 import { EventStreamView, renderRow } from "../lib/event_stream_view.js";
-import { costText, renderContextBar, renderHeader, renderTaskTable, renderUsagePanel } from "../lib/panels.js";
+import { costText, renderContextBar, renderHeader, renderMemoryTable, renderTaskTable, renderUsagePanel } from "../lib/panels.js";
 import type { Card, Decision, Row, Status, UsageState } from "../lib/types.js";
 import { cleanup } from "./dom_env.js";
 
@@ -487,4 +487,24 @@ test("the usage panel shows what sub-agents spent, included in the totals", () =
   const labels = [...el.querySelectorAll(".a3s-stat-label")].map((n) => n.textContent);
   assert.ok(labels.includes("Sub-agents"));
   assert.match(el.textContent ?? "", /2 sub-agents · 3 calls · 600 tokens \(in the totals\)/);
+});
+
+test("memory table: rows most relevant first, tags, counts, no HTML from content", () => {
+  const el = renderMemoryTable(
+    [
+      { id: "a", content: `EUR ${XSS}`, type: "semantic", importance: 0.9, relevance: 0.93, tags: ["sales"], access_count: 2 },
+      { id: "b", content: "plotly", type: "episodic", importance: 0.5, relevance: 0.65, tags: [], access_count: 0 },
+    ],
+    2,
+    "/p/.a3s/memories/memories.jsonl",
+  );
+  assert.match(el.querySelector(".a3s-panel-head")?.textContent ?? "", /2 stored · \/p\/\.a3s/);
+  assert.equal(el.querySelectorAll("tbody tr").length, 2);
+  assert.equal(el.querySelector('[data-memory-id="a"] .a3s-muted')?.textContent, "sales");
+  assert.equal(el.querySelector('[data-memory-id="a"] img'), null);
+  assert.deepEqual(
+    [...el.querySelectorAll('[data-memory-id="a"] .a3s-num')].map((td) => td.textContent),
+    ["0.90", "0.93", "2"],
+  );
+  assert.match(renderMemoryTable([], 0, "").textContent ?? "", /No memories yet/);
 });
