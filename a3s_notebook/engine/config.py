@@ -143,6 +143,12 @@ class SessionConfig(BaseModel):
     """Stop before an LLM call once the session's known cost reaches this many USD."""
     token_limit: int | None = None
     """Stop before an LLM call once the session's total tokens reach this number."""
+    title: str | None = None
+    """A short title (generated after the first answer when ``auto_title`` is on, or set
+    by hand); shown in session lists."""
+    auto_title: bool = False
+    """Ask the model for a ``title`` once, after the first answer (one small call, with
+    its own ledger row, purpose ``title``)."""
 
     def __init__(self, **data: Any) -> None:
         try:

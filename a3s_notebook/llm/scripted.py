@@ -44,6 +44,10 @@ __all__ = ["SCRIPTED_MODELS", "ScriptedClient", "ScriptedTurn", "scripted_client
 SUMMARY_MARKER = "summarize the conversation"
 """Compaction prompts contain this phrase; the scripted model answers them with a summary."""
 
+TITLE_MARKER = "write a short title for this conversation"
+"""Title prompts contain this phrase (engine/_title.py); the scripted model answers them
+with the request's first words."""
+
 
 @dataclass
 class ScriptedTurn:
@@ -108,6 +112,7 @@ class ScriptedClient:
         self.delay = delay
         self.chunk_chars = chunk_chars
         self.calls = 0
+        self._titles = 0
         self.requests: list[list[Message]] = []
         self._ids = itertools.count(1)
         self._counted: tuple[Message | None, Message | None, int, int] = (None, None, 0, 0)
@@ -130,9 +135,12 @@ class ScriptedClient:
     ) -> ScriptedTurn:
         if not tools and messages and SUMMARY_MARKER in messages[-1].text().lower():
             return ScriptedTurn(text=_summary(messages[-1].text()))
+        if not tools and messages and TITLE_MARKER in messages[-1].text().lower():
+            return ScriptedTurn(text=_title(messages[-1].text()))
         if self._behaviour is not None:
             return self._behaviour(messages)
-        index = self.calls
+        # a title call answered above does not use up a scripted turn
+        index = self.calls - self._titles
         if index < len(self._turns):
             return self._turns[index]
         return ScriptedTurn(text="[scripted model: no more scripted turns]")
@@ -146,6 +154,8 @@ class ScriptedClient:
     ) -> AsyncIterator[StreamEvent]:
         """Stream the next scripted turn."""
         turn = self._next_turn(messages, tools)
+        if not tools and messages and TITLE_MARKER in messages[-1].text().lower():
+            self._titles += 1
         self.calls += 1
         self.requests.append(list(messages))
         blocks: list[TextBlock | ToolUseBlock] = []
@@ -212,6 +222,15 @@ def _summary(prompt: str) -> str:
         f"Current State: {len(lines)} lines of earlier conversation were summarised "
         "by the scripted model."
     )
+
+
+def _title(prompt: str) -> str:
+    for line in prompt.splitlines():
+        if line.startswith("Request:"):
+            words = line[len("Request:") :].split()[:6]
+            if words:
+                return " ".join(words).rstrip(".?!,;:").capitalize()
+    return "Scripted conversation"
 
 
 # --- the built-in demo behaviour --------------------------------------------------------
