@@ -29,6 +29,7 @@ from a3s_notebook.engine.lanes import (
 from a3s_notebook.llm.scripted import ScriptedClient
 from a3s_notebook.widgets._event_stream import EventStream
 from tests.conftest import turn
+from tests.test_magics import ip, magics, run  # noqa: F401  (ip is a fixture)
 
 EXECUTE = SessionLane.EXECUTE
 
@@ -508,6 +509,20 @@ async def test_a_stopped_queue_refuses_at_once_and_starts_again(make_session: An
     assert (await session.send_async("hello")).text == "hi"
 
 
+async def test_a_generate_rate_limit_spaces_out_runs(make_session: Any) -> None:
+    session = make_session(
+        ["one", "two"],
+        queue_config={
+            "lane_rate_limits": {"generate": {"limit_type": "per_minute", "max_operations": 1}}
+        },
+    )
+    clock = Clock()
+    session.queue.use_clock(clock=clock, sleep=clock.sleep)
+    assert (await session.send_async("a")).text == "one"
+    assert (await session.send_async("b")).text == "two"
+    assert clock.slept == [60.0]
+
+
 # --- config ---------------------------------------------------------------------------------
 
 
@@ -547,6 +562,7 @@ def test_every_reference_field_is_accepted_in_both_spellings() -> None:
         ({"retry_policy": {"fixed_delay_ms": 5}}, "fixed_delay_ms is used only by strategy"),
         ({"lane_timeouts": {"fast": 5}}, "unknown lane 'fast'"),
         ({"lane_handlers": {"execute": {"mode": "remote"}}}, "lane_handlers"),
+        ({"lane_handlers": {"generate": {"mode": "external"}}}, "cannot be handed out"),
         ({"enable_alerts": True, "alert_depth_warning": 9, "alert_depth_critical": 3}, "at least"),
     ],
 )
@@ -645,3 +661,40 @@ def test_queue_events_are_note_rows() -> None:
 
 def test_external_handler_errors_are_external_task_errors() -> None:
     assert issubclass(ExternalTaskError, RuntimeError)
+
+
+# --- magics ---------------------------------------------------------------------------------
+
+
+def test_the_queue_magic_and_the_title_in_the_list(
+    ip: Any,  # noqa: F811  (the fixture from test_magics)
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run(ip, "%a3s_session new one --model scripted/echo")
+    session = magics(ip).current
+    run(ip, "%a3s_session config auto_title=true")
+    run(ip, "%%ask\nwhat is the plan for today?")
+    listing = run(ip, "%a3s_session list")
+    assert list(listing["title"]) == ["What is the plan for today"]
+    capsys.readouterr()
+    run(ip, "%a3s_session queue")
+    out = capsys.readouterr().out
+    assert "metrics: off (queue_config enable_metrics=True turns them on)" in out
+    session.update_config(queue_config={"enable_dlq": True, "enable_metrics": True})
+
+    async def broken() -> None:
+        raise OSError("the disk is gone\nwith a long traceback")
+
+    with pytest.raises(OSError):
+        asyncio.run(session.queue.submit(EXECUTE, broken, command_type="bash"))
+    run(ip, "%a3s_session queue")
+    out = capsys.readouterr().out
+    assert "queue: running; 0 waiting, 0 running" in out
+    assert "Execute  Internal      0    0    2" in out
+    assert "dead letters: 1" in out
+    line = next(ln for ln in out.splitlines() if "after 1 tries" in ln)
+    assert line.endswith("OSError: the disk is gone")
+    assert "with a long traceback" not in out
+    session.stop_queue()
+    run(ip, "%a3s_session queue")
+    assert "queue: stopped (session.start_queue())" in capsys.readouterr().out

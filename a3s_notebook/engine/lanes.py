@@ -303,6 +303,19 @@ class SessionQueueConfig(BaseModel):
     def _lanes(cls, v: Any) -> Any:
         return _lane_keys(v)
 
+    @field_validator("lane_handlers")
+    @classmethod
+    def _handlers(
+        cls, v: dict[SessionLane, LaneHandlerConfig]
+    ) -> dict[SessionLane, LaneHandlerConfig]:
+        handler = v.get(SessionLane.GENERATE)
+        if handler is not None and handler.mode is not TaskHandlerMode.INTERNAL:
+            raise ValueError(
+                "the Generate lane holds whole runs (the agent loop itself), which cannot be "
+                "handed out: give a handler to the control, query or execute lane"
+            )
+        return v
+
     @field_validator("default_timeout_ms")
     @classmethod
     def _timeout(cls, v: int | None) -> int | None:
@@ -711,7 +724,6 @@ class LaneQueue:
         failures = 0
         while True:
             try:
-                await self._rate_wait(lane)
                 async with self.slot(lane):
                     # a retry's external task has an id of its own: a late answer to a try
                     # that timed out must not complete the next one
@@ -983,6 +995,7 @@ class LaneQueue:
         time a command inside it with :meth:`timed`.
         """
         self._check_running("run" if lane is SessionLane.GENERATE else "command")
+        await self._rate_wait(lane)  # each run, command or retry takes a token
         token = await self._acquire(lane)
         try:
             yield
