@@ -938,14 +938,21 @@ class Session:
         first answer. The call is a ledger row with purpose ``title``.
         """
         from a3s_notebook.engine._title import clean_title, first_exchange, title_prompt
-        from a3s_notebook.llm.types import complete
+        from a3s_notebook.llm.types import Done
 
         if self.config.title and not force:
             return self.config.title
         exchange = first_exchange(self.messages)
         if exchange is None:
             return None
-        response = await complete(self.llm, [Message.user(title_prompt(*exchange))])
+        response: LlmResponse | None = None
+        # read the stream to its end: a generator left open is finalised later, on a
+        # loop that may be gone by then
+        async for event in self.llm.stream([Message.user(title_prompt(*exchange))]):
+            if isinstance(event, Done):
+                response = event.response
+        if response is None:
+            raise RuntimeError(f"{self.model_name}: the title call ended without an answer")
         self._record_usage(
             response.usage,
             turn=None,

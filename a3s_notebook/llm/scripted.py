@@ -229,7 +229,8 @@ def _title(prompt: str) -> str:
         if line.startswith("Request:"):
             words = line[len("Request:") :].split()[:6]
             if words:
-                return " ".join(words).rstrip(".?!,;:").capitalize()
+                title = " ".join(words).rstrip(".?!,;:")
+                return title[:1].upper() + title[1:]
     return "Scripted conversation"
 
 
