@@ -598,7 +598,7 @@ def test_a_title_is_generated_once_after_the_first_answer_and_restored(
     manager.forget_session("t")
     again = SessionManager(tmp_path / "sessions")
     assert again.restore_session("t").config.title == "What is two plus two, please"
-    assert [s.config.title for s in again.list_sessions()] == ["What is two plus two, please"]
+    assert [s.title for s in again.list_sessions()] == ["What is two plus two, please"]
 
 
 def test_no_title_unless_asked(make_session: Any) -> None:

@@ -251,6 +251,11 @@ class Session:
         return self.config.name or self.id
 
     @property
+    def title(self) -> str | None:
+        """The session's short title (``config.title``), if one was generated or set."""
+        return self.config.title
+
+    @property
     def workspace(self) -> Path:
         """The folder the tools may touch."""
         return workspace_of(self.config)
