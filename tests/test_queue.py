@@ -207,6 +207,33 @@ async def test_an_external_task_nobody_completes_times_out(make_session: Any) ->
     assert session.complete_external_task(task.task_id, "late") is False
 
 
+async def test_a_cancelled_run_withdraws_its_external_task(make_session: Any) -> None:
+    session = bash_session(make_session)
+    session.set_lane_handler("execute", mode="external")
+    pending = asyncio.Event()
+    session.subscribe(lambda e: pending.set() if e.type == "external_task_pending" else None)
+    run = asyncio.ensure_future(session.send_async("go"))
+    await pending.wait()
+    (task,) = session.pending_external_tasks()
+    assert session.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert session.pending_external_tasks() == []
+    assert session.complete_external_task(task.task_id, "too late") is False
+
+
+def test_a_handler_may_complete_the_task_itself_and_return_none(make_session: Any) -> None:
+    session = bash_session(make_session)
+
+    def handler(task: ExternalTask) -> None:
+        # e.g. it hands the task to a queue and a worker answers
+        assert session.complete_external_task(task.task_id, "answered by a worker")
+
+    session.set_lane_handler("execute", handler)
+    session.send("go")
+    assert tool_end(session).output == "answered by a worker"
+
+
 def test_hybrid_runs_here_and_announces(make_session: Any, workspace: Path) -> None:
     session = bash_session(make_session)
     session.set_lane_handler("execute", mode="hybrid")
