@@ -792,6 +792,12 @@ class A3sMagics(Magics):
         msg = f"session '{session.name}' ({session.model_name}) in {_shown(session.workspace)}"
         print(msg + "".join(f"; {n}" for n in (created, note) if n))
 
+    def _cmd_queue(self, args: list[str]) -> None:
+        s = self._simple(
+            "queue", "The lane queue: lanes, metrics, external tasks, dead letters.", args
+        )
+        print("\n".join(_queue_report(s)))
+
     def _cmd_use(self, args: list[str]) -> None:
         p = self._parser("use", "Make a session current (restoring it from its file if needed).")
         p.add_argument("name")
@@ -813,6 +819,7 @@ class A3sMagics(Magics):
                 {
                     "current": "*" if s is self.current else "",
                     "name": s.name,
+                    "title": s.config.title or "",
                     "id": s.id,
                     "model": s.model_name,
                     "state": s.state.value,
@@ -823,7 +830,17 @@ class A3sMagics(Magics):
             )
         frame = pd.DataFrame(
             rows,
-            columns=["current", "name", "id", "model", "state", "messages", "tokens", "cost_usd"],
+            columns=[
+                "current",
+                "name",
+                "title",
+                "id",
+                "model",
+                "state",
+                "messages",
+                "tokens",
+                "cost_usd",
+            ],
         )
         return frame.astype({"cost_usd": "Float64"})
 
@@ -855,6 +872,8 @@ class A3sMagics(Magics):
         "max_tool_rounds",
         "planning_enabled",
         "goal_tracking",
+        "title",
+        "auto_title",
     )
 
     def _cmd_config(self, args: list[str]) -> Any:
@@ -941,7 +960,7 @@ class A3sMagics(Magics):
                 parsed = json.loads(value)
             except ValueError:
                 parsed = value
-        if field in ("name", "system_prompt", "workspace") and parsed is not None:
+        if field in ("name", "system_prompt", "workspace", "title") and parsed is not None:
             parsed = value
         s.update_config(**{field: parsed})
 
@@ -1092,6 +1111,51 @@ class A3sMagics(Magics):
         print(f"wrote {path}")
 
 
+def _queue_report(session: Session) -> list[str]:
+    """The lines of ``%a3s_session queue``: lanes, metrics, external tasks, dead letters."""
+    stats = session.queue_stats()
+    metrics = session.queue_metrics()
+    state = "running" if session.queue.running else "stopped (session.start_queue())"
+    lines = [f"queue: {state}; {stats.total_pending} waiting, {stats.total_active} running"]
+    lines.append(f"{'lane':<9}{'mode':<10}{'wait':>5}{'run':>5}{'max':>5}")
+    for name, lane in stats.lanes.items():
+        lines.append(
+            f"{name:<9}{lane.handler_mode:<10}{lane.pending:>5}{lane.active:>5}"
+            f"{lane.max_concurrency:>5}"
+        )
+    if metrics is None:
+        lines.append("metrics: off (queue_config enable_metrics=True turns them on)")
+    else:
+        lines.append(
+            f"{'lane':<9}{'submitted':>10}{'done':>6}{'failed':>7}{'retried':>8}{'dead':>6}"
+            f"{'p50 ms':>9}{'p95 ms':>9}"
+        )
+        for name, m in metrics.lanes.items():
+            p50 = "-" if m.latency_p50_ms is None else f"{m.latency_p50_ms:.0f}"
+            p95 = "-" if m.latency_p95_ms is None else f"{m.latency_p95_ms:.0f}"
+            lines.append(
+                f"{name:<9}{m.submitted:>10}{m.completed:>6}{m.failed:>7}{m.retried:>8}"
+                f"{m.dead_lettered:>6}{p50:>9}{p95:>9}"
+            )
+    for task in session.pending_external_tasks():
+        lines.append(
+            f"external task {task.task_id}: {task.command_type} in {task.lane.value} "
+            "(session.complete_external_task(task_id, result))"
+        )
+    dead = session.dead_letters()
+    if not session.queue.config.enable_dlq:
+        lines.append("dead letters: off (queue_config enable_dlq=True keeps them)")
+    else:
+        lines.append(f"dead letters: {len(dead)}")
+        for d in dead:
+            error = d.error.splitlines()[0] if d.error else ""
+            lines.append(
+                f"  {d.command_id} {d.command_type} ({d.lane_id}) after {d.attempts} tries: "
+                f"{error[:200]}"
+            )
+    return lines
+
+
 _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
 
   new NAME [--model M] [--workspace DIR [--create]] [--system TEXT] [--timeout SECONDS]
@@ -1107,6 +1171,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   allow RULE | deny RULE | ask RULE      e.g. allow 'Bash(git:*)'
   rules [--remove RULE]
   tasks               the agent's task list
+  queue               the lane queue: lanes, metrics, external tasks, dead letters
   cost [--by model|day|session] [--all]
   export PATH         .md (transcript, approvals, cost) or .jsonl
   kernel-tools [on|off]  inspect/python/notebook_read/notebook_edit/propose_cell

@@ -13,7 +13,10 @@ from a3s_notebook.engine.errors import (
     BudgetExceededError,
     CommandTimeoutError,
     ConfigError,
+    ExternalTaskError,
+    ExternalTaskTimeoutError,
     InvalidSessionIdError,
+    QueueStoppedError,
     SecurityBlockedError,
     SessionLockedError,
     SessionNotFoundError,
@@ -45,7 +48,16 @@ from a3s_notebook.engine.hitl import (
     PendingConfirmationInfo,
     TimeoutAction,
 )
-from a3s_notebook.engine.lanes import SessionLane, SessionQueueConfig
+from a3s_notebook.engine.lanes import (
+    ExternalTask,
+    ExternalTaskResult,
+    LaneHandlerConfig,
+    RateLimit,
+    RetryPolicy,
+    SessionLane,
+    SessionQueueConfig,
+    TaskHandlerMode,
+)
 from a3s_notebook.engine.manager import DEFAULT_MODEL, SessionManager
 from a3s_notebook.engine.permissions import (
     PermissionDecision,
@@ -69,6 +81,15 @@ __all__ = [
     "BudgetExceededError",
     "CommandTimeoutError",
     "ConfigError",
+    "ExternalTask",
+    "ExternalTaskError",
+    "ExternalTaskResult",
+    "ExternalTaskTimeoutError",
+    "LaneHandlerConfig",
+    "QueueStoppedError",
+    "RateLimit",
+    "RetryPolicy",
+    "TaskHandlerMode",
     "ConfirmationManager",
     "ConfirmationPolicy",
     "ConfirmationReceived",

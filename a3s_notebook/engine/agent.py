@@ -9,6 +9,7 @@ it took (quirks 2 and 3 fixed).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from a3s_notebook.engine._guard import GateDecision, gate_tool_call
 from a3s_notebook.engine.compaction import should_auto_compact
 from a3s_notebook.engine.config import SessionState
 from a3s_notebook.engine.context import with_context
-from a3s_notebook.engine.errors import AgentError, SessionPausedError
+from a3s_notebook.engine.errors import AgentError, ExternalTaskError, SessionPausedError
 from a3s_notebook.engine.events import (
     AgentEnd,
     AgentStart,
@@ -35,7 +36,7 @@ from a3s_notebook.engine.events import (
     TurnStart,
 )
 from a3s_notebook.engine.hooks import HookBlockedError, split_model
-from a3s_notebook.engine.lanes import SessionLane
+from a3s_notebook.engine.lanes import ExternalTaskResult, SessionLane
 from a3s_notebook.engine.permissions import PermissionDecision
 from a3s_notebook.engine.planning import PlannedRun
 from a3s_notebook.engine.tasks import TaskStatus
@@ -494,7 +495,17 @@ async def _execute(deps: RunDeps, call: ToolCall) -> _Outcome:
     async def run() -> ToolResult:
         return await deps.tools.execute(call.name, call.args, ctx)
 
-    result = await deps.queue.run(lane, run)
+    try:
+        result = await deps.queue.submit(
+            lane,
+            run,
+            command_type=call.name,
+            payload=call.args,
+            on_external=lambda outcome: external_tool_result(call.name, outcome),
+        )
+    except ExternalTaskError as exc:
+        # the model reads why the handler failed (or never answered), like any tool error
+        result = ToolResult.error(call.name, str(exc))
     tail = stream.flush()
     if tail:
         deps.emit(ToolOutputDelta(id=call.id, name=call.name, delta=tail))
@@ -521,6 +532,25 @@ async def _execute(deps: RunDeps, call: ToolCall) -> _Outcome:
     if hooked.output is not None:
         output = hooked.output
     return _finish(deps, call, output, result.exit_code, ms, result.metadata)
+
+
+def external_tool_result(name: str, outcome: ExternalTaskResult) -> ToolResult:
+    """A tool's result from an external handler's: a string is the output; a dict with
+    ``output`` gives the output (and ``exit_code``); anything else is shown as JSON."""
+    value = outcome.result
+    if isinstance(value, ToolResult):
+        return value
+    if isinstance(value, str):
+        return ToolResult(name=name, output=value)
+    if isinstance(value, dict) and "output" in value:
+        code = value.get("exit_code", 0)
+        return ToolResult(
+            name=name,
+            output=str(value["output"]),
+            exit_code=code if isinstance(code, int) else 1,
+            metadata={"external": True},
+        )
+    return ToolResult(name=name, output=json.dumps(value, default=str))
 
 
 def _finish(

@@ -161,6 +161,12 @@ class SessionConfig(BaseModel):
     workspace, across kernels); ``"memory"`` keeps them in this process only. When on, the
     agent gets the ``remember`` and ``recall`` tools and the memories relevant to each
     prompt are added to its system prompt."""
+    title: str | None = None
+    """A short title (generated after the first answer when ``auto_title`` is on, or set
+    by hand); shown in session lists."""
+    auto_title: bool = False
+    """Ask the model for a ``title`` once, after the first answer (one small call, with
+    its own ledger row, purpose ``title``)."""
 
     def __init__(self, **data: Any) -> None:
         try:

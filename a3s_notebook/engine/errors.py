@@ -13,7 +13,10 @@ __all__ = [
     "BudgetExceededError",
     "CommandTimeoutError",
     "ConfigError",
+    "ExternalTaskError",
+    "ExternalTaskTimeoutError",
     "InvalidSessionIdError",
+    "QueueStoppedError",
     "SecurityBlockedError",
     "SessionNotFoundError",
     "SessionLockedError",
@@ -100,6 +103,28 @@ class CommandTimeoutError(TimeoutError):
     def __reduce__(self) -> tuple[Any, ...]:
         kwargs = {"lane": self.lane, "timeout_ms": self.timeout_ms}
         return (_rebuild, (type(self), str(self), kwargs))
+
+
+class QueueStoppedError(RuntimeError):
+    """A command (or a run) was submitted while the session's queue is stopped.
+
+    Nothing waits: start the queue again with ``session.start_queue()``.
+    """
+
+
+class ExternalTaskError(RuntimeError):
+    """An external lane handler failed a task (or nobody completed it in time)."""
+
+    def __init__(self, message: str, *, task_id: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), str(self), {"task_id": self.task_id}))
+
+
+class ExternalTaskTimeoutError(ExternalTaskError, TimeoutError):
+    """Nobody completed an external task within its ``timeout_ms``."""
 
 
 def _rebuild(cls: type[BaseException], message: str, kwargs: dict[str, Any]) -> BaseException:

@@ -69,7 +69,18 @@ from a3s_notebook.engine.hitl import (
     PendingConfirmationInfo,
 )
 from a3s_notebook.engine.hooks import Hook, HookEngine
-from a3s_notebook.engine.lanes import LaneQueue, QueueStats, SessionLane
+from a3s_notebook.engine.lanes import (
+    DeadLetter,
+    ExternalHandler,
+    ExternalTask,
+    LaneHandlerConfig,
+    LaneQueue,
+    QueueMetrics,
+    QueueStats,
+    SessionLane,
+    SessionQueueConfig,
+    TaskHandlerMode,
+)
 from a3s_notebook.engine.memory import (
     MEMORY_FILE,
     AgentMemory,
@@ -167,7 +178,7 @@ class Session:
         self._llm_factory = llm_factory
         self._subscribers: list[Subscriber] = []
         self._replaying = False
-        self.queue = LaneQueue(config.queue_config, session_id=session_id)
+        self.queue = LaneQueue(config.queue_config, session_id=session_id, emit=self._emit)
         self.confirmations = ConfirmationManager(
             config.confirmation_policy or ConfirmationPolicy.enabled_policy(), self._emit
         )
@@ -282,6 +293,11 @@ class Session:
     def name(self) -> str:
         """The config's name, or the id when the name is empty."""
         return self.config.name or self.id
+
+    @property
+    def title(self) -> str | None:
+        """The session's short title (``config.title``), if one was generated or set."""
+        return self.config.title
 
     @property
     def workspace(self) -> Path:
@@ -556,6 +572,7 @@ class Session:
         self._sync_skills()
         self._sync_task_tool()
         self._sync_memory()
+        self.queue.reconfigure(self.config.queue_config)
 
     def _config_changed(self) -> None:
         self._emit(ConfigChanged(config=self.config.to_dict()))
@@ -933,6 +950,136 @@ class Session:
         """Pending and active commands per lane."""
         return self.queue.stats()
 
+    # --- the queue's other parts (engine/lanes.py) -----------------------------------
+
+    def set_lane_handler(
+        self,
+        lane: str | SessionLane,
+        handler: ExternalHandler | None = None,
+        *,
+        mode: str | TaskHandlerMode | None = None,
+        timeout_ms: int = 60000,
+    ) -> LaneHandlerConfig:
+        """Route a lane's commands to an external handler (persisted; the callable is not).
+
+        ``set_lane_handler("execute", fn)`` sends every Execute-lane tool call to ``fn(task)``
+        (sync or async; see :data:`ExternalHandler`): what it returns is the tool's
+        result. With no ``handler`` and ``mode="external"`` the tasks wait for
+        :meth:`complete_external_task`; ``mode="hybrid"`` runs them here and announces
+        them; ``mode="internal"`` (or no arguments) goes back to normal. A task nobody
+        completes within ``timeout_ms`` fails with a timeout.
+        """
+        which = SessionLane.parse(lane)
+        if mode is None:
+            mode = TaskHandlerMode.EXTERNAL if handler is not None else TaskHandlerMode.INTERNAL
+        config = LaneHandlerConfig.model_validate({"mode": mode, "timeout_ms": timeout_ms})
+        if handler is not None and not callable(handler):
+            raise TypeError(f"handler must be a callable taking an ExternalTask, not {handler!r}")
+        if handler is not None and config.mode is not TaskHandlerMode.EXTERNAL:
+            raise ValueError(
+                f"a handler runs tasks only in mode 'external' (got {config.mode.value!r}): "
+                "leave mode out, or pass no handler"
+            )
+        queue = (self.config.queue_config or SessionQueueConfig()).model_dump(
+            mode="json", exclude_none=True
+        )
+        handlers = dict(queue.get("lane_handlers") or {})
+        if config.mode is TaskHandlerMode.INTERNAL:
+            handlers.pop(which.value, None)
+        else:
+            handlers[which.value] = config.model_dump(mode="json")
+        queue["lane_handlers"] = handlers
+        self.update_config(queue_config=queue)
+        self.queue.set_handler(which, handler)
+        return config
+
+    def lane_handler(self, lane: str | SessionLane) -> LaneHandlerConfig:
+        """A lane's handler mode and timeout."""
+        return self.queue.config.handler_of(SessionLane.parse(lane))
+
+    def pending_external_tasks(self) -> list[ExternalTask]:
+        """External tasks waiting for :meth:`complete_external_task`, oldest first."""
+        return self.queue.pending_external_tasks()
+
+    def complete_external_task(self, task_id: str, result: Any = None) -> bool:
+        """Complete an external task; True if it was pending (False: unknown, done or
+        timed out). ``result``: a string (the tool's output), a dict with ``output``
+        (and ``exit_code``), an :class:`ExternalTaskResult`, or a dict with ``success``
+        and ``error`` to fail it. Safe from any thread and inside a running loop."""
+        return self.queue.complete_external_task(task_id, result)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Commands that failed for good (empty unless ``queue_config.enable_dlq``)."""
+        return self.queue.dead_letters()
+
+    def queue_metrics(self) -> QueueMetrics | None:
+        """Per-lane counts and latencies (None unless ``queue_config.enable_metrics``)."""
+        return self.queue.metrics()
+
+    def start_queue(self) -> None:
+        """Accept commands and runs again after :meth:`stop_queue`."""
+        self.queue.start()
+
+    def stop_queue(self) -> None:
+        """Refuse new commands and runs: they fail at once with
+        :class:`QueueStoppedError` (nothing waits); work already queued finishes."""
+        self.queue.stop()
+
+    # --- title -----------------------------------------------------------------------
+
+    async def generate_title_async(self, *, force: bool = False) -> str | None:
+        """Ask the model for a short title and store it (``config.title``, logged).
+
+        Once: a session that has a title keeps it unless ``force``. None before the
+        first answer. The call is a ledger row with purpose ``title``.
+        """
+        from a3s_notebook.engine._title import clean_title, first_exchange, title_prompt
+        from a3s_notebook.llm.types import Done
+
+        if self.config.title and not force:
+            return self.config.title
+        exchange = first_exchange(self.messages)
+        if exchange is None:
+            return None
+        response: LlmResponse | None = None
+        # read the stream to its end: a generator left open is finalised later, on a
+        # loop that may be gone by then
+        async for event in self.llm.stream([Message.user(title_prompt(*exchange))]):
+            if isinstance(event, Done):
+                response = event.response
+        if response is None:
+            raise RuntimeError(f"{self.model_name}: the title call ended without an answer")
+        self._record_usage(
+            response.usage,
+            turn=None,
+            latency_ms=None,
+            ttft_ms=None,
+            tool_names=[],
+            purpose="title",
+            move_context=False,
+        )
+        title = clean_title(response.message.text())
+        if not title:
+            return None
+        self.update_config(title=title)
+        return title
+
+    def generate_title(self, *, force: bool = False) -> str | None:
+        """Sync form of :meth:`generate_title_async`."""
+        return _sync.run_sync(
+            lambda: self.generate_title_async(force=force),
+            home_loop=self._home_loop(),
+            name="generate_title",
+        )
+
+    async def _maybe_title(self) -> None:
+        if not self.config.auto_title or self.config.title:
+            return
+        try:
+            await self.generate_title_async()
+        except Exception as exc:  # a title is a nicety: the answer stands
+            logger.warning("session %s: no title generated: %s", self.id, exc)
+
     # --- hooks (engine/hooks.py) ------------------------------------------------------
 
     def hook(self, event: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -1039,7 +1186,9 @@ class Session:
                 # provenance belongs to this run only
                 self.provenance = provenance
                 try:
-                    return await run_agent(self._run_deps(), prompt, plan=plan)
+                    result = await run_agent(self._run_deps(), prompt, plan=plan)
+                    await self._maybe_title()
+                    return result
                 finally:
                     self.provenance = None
         finally:

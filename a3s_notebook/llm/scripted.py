@@ -56,6 +56,9 @@ GOAL_CHECK_MARKER = "You judge progress towards a goal"
 """The planner's system prompts (:mod:`a3s_notebook.engine.planning`) begin with these
 phrases; the built-in scripted models answer them with a plan, a goal or a verdict
 derived from the prompt (see :func:`planner_turn`)."""
+TITLE_MARKER = "write a short title for this conversation"
+"""Title prompts contain this phrase (engine/_title.py); the scripted model answers them
+with the request's first words."""
 
 
 @dataclass
@@ -127,6 +130,7 @@ class ScriptedClient:
         self.delay = delay
         self.chunk_chars = chunk_chars
         self.calls = 0
+        self._titles = 0
         self.requests: list[list[Message]] = []
         self.systems: list[str | None] = []
         """The system prompt of each call (what context providers added is in it)."""
@@ -177,6 +181,8 @@ class ScriptedClient:
     ) -> ScriptedTurn:
         if not tools and messages and SUMMARY_MARKER in messages[-1].text().lower():
             return ScriptedTurn(text=_summary(messages[-1].text()))
+        if not tools and messages and TITLE_MARKER in messages[-1].text().lower():
+            return ScriptedTurn(text=_title(messages[-1].text()))
         if self._behaviour is not None:
             # a behaviour (the built-in models) plans too; replayed turns replay every
             # call, the planner's included, so a test can script a bad plan
@@ -184,7 +190,8 @@ class ScriptedClient:
             if planned is not None:
                 return planned
             return self._behaviour(messages)
-        index = self.calls
+        # a title call answered above does not use up a scripted turn
+        index = self.calls - self._titles
         if index < len(self._turns):
             return self._turns[index]
         return ScriptedTurn(text="[scripted model: no more scripted turns]")
@@ -198,6 +205,8 @@ class ScriptedClient:
     ) -> AsyncIterator[StreamEvent]:
         """Stream the next scripted turn."""
         turn = self._next_turn(messages, tools, system)
+        if not tools and messages and TITLE_MARKER in messages[-1].text().lower():
+            self._titles += 1
         self.calls += 1
         self.requests.append(list(messages))
         self.systems.append(system)
@@ -338,6 +347,16 @@ def planner_turn(
     else:
         return None
     return ScriptedTurn(text=json.dumps(answer))
+
+
+def _title(prompt: str) -> str:
+    for line in prompt.splitlines():
+        if line.startswith("Request:"):
+            words = line[len("Request:") :].split()[:6]
+            if words:
+                title = " ".join(words).rstrip(".?!,;:")
+                return title[:1].upper() + title[1:]
+    return "Scripted conversation"
 
 
 # --- the built-in demo behaviour --------------------------------------------------------

@@ -9,6 +9,7 @@ end swaps its live text for the row without a flicker.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import traitlets
@@ -71,6 +72,14 @@ _BOUNDARIES = frozenset(
 _BOUNDARIES |= frozenset(
     {"planning_end", "step_start", "step_end", "goal_extracted", "goal_progress", "goal_achieved"}
 )
+# the queue's notices (engine/lanes.py): note rows with topic "queue"
+_BOUNDARIES = _BOUNDARIES | {
+    "external_task_pending",
+    "external_task_completed",
+    "command_retry",
+    "command_dead_lettered",
+    "queue_alert",
+}
 
 
 def clip_output(text: str) -> tuple[str, bool]:
@@ -658,6 +667,46 @@ class EventStream(SessionWidget):
             detail,
             tone="warn" if ev.failed else "info",
             items=items,
+        )
+
+    def _on_external_task_pending(self, ev: Any) -> None:
+        args = json.dumps(ev.payload, ensure_ascii=False, default=str)
+        self._note(
+            "queue",
+            f"{ev.command_type} handed to an external handler",
+            f"task {ev.task_id} in the {ev.lane} lane, waits up to {ev.timeout_ms / 1000:g} s",
+            items=[args] if ev.payload else None,
+        )
+
+    def _on_external_task_completed(self, ev: Any) -> None:
+        self._note(
+            "queue",
+            f"external task {ev.task_id} " + ("completed" if ev.success else "failed"),
+            tone="ok" if ev.success else "danger",
+        )
+
+    def _on_command_retry(self, ev: Any) -> None:
+        self._note(
+            "queue",
+            f"{ev.command_type} failed: try {ev.attempt} in {ev.delay_ms} ms",
+            f"command {ev.command_id} in the {ev.lane} lane",
+            tone="warn",
+        )
+
+    def _on_command_dead_lettered(self, ev: Any) -> None:
+        self._note(
+            "queue",
+            f"{ev.command_type} failed for good after {ev.attempts} tries",
+            f"command {ev.command_id} in the {ev.lane} lane: {ev.error}",
+            tone="danger",
+        )
+
+    def _on_queue_alert(self, ev: Any) -> None:
+        self._note(
+            "queue",
+            f"queue {ev.level}: {ev.alert_type.replace('_', ' ')}",
+            ev.message,
+            tone="danger" if ev.level == "critical" else "warn",
         )
 
     def _on_agent_end(self, ev: Any) -> None:
