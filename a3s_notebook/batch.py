@@ -307,7 +307,9 @@ async def _run_cell_async(
     try:
         if manager.store.exists(sid):
             # an earlier attempt that did not finish: keep it beside, start afresh
-            manager.store.archive(sid)
+            archive = getattr(manager.store, "archive", None)
+            if archive is not None:
+                archive(sid)
             manager.store.delete(sid)
         config = _cell_config(base, cell, folder)
         llm = cell.factory() if cell.factory is not None else None
@@ -431,7 +433,7 @@ class _WidgetProgress:
         self._text = widgets.HTML(value="")
         self.box = widgets.HBox([self._bar, self._text])
         self.box.add_class("a3s-batch-progress")
-        display(self.box)
+        display(self.box)  # type: ignore[no-untyped-call,unused-ignore]
 
     def __call__(self, p: BatchProgress) -> None:
         import html
@@ -443,7 +445,7 @@ class _WidgetProgress:
 
 class _TqdmProgress:
     def __init__(self, total: int) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
         self._bar = tqdm(total=total, desc="batch", unit="cell", file=sys.stderr)
 
@@ -611,14 +613,14 @@ def _drive_dask(sched: _Scheduler, client: Any, base: SessionConfig, folder: Pat
         ) from None
     config = base.model_dump(mode="json")
     futures: dict[Any, BatchCell] = {}
-    queue = as_completed()
+    queue = as_completed()  # type: ignore[no-untyped-call,unused-ignore]
 
     def submit_ready() -> None:
         while (cell := sched.next()) is not None:
             spec = {"cell": cell, "folder": str(folder), "config": config}
             fut = client.submit(run_cell, spec, pure=False, key=f"a3s-{cell.session_id}")
             futures[fut] = cell
-            queue.add(fut)
+            queue.add(fut)  # type: ignore[no-untyped-call,unused-ignore]
 
     submit_ready()
     try:
