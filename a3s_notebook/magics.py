@@ -150,7 +150,12 @@ def _ask_parser() -> _ArgParser:
         "filled from your variables; unknown placeholders stay as they are.",
     )
     p.add_argument("-s", "--session", help="session name or id (default: the current one)")
-    p.add_argument("-m", "--model", help="switch the session to this provider/model first")
+    p.add_argument(
+        "-m",
+        "--model",
+        help="switch the session to this provider/model first; several, comma separated "
+        "(-m a,b,c), run the prompt on each model side by side (a fork of the session each)",
+    )
     p.add_argument(
         "--background",
         action="store_true",
@@ -375,6 +380,8 @@ class A3sMagics(Magics):
             return None
         session = self._session(args.session)
         self.current = session
+        if args.model and "," in args.model:
+            return await self._ask_compare(args, session, cell)
         if args.model:
             self.manager.configure(session.id, model=args.model)
         if args.tools:
@@ -417,6 +424,39 @@ class A3sMagics(Magics):
                 file=sys.stderr,
             )
             raise
+
+    async def _ask_compare(self, args: argparse.Namespace, session: Session, cell: str) -> Any:
+        """``%%ask -m a,b,c``: the prompt on each model at once, one column per model."""
+        from a3s_notebook._compare import parse_models, run_compare
+
+        models = parse_models(args.model)
+        if args.background:
+            raise _UsageError("%%ask: --background runs one model; drop it to compare models")
+        prompt = interpolate(cell.strip(), self.shell.user_ns if self.shell else {})
+        if not prompt:
+            raise _UsageError("%%ask: the cell is empty; write the prompt below the %%ask line")
+        tools = [n.strip() for n in (args.tools or "").split(",") if n.strip()]
+
+        def prepare(fork: Session) -> None:
+            for name in tools:
+                self._add_user_tool(fork, name)
+            if not self._in_kernel() and not args.quiet:
+                self._attach_console(fork)
+
+        show = None
+        if not args.quiet and self.show_view and self._in_kernel():
+            from IPython.display import display
+
+            show = display
+        return await run_compare(
+            self.manager,
+            session,
+            models,
+            prompt,
+            provenance=self._provenance(),
+            prepare=prepare,
+            display=show,
+        )
 
     def _provenance(self) -> dict[str, Any]:
         shell = self.shell
