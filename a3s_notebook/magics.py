@@ -689,6 +689,28 @@ class A3sMagics(Magics):
             return None
         return self._cmd_show([])
 
+    def _cmd_replay(self, args: list[str]) -> Any:
+        p = self._parser(
+            "replay",
+            "Replay a recorded session (name, id or .jsonl file) into a fresh view, with its "
+            "recorded timing; nothing is run again.",
+        )
+        p.add_argument("name")
+        p.add_argument("--speed", type=float, default=1.0, help="how much faster (default 1)")
+        p.add_argument(
+            "--max-pause", type=float, default=5.0, help="longest pause in seconds (default 5)"
+        )
+        a = p.parse_args(args)
+        replay = self.manager.replay(a.name, speed=a.speed, max_pause=a.max_pause)
+        if self._in_kernel() and self.show_view:
+            from IPython.display import display
+
+            display(replay)  # type: ignore[no-untyped-call,unused-ignore]  # plays as a task
+            return None
+        self._attach_console(replay.session)
+        replay.play()
+        return None
+
     def _cmd_help(self, args: list[str]) -> None:
         print(_HELP)
 
@@ -1013,6 +1035,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   pause | resume | clear | compact
   fork NAME           copy the current session and switch to the copy
   delete NAME
+  replay NAME [--speed 4] [--max-pause SECONDS]   replay a recorded session (or .jsonl file)
   allow RULE | deny RULE | ask RULE      e.g. allow 'Bash(git:*)'
   rules [--remove RULE]
   tasks               the agent's task list
@@ -1027,7 +1050,8 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   help
 
 %%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text] [--tools FN1,FN2]
-  the cell body is the prompt; {name} is filled from your variables"""
+  the cell body is the prompt; {name} is filled from your variables;
+  -m A,B,C runs it on each model side by side"""
 
 
 def _in_voila() -> bool:
