@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from a3s_notebook.engine import ConfigError, SessionConfig, SessionManager, SessionNotFoundError
+from a3s_notebook.engine import (
+    ConfigError,
+    PermissionPolicy,
+    SessionConfig,
+    SessionManager,
+    SessionNotFoundError,
+)
 from a3s_notebook.engine.events import ConfirmationRequired
+from a3s_notebook.llm.errors import UnknownModelError
 from a3s_notebook.llm.scripted import ScriptedClient, ScriptedTurn
 from a3s_notebook.widgets import ApprovalCards, EventStream
 
@@ -141,3 +148,39 @@ def test_magic_replays_into_the_terminal(
     assert "Echo: what is replay" in out
     run(ip, "%a3s_session replay taught --speed 0")
     assert "replay(speed=0.0): use a number > 0" in capsys.readouterr().err
+
+
+# --- scripted/replay:<file>: the recorded model, the tools for real ------------------------
+
+
+def test_replayed_model_answers_and_the_tools_really_run(tmp_path: Path) -> None:
+    manager, sid, _ = _record(tmp_path / "s", tmp_path / "ws")
+    log = tmp_path / "s" / f"{sid}.jsonl"
+    fresh = tmp_path / "fresh"
+    # this time a rule allows the writes: both files are written, in the fresh workspace
+    session = manager.create_session(
+        SessionConfig(workspace=str(fresh), permission_policy=PermissionPolicy(allow=["write"])),
+        model=f"scripted/replay:{log}",
+    )
+    assert session.send("make two files").text == "All done."
+    assert (fresh / "a.txt").read_text() == "A" and (fresh / "b.txt").read_text() == "B"
+    # and when a rule denies them, the same answers meet a different outcome
+    denied = tmp_path / "denied"
+    other = manager.create_session(
+        SessionConfig(workspace=str(denied), permission_policy=PermissionPolicy(deny=["write"])),
+        model=f"scripted/replay:{log}",
+    )
+    other.send("make two files")
+    assert not (denied / "a.txt").exists()
+    ends = [e for e in other.events() if e.type == "tool_end"]
+    assert [e.exit_code for e in ends] == [1, 1]  # type: ignore[union-attr]
+
+
+def test_replayed_model_needs_a_log_with_answers(tmp_path: Path) -> None:
+    manager = SessionManager(tmp_path / "s")
+    with pytest.raises(UnknownModelError, match="no session log there"):
+        manager.create_session(model=f"scripted/replay:{tmp_path / 'none.jsonl'}")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"type": "agent_start", "prompt": "a question, no answer", "ts": 1}\n')
+    with pytest.raises(UnknownModelError, match="no answer of a model"):
+        manager.create_session(model=f"scripted/replay:{empty}")
