@@ -363,3 +363,29 @@ def test_local_cluster_with_worker_processes(tmp_path: Path) -> None:
             progress=None,
         )
         assert again.resumed.all()
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+def test_the_widget_shows_cells_done_running_failed_and_cost(tmp_path: Path) -> None:
+    from a3s_notebook.batch import _WidgetProgress
+
+    bar = _WidgetProgress(4)
+    df = run_batch(
+        ["a", "b"],
+        models=["scripted/echo", ("scripted/broken", _broken_client)],
+        folder=tmp_path,
+        progress=bar,
+    )
+    assert list(df.status) == ["done", "failed", "done", "failed"]
+    assert bar._bar.value == 4 and bar._bar.bar_style == "danger"
+    assert "2/4 done · 0 running · 2 failed · $0.0000" in bar._text.value
+    assert bar.box._dom_classes == ("a3s-batch-progress",)
+
+
+def test_a_tqdm_bar_in_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tqdm")
+    run_batch(PROMPTS, models=["scripted/echo"], folder=tmp_path, progress="tqdm")
+    err = capsys.readouterr().err
+    assert "3/3" in err and "failed=0" in err
