@@ -31,6 +31,7 @@ import json
 import math
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -618,7 +619,10 @@ def _drive_dask(sched: _Scheduler, client: Any, base: SessionConfig, folder: Pat
     def submit_ready() -> None:
         while (cell := sched.next()) is not None:
             spec = {"cell": cell, "folder": str(folder), "config": config}
-            fut = client.submit(run_cell, spec, pure=False, key=f"a3s-{cell.session_id}")
+            # a fresh key each time: a re-run must not be handed a result the cluster still
+            # holds from an earlier submission of the same cell
+            key = f"a3s-{cell.session_id}-{uuid.uuid4().hex[:8]}"
+            fut = client.submit(run_cell, spec, pure=False, key=key)
             futures[fut] = cell
             queue.add(fut)  # type: ignore[no-untyped-call,unused-ignore]
 

@@ -389,3 +389,17 @@ def test_a_tqdm_bar_in_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixtur
     run_batch(PROMPTS, models=["scripted/echo"], folder=tmp_path, progress="tqdm")
     err = capsys.readouterr().err
     assert "3/3" in err and "failed=0" in err
+
+
+def test_from_another_thread(tmp_path: Path) -> None:
+    import threading
+
+    out: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: out.append(
+            run_batch(["p"], models=["scripted/echo"], folder=tmp_path, progress=None)
+        )
+    )
+    worker.start()
+    worker.join()
+    assert out and out[0].answer[0] == "Echo: p"
