@@ -700,8 +700,11 @@ class A3sMagics(Magics):
         p.add_argument(
             "--max-pause", type=float, default=5.0, help="longest pause in seconds (default 5)"
         )
+        p.add_argument("--step", action="store_true", help="a Next button, one event per click")
         a = p.parse_args(args)
-        replay = self.manager.replay(a.name, speed=a.speed, max_pause=a.max_pause)
+        replay = self.manager.replay(
+            a.name, speed=a.speed, max_pause=a.max_pause, step_by_step=a.step
+        )
         if self._in_kernel() and self.show_view:
             from IPython.display import display
 
@@ -1035,7 +1038,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   pause | resume | clear | compact
   fork NAME           copy the current session and switch to the copy
   delete NAME
-  replay NAME [--speed 4] [--max-pause SECONDS]   replay a recorded session (or .jsonl file)
+  replay NAME [--speed 4] [--max-pause SECONDS] [--step]   replay a recorded session or file
   allow RULE | deny RULE | ask RULE      e.g. allow 'Bash(git:*)'
   rules [--remove RULE]
   tasks               the agent's task list

@@ -78,6 +78,8 @@ class Replay:
         sleep: how to wait (default ``asyncio.sleep``); tests inject one that records.
         source: the recorded session's id, for the player's name.
         stream_text: stream each turn's text in pieces, as it was shown live.
+        step_by_step: displayed, a "Next" button plays one event per click (see
+            :meth:`step`) instead of the recorded timing.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class Replay:
         sleep: Sleep | None = None,
         source: str = "recording",
         stream_text: bool = True,
+        step_by_step: bool = False,
     ) -> None:
         from a3s_notebook.engine import SessionConfig
         from a3s_notebook.engine.events import SessionCreated
@@ -103,6 +106,8 @@ class Replay:
                 "session recorded by a3s_notebook (or its first line is damaged)"
             )
         self.speed = float(speed)
+        self.step_by_step = step_by_step
+        """Displayed, show a "Next" button instead of playing with the recorded timing."""
         self.max_pause = max_pause
         self._sleep: Sleep = sleep or asyncio.sleep
         self.source = source
@@ -181,6 +186,41 @@ class Replay:
             self.played += recorded
         return self
 
+    def step(self) -> bool:
+        """Play the next recorded event at once (with its streamed text), no pause; False
+        when nothing is left. For a class that goes at its own pace."""
+        if self._next >= len(self._steps):
+            return False
+        first = True
+        while self._next < len(self._steps):
+            _pause, event, recorded = self._steps[self._next]
+            if recorded and not first:
+                break
+            self.session._emit(event)
+            self._next += 1
+            self.played += recorded
+            first = False
+        return True
+
+    def controls(self) -> Any:
+        """A "Next" button that plays one recorded event per click, and a counter."""
+        import ipywidgets as widgets
+
+        button = widgets.Button(description="Next", icon="step-forward")
+        label = widgets.Label(value=f"0 / {len(self.entries)} events")
+
+        def on_click(_button: Any) -> None:
+            if not self.step():
+                button.disabled = True
+            label.value = f"{self.played} / {len(self.entries)} events"
+            if self.played >= len(self.entries):
+                button.disabled = True
+
+        button.on_click(on_click)
+        box = widgets.HBox([button, label])
+        box.add_class("a3s-replay-controls")
+        return box
+
     def play(self) -> Replay:
         """:meth:`play_async` from sync code (any thread, also inside a running loop)."""
         return _sync.run_sync(self.play_async)
@@ -194,6 +234,9 @@ class Replay:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
+        if self.step_by_step:
+            display(self.controls(), self.view())  # type: ignore[no-untyped-call,unused-ignore]
+            return
         display(self.view())  # type: ignore[no-untyped-call,unused-ignore]
         try:
             loop = asyncio.get_running_loop()

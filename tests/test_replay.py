@@ -184,3 +184,34 @@ def test_replayed_model_needs_a_log_with_answers(tmp_path: Path) -> None:
     empty.write_text('{"type": "agent_start", "prompt": "a question, no answer", "ts": 1}\n')
     with pytest.raises(UnknownModelError, match="no answer of a model"):
         manager.create_session(model=f"scripted/replay:{empty}")
+
+
+async def test_sync_play_inside_a_running_loop(tmp_path: Path) -> None:
+    import asyncio
+
+    manager, sid, _ = await asyncio.to_thread(_record, tmp_path / "s", tmp_path / "ws")
+    replay = manager.replay(sid, speed=4, sleep=_Sleeps())
+    assert replay.play().played == len(replay.entries)
+    again = manager.replay(sid, speed=4, sleep=_Sleeps())
+    assert (await again.play_async()).played == len(again.entries)
+
+
+def test_step_by_step_with_a_next_button(tmp_path: Path) -> None:
+    manager, sid, _ = _record(tmp_path / "s", tmp_path / "ws")
+    sleeps = _Sleeps()
+    replay = manager.replay(sid, step_by_step=True, sleep=sleeps)
+    stream = EventStream(replay.session)
+    box = replay.controls()
+    button, label = box.children
+    button.click()
+    assert replay.played == 1 and label.value == f"1 / {len(replay.entries)} events"
+    assert [r["kind"] for r in stream.rows] == ["user"]  # agent_start: the prompt
+    while not button.disabled:
+        button.click()
+    assert replay.played == len(replay.entries) and sleeps.calls == []
+    assert [r["text"] for r in stream.rows if r["kind"] == "assistant"] == [
+        "Writing a.",
+        "Writing b.",
+        "All done.",
+    ]
+    assert replay.step() is False
