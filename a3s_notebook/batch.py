@@ -50,6 +50,7 @@ __all__ = [
     "BATCH_DENY_REASON",
     "BatchCell",
     "BatchProgress",
+    "COLUMNS",
     "batch_cells",
     "cell_row",
     "run_batch",
