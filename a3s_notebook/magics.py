@@ -150,7 +150,12 @@ def _ask_parser() -> _ArgParser:
         "filled from your variables; unknown placeholders stay as they are.",
     )
     p.add_argument("-s", "--session", help="session name or id (default: the current one)")
-    p.add_argument("-m", "--model", help="switch the session to this provider/model first")
+    p.add_argument(
+        "-m",
+        "--model",
+        help="switch the session to this provider/model first; several, comma separated "
+        "(-m a,b,c), run the prompt on each model side by side (a fork of the session each)",
+    )
     p.add_argument(
         "--background",
         action="store_true",
@@ -418,6 +423,8 @@ class A3sMagics(Magics):
             return None
         session = self._session(args.session)
         self.current = session
+        if args.model and "," in args.model:
+            return await self._ask_compare(args, session, cell)
         if args.model:
             self.manager.configure(session.id, model=args.model)
         if args.tools:
@@ -462,6 +469,39 @@ class A3sMagics(Magics):
                 file=sys.stderr,
             )
             raise
+
+    async def _ask_compare(self, args: argparse.Namespace, session: Session, cell: str) -> Any:
+        """``%%ask -m a,b,c``: the prompt on each model at once, one column per model."""
+        from a3s_notebook._compare import parse_models, run_compare
+
+        models = parse_models(args.model)
+        if args.background:
+            raise _UsageError("%%ask: --background runs one model; drop it to compare models")
+        prompt = interpolate(cell.strip(), self.shell.user_ns if self.shell else {})
+        if not prompt:
+            raise _UsageError("%%ask: the cell is empty; write the prompt below the %%ask line")
+        tools = [n.strip() for n in (args.tools or "").split(",") if n.strip()]
+
+        def prepare(fork: Session) -> None:
+            for name in tools:
+                self._add_user_tool(fork, name)
+            if not self._in_kernel() and not args.quiet:
+                self._attach_console(fork)
+
+        show = None
+        if not args.quiet and self.show_view and self._in_kernel():
+            from IPython.display import display
+
+            show = display
+        return await run_compare(
+            self.manager,
+            session,
+            models,
+            prompt,
+            provenance=self._provenance(),
+            prepare=prepare,
+            display=show,
+        )
 
     def _provenance(self) -> dict[str, Any]:
         shell = self.shell
@@ -732,6 +772,31 @@ class A3sMagics(Magics):
             print("No session yet. Start one with: %a3s_session new NAME [--model provider/model]")
             return None
         return self._cmd_show([])
+
+    def _cmd_replay(self, args: list[str]) -> Any:
+        p = self._parser(
+            "replay",
+            "Replay a recorded session (name, id or .jsonl file) into a fresh view, with its "
+            "recorded timing; nothing is run again.",
+        )
+        p.add_argument("name")
+        p.add_argument("--speed", type=float, default=1.0, help="how much faster (default 1)")
+        p.add_argument(
+            "--max-pause", type=float, default=5.0, help="longest pause in seconds (default 5)"
+        )
+        p.add_argument("--step", action="store_true", help="a Next button, one event per click")
+        a = p.parse_args(args)
+        replay = self.manager.replay(
+            a.name, speed=a.speed, max_pause=a.max_pause, step_by_step=a.step
+        )
+        if self._in_kernel() and self.show_view:
+            from IPython.display import display
+
+            display(replay)  # type: ignore[no-untyped-call,unused-ignore]  # plays as a task
+            return None
+        self._attach_console(replay.session)
+        replay.play()
+        return None
 
     def _cmd_help(self, args: list[str]) -> None:
         print(_HELP)
@@ -1168,6 +1233,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   pause | resume | clear | compact
   fork NAME           copy the current session and switch to the copy
   delete NAME
+  replay NAME [--speed 4] [--max-pause SECONDS] [--step]   replay a recorded session or file
   allow RULE | deny RULE | ask RULE      e.g. allow 'Bash(git:*)'
   rules [--remove RULE]
   tasks               the agent's task list
@@ -1185,7 +1251,8 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
 
 %%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text] [--tools FN1,FN2]
       [--plan]
-  the cell body is the prompt; {name} is filled from your variables"""
+  the cell body is the prompt; {name} is filled from your variables;
+  -m A,B,C runs it on each model side by side"""
 
 
 def _in_voila() -> bool:

@@ -655,6 +655,110 @@ manager.close()
 """),
 ]
 
+BATCH = [
+    md("""
+# Batch runs, models side by side, and replay
+
+Three tools for when one conversation is not enough, all offline here (scripted models):
+
+1. `run_batch`: a grid of prompts × models (× settings), one real, logged session per cell,
+   gathered into a DataFrame; resumable, with a budget, and on a Dask cluster if you like.
+2. `%%ask -m a,b,c`: one prompt on several models at once, one column each.
+3. `manager.replay(...)`: a recorded session played back into a fresh view, for a class.
+"""),
+    code("""
+%load_ext a3s_notebook
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from a3s_notebook import PermissionPolicy, SessionConfig, SessionManager, run_batch
+
+root = Path(".a3s/nb08")
+shutil.rmtree(root, ignore_errors=True)
+pd.set_option("display.max_colwidth", 60)
+"""),
+    md("""
+## A 3 × 2 grid
+
+Each cell of the grid is a session with its own log in `folder` (and its own workspace).
+Nobody watches a batch, so approvals are settled by the rules alone: here `ls` and
+`todo_write` are allowed, and the `write` that `scripted/demo-fast` asks for would need a
+human, so it is **denied** with the reason *batch run: no human to approve*, which the model
+sees, and counted in `approvals_denied`. A progress bar shows cells done, running, failed and
+the cost so far.
+"""),
+    code("""
+prompts = ["Summarise the sales", "List the open questions", "Draft the weekly note"]
+models = ["scripted/echo", "scripted/demo-fast"]
+rules = SessionConfig(permission_policy=PermissionPolicy(allow=["ls", "todo_write"]))
+grid = run_batch(prompts, models=models, config=rules, concurrency=4, folder=root / "batch")
+"""),
+    code("""
+grid[["prompt", "model", "status", "tool_calls", "approvals_denied", "tokens"]]
+""", check=True),
+    code("""
+print(grid.answer[1])
+""", check=True),
+    md("""
+Run it again and nothing runs: every cell's log is complete, so its row is read back from
+the log (`resumed`). Cells that failed, or were skipped because `budget_usd` was spent, run
+on the next call.
+"""),
+    code("""
+again = run_batch(prompts, models=models, config=rules, folder=root / "batch", progress=None)
+again[["prompt", "model", "status", "resumed"]]
+""", check=True),
+    md("""
+The logs are ordinary session logs, so the usual readers work on the folder:
+`a3s_notebook.load_sessions(root / "batch")`.
+
+On a Dask cluster, pass `client=`: each worker makes its own session manager on the shared
+`folder` and writes its own log (the folder must be shared by the workers, e.g. NFS).
+
+```python
+from distributed import Client
+client = Client("tcp://scheduler:8786")        # or Client(LocalCluster(n_workers=4))
+run_batch(prompts, models=models, folder="/shared/a3s/batch", client=client)
+```
+
+## Side by side
+
+`%%ask -m a,b` runs the prompt on each model at once, each in a fork of the current session
+(same history and rules), one column per model with its live stream, approvals, answer,
+tokens, cost and latency. The cell's value holds the runs (`.frame()` for a table).
+"""),
+    code("""
+%a3s_session new compare --model scripted/echo --workspace .a3s/nb08/ws
+%a3s_session allow write
+"""),
+    code("""
+%%ask -m scripted/echo,scripted/demo-fast
+Look at the workspace and write notes.
+"""),
+    code("""
+_.frame()[["model", "tool_calls", "error"]]
+""", check=True),
+    md("""
+## Replay for teaching
+
+Record a run before class; replay it in front of the class: the same events, in a fresh
+view, with the recorded timing (here four times as fast, no pause longer than 5 s). Nothing
+runs again: no model, no network, no tool. Approvals show as they were decided.
+"""),
+    code("""
+manager = SessionManager(root / "batch")
+recorded = grid.session_id[1]          # the demo-fast cell of the first prompt
+manager.replay(recorded, speed=4)
+"""),
+    md("Without a view (for a script, or to check what a replay shows):"),
+    code("""
+replay = await manager.replay(recorded, speed=1000).play_async()
+print(replay.played, "events replayed;", len(replay.session.messages), "messages")
+print(replay.session.messages[-1].text()[:60])
+""", check=True),
+]
+
 NOTEBOOKS = {
     "01-quickstart.ipynb": QUICKSTART,
     "02-approvals-and-permissions.ipynb": APPROVALS,
@@ -662,6 +766,7 @@ NOTEBOOKS = {
     "04-teaching-demo.ipynb": TEACHING,
     "05-sessions.ipynb": SESSIONS,
     "06-your-tools.ipynb": YOUR_TOOLS,
+    "08-batch-and-replay.ipynb": BATCH,
 }
 
 

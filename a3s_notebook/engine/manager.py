@@ -605,6 +605,34 @@ class SessionManager:
                 logger.warning("could not restore session %s: %s", sid, exc)
         return n
 
+    def replay(
+        self,
+        session_id_or_file: str | Path,
+        speed: float = 1.0,
+        *,
+        max_pause: float | None = 5.0,
+        sleep: Callable[[float], Any] | None = None,
+        stream_text: bool = True,
+        step_by_step: bool = False,
+    ) -> Any:
+        """A recorded session (an id in this store, a name, or a ``.jsonl`` file) ready to
+        replay: a :class:`a3s_notebook.replay.Replay`. Shown in a notebook, it plays its
+        events into a fresh view with the recorded timing divided by ``speed``; nothing is
+        run again (no network, no tools). ``.play()`` plays it without a view;
+        ``step_by_step=True`` shows a "Next" button instead of the recorded timing."""
+        from a3s_notebook.replay import Replay, load_recording
+
+        sid, entries = load_recording(session_id_or_file, self)
+        return Replay(
+            entries,
+            speed=speed,
+            max_pause=max_pause,
+            sleep=sleep,
+            source=sid,
+            stream_text=stream_text,
+            step_by_step=step_by_step,
+        )
+
     # --- runs and costs ------------------------------------------------------------
 
     def send(self, session_id: str, prompt: str) -> AgentResult:
