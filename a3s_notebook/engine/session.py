@@ -66,6 +66,7 @@ from a3s_notebook.engine.store import FORMAT_VERSION, SessionStore
 from a3s_notebook.engine.tasks import Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
 from a3s_notebook.engine.tools import FunctionTool, Tool, ToolRegistry, scrubbed_environ
+from a3s_notebook.engine.tools._web import install_web_tools
 from a3s_notebook.llm.types import (
     LlmClient,
     LlmResponse,
@@ -131,6 +132,7 @@ class Session:
         self._data = initial_state(self._created)
         self._data.config = config
         self.tools = tools
+        install_web_tools(tools, config.web_fetch, config.web_search)
         self.tool_metrics = ToolMetrics()
         # the last whole values tools returned, by call id (bounded: objects can be large)
         self._tool_values: _BoundedValues = _BoundedValues(100)
