@@ -182,12 +182,15 @@ async def test_http_errors_are_reported(servers: Any, tmp_path: Path) -> None:
         ("//example.com/x", "only http:// and https:// URLs are fetched (no scheme)"),
         ("http://user:pw@example.com/", "credentials in the URL are not sent"),
         ("http:///nohost", "it has no host"),
-        ("http://169.254.169.254/latest/meta-data/", "a loopback, private or link-local"),
-        ("http://[fd00:ec2::254]/latest/", "a loopback, private or link-local"),
-        ("http://[::ffff:169.254.169.254]/", "a loopback, private or link-local"),
-        ("http://10.0.0.1/", "a loopback, private or link-local"),
-        ("http://0.0.0.0:80/", "a loopback, private or link-local"),
-        ("http://[::1]/", "a loopback, private or link-local"),
+        ("http://169.254.169.254/latest/meta-data/", "is a link-local (cloud metadata) address"),
+        ("http://[fd00:ec2::254]/latest/", "fd00:ec2::254 is a private address"),
+        ("http://[::ffff:169.254.169.254]/", "a link-local (cloud metadata) address"),
+        ("http://10.0.0.1/", "10.0.0.1 is a private address"),
+        ("http://0.0.0.0:80/", "0.0.0.0 is a reserved address"),
+        ("http://[::1]/", "::1 is a loopback address"),
+        ("http://127.1/", "127.1 resolves to 127.0.0.1, a loopback address"),
+        ("http://2130706433/", "a loopback address"),
+        ("http://0x7f000001/", "a loopback address"),
     ],
 )
 async def test_refused_urls(tmp_path: Path, url: str, message: str) -> None:
@@ -201,7 +204,7 @@ async def test_metadata_address_opens_only_when_listed(tmp_path: Path) -> None:
     # fixture makes it fail, which proves the check let it through)
     result = await fetch(tool, tmp_path, url="http://169.254.169.254/latest/")
     assert result.is_error and result.output.startswith("Failed to fetch")
-    assert "link-local" not in result.output
+    assert "public addresses only" not in result.output
     assert (
         "add '169.254.169.254:80'"
         in (await fetch(WebFetchTool(), tmp_path, url="http://169.254.169.254/")).output
@@ -232,7 +235,8 @@ async def test_a_name_is_checked_on_what_it_resolves_to_and_pinned(
 
     refused = WebFetchTool(resolver=resolver)
     result = await fetch(refused, tmp_path, url=f"http://public.test:{s.port}/")
-    assert result.is_error and "public.test resolves to 127.0.0.1" in result.output
+    assert result.is_error
+    assert "public.test resolves to 127.0.0.1, a loopback address" in result.output
     result = await fetch(refused, tmp_path, url="http://mixed.test/")
     assert result.is_error and "resolves to 127.0.0.1" in result.output
     # allowed by name: the request goes to the checked address, the Host header keeps the name

@@ -33,6 +33,7 @@ from a3s_notebook.engine.errors import friendly_validation_error
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "address_kind",
     "WebFetchConfig",
     "WebSearchConfig",
     "fetch_host",
@@ -155,6 +156,26 @@ class WebFetchConfig(BaseModel):
             if name in (host, address) and entry_port in (None, port):
                 return True
         return False
+
+
+def address_kind(address: str) -> str:
+    """A word for why ``address`` is not public: ``loopback``, ``link-local (cloud
+    metadata)``, ``private``, ``multicast`` or ``reserved``."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "reserved"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local (cloud metadata)"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_private and not ip.is_unspecified:
+        return "private"
+    return "reserved"
 
 
 def _bracket(host: str) -> str:

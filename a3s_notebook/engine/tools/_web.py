@@ -34,6 +34,7 @@ from a3s_notebook.engine.tools._registry import ToolRegistry
 from a3s_notebook.engine.web import (
     WebFetchConfig,
     WebSearchConfig,
+    address_kind,
     is_public_address,
     normalize_host,
 )
@@ -199,10 +200,15 @@ class WebFetchTool(BuiltinTool):
             if not is_public_address(address) and not self.config.allows_private(
                 host, address, port
             ):
+                where = (
+                    f"{address} is"
+                    if normalize_host(url.host) == address
+                    else f"{url.host} resolves to {address},"
+                )
                 raise ToolFailure(
-                    f"Refusing to fetch {url}: {url.host} resolves to {address}, a loopback, "
-                    "private or link-local address (cloud metadata services live there). To "
-                    f"allow it, add '{_entry(host, port)}' to SessionConfig.web_fetch.allow_private"
+                    f"Refusing to fetch {url}: {where} a {address_kind(address)} address; "
+                    "web_fetch reaches public addresses only. To allow it, add "
+                    f"'{_entry(host, port)}' to SessionConfig.web_fetch.allow_private"
                 )
         return addresses[0]
 
