@@ -251,3 +251,24 @@ async def test_through_a_session_a_protected_file_asks_and_others_apply(
 def test_patch_and_web_fetch_are_built_in() -> None:
     names = default_registry().names()
     assert "patch" in names and "web_fetch" in names and "web_search" not in names
+
+
+def test_the_approval_card_shows_the_patched_file(ws: Path) -> None:
+    from a3s_notebook.widgets._approvals import diff_for
+
+    card = diff_for(ws, "patch", {"diff": ONE})
+    assert card is not None
+    assert card["kind"] == "edit" and card["path"] == "notes.md"
+    assert card["old"] == "alpha\nbeta\ngamma\n" and card["new"] == "alpha\nBETA\ngamma\n"
+    assert card["note"] is None
+    several = ONE + "--- /dev/null\n+++ b/new.txt\n@@ -0,0 +1 @@\n+x\n"
+    assert diff_for(ws, "patch", {"diff": several})["note"] == (
+        "The patch also changes new.txt (not shown)."
+    )
+    created = diff_for(ws, "patch", {"diff": "--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1 @@\n+x\n"})
+    assert created is not None and created["new_file"] and created["new"] == "x\n"
+    stale = diff_for(ws, "patch", {"diff": "@@ -1 +1 @@\n-nope\n+x\n", "file_path": "notes.md"})
+    assert stale is not None and "does not apply" in stale["note"]
+    assert diff_for(ws, "patch", {"diff": "garbage"}) is None
+    outside = diff_for(ws, "patch", {"diff": "--- ../x\n+++ ../x\n@@ -1 +1 @@\n-a\n+b\n"})
+    assert outside is None
