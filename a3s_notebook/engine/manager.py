@@ -50,7 +50,7 @@ def check_thinking_budget(budget: object) -> None:
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
         raise ConfigError(
             f"thinking_budget must be a number of tokens of at least {MIN_THINKING_BUDGET} "
-            f"(e.g. 8000), or None to turn thinking off; got {budget!r}"
+            f"(e.g. 8000), or None (off) to turn thinking off; got {budget!r}"
         )
 
 
