@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from a3s_notebook.engine._diff import DiffError, apply_hunks, parse_diff, patch_targets
 from a3s_notebook.engine.events import AgentEvent, ConfirmationRequired, ToolEnd
@@ -119,7 +122,8 @@ async def test_crlf_and_missing_final_newline_are_kept(ws: Path) -> None:
         ("", "the diff is empty"),
         ("just some words\n", "unexpected text"),
         ("--- a/x\n+++ b/x\n", "no hunk"),
-        ("--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n", "expected 2 old and 2 new lines"),
+        ("--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n", "has no lines"),
+        ("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\nstray words\n", "unexpected text"),
         ("--- a/x\n+++ b/y\n@@ -1 +1 @@\n-a\n+b\n", "renames are not supported"),
         ("diff --git a/x b/y\nrename from x\nrename to y\n", "renames, copies and binary"),
     ],
@@ -127,6 +131,25 @@ async def test_crlf_and_missing_final_newline_are_kept(ws: Path) -> None:
 def test_malformed_diffs(diff: str, message: str) -> None:
     with pytest.raises(DiffError, match=message):
         parse_diff(diff)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "@@ -1,3 +1,3 @@",
+        "@@ -1,9 +1,9 @@",
+        "@@ -1 +1 @@",
+        "@@ -7,3 +7,3 @@ def f():",
+        "@@ @@",
+        "@@",
+    ],
+)
+async def test_wrong_or_missing_line_counts_are_tolerated(ws: Path, header: str) -> None:
+    # models often miscount; the lines themselves say what changes
+    diff = f"--- a/notes.md\n+++ b/notes.md\n{header}\n alpha\n-beta\n+BETA\n gamma\n\n"
+    result = await run(ws, diff=diff)
+    assert not result.is_error, result.output
+    assert (ws / "notes.md").read_text() == "alpha\nBETA\ngamma\n"
 
 
 def test_hunks_apply_in_order_with_shifts() -> None:
@@ -272,3 +295,24 @@ def test_the_approval_card_shows_the_patched_file(ws: Path) -> None:
     assert diff_for(ws, "patch", {"diff": "garbage"}) is None
     outside = diff_for(ws, "patch", {"diff": "--- ../x\n+++ ../x\n@@ -1 +1 @@\n-a\n+b\n"})
     assert outside is None
+
+
+_LINES = st.lists(st.sampled_from(["a", "b", "c", "", "  x", "def f():", "}"]), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=_LINES, after=_LINES, context=st.integers(0, 3))
+def test_property_any_difflib_diff_applies(
+    before: list[str], after: list[str], context: int
+) -> None:
+    old = "".join(line + "\n" for line in before)
+    new = "".join(line + "\n" for line in after)
+    diff = "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), "a/f", "b/f", n=context
+        )
+    )
+    if not diff:
+        return
+    (section,) = parse_diff(diff)
+    assert apply_hunks(old, section, "f") == new

@@ -10,7 +10,9 @@ them, ``/dev/null`` for a created or deleted file, a tab and a timestamp after t
 ignored), ``@@ -l,s +l,s @@`` hunks and ``\\ No newline at end of file`` markers. Renames,
 copies and binary patches are refused. A hunk must match its context and removed lines
 exactly; it may land at another line than it says (the nearest exact match, as ``patch``
-does with an offset), never with fuzz.
+does with an offset), never with fuzz. Wrong line counts in a hunk header, or a header
+without numbers (``@@ ... @@``), are tolerated: the hunk is then every diff line up to the
+next header.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __all__ = [
 
 DEV_NULL = "/dev/null"
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_HUNK = re.compile(r"^@@(?: -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@| .*@@|$)")
 _NO_NEWLINE = "\\ No newline at end of file"
 _IGNORED_PREFIXES = (
     "diff ",
@@ -158,44 +160,84 @@ def parse_diff(diff: str) -> list[FilePatch]:
     return sections
 
 
-def _read_hunk(lines: list[str], start: int, match: re.Match[str], section: FilePatch) -> int:
-    old_count = int(match.group(2)) if match.group(2) is not None else 1
-    new_count = int(match.group(4)) if match.group(4) is not None else 1
-    hunk = Hunk(int(match.group(1)), int(match.group(3)), lines[start].rstrip("\r"))
+def _hunk_end(lines: list[str], start: int) -> int:
+    """The index after the last line that can belong to the hunk whose header is at
+    ``start``: up to the next hunk, file header or line that is not a diff line."""
     i = start + 1
+    while i < len(lines):
+        line = lines[i].rstrip("\r")
+        if line.startswith(("@@", "diff ")) or (
+            line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")
+        ):
+            break
+        if line and line[0] not in " -+\\":
+            break
+        i += 1
+    return i
+
+
+def _take(
+    lines: list[str], begin: int, end: int, header: str, counts: tuple[int, int] | None
+) -> tuple[Hunk | None, int]:
+    """Read hunk lines from ``begin``; with ``counts``, stop once both are reached (None
+    when they are not reached before ``end``)."""
+    hunk = Hunk(0, 0, header)
     last: str | None = None
-    while i < len(lines) and (len(hunk.old) < old_count or len(hunk.new) < new_count):
-        raw = lines[i]
-        text = raw.rstrip("\r") if raw.endswith("\r") else raw
-        if text.startswith(_NO_NEWLINE):
+    i = begin
+    while i < end:
+        if counts is not None and len(hunk.old) >= counts[0] and len(hunk.new) >= counts[1]:
+            break
+        text = lines[i].rstrip("\r")
+        i += 1
+        if text.startswith("\\"):
             _mark_no_newline(hunk, last)
-            i += 1
             continue
         kind, body = (text[:1], text[1:]) if text else (" ", "")
-        if kind == " ":
+        if kind in (" ", "-"):
             hunk.old.append(body)
+        if kind in (" ", "+"):
             hunk.new.append(body)
-        elif kind == "-":
-            hunk.old.append(body)
-        elif kind == "+":
-            hunk.new.append(body)
-        else:
-            raise DiffError(
-                f"line {i + 1}: hunk {hunk.header} ends early (expected {old_count} old and "
-                f"{new_count} new lines, got {len(hunk.old)} and {len(hunk.new)})"
-            )
         last = kind
-        i += 1
-    if len(hunk.old) != old_count or len(hunk.new) != new_count:
-        raise DiffError(
-            f"hunk {hunk.header}: expected {old_count} old and {new_count} new lines, got "
-            f"{len(hunk.old)} and {len(hunk.new)}"
+    if counts is not None:
+        if (len(hunk.old), len(hunk.new)) != counts:
+            return None, i
+        if i < end and lines[i].startswith("\\"):
+            _mark_no_newline(hunk, last)
+            i += 1
+    return hunk, i
+
+
+def _read_hunk(lines: list[str], start: int, match: re.Match[str], section: FilePatch) -> int:
+    """Parse the hunk at ``start``. The header's line counts are used when they fit the
+    lines that follow; models often get them wrong, so when they do not (or the header
+    has no numbers, ``@@ ... @@``) the hunk is every diff line up to the next header,
+    trailing blank lines left out."""
+    header = lines[start].rstrip("\r")
+    end = _hunk_end(lines, start)
+    old_start = new_start = 1
+    if match.group(1) is not None:
+        old_start, new_start = int(match.group(1)), int(match.group(3))
+        counts = (
+            int(match.group(2)) if match.group(2) is not None else 1,
+            int(match.group(4)) if match.group(4) is not None else 1,
         )
-    if i < len(lines) and lines[i].startswith(_NO_NEWLINE):
-        _mark_no_newline(hunk, last)
-        i += 1
+        hunk, stop = _take(lines, start + 1, end, header, counts)
+        leftover = [line for line in lines[stop:end] if line.rstrip("\r")]
+        if hunk is not None and not leftover:
+            return _add(section, hunk, old_start, new_start, stop)
+    while end > start + 1 and not lines[end - 1].rstrip("\r"):
+        end -= 1
+    hunk, stop = _take(lines, start + 1, end, header, None)
+    assert hunk is not None
+    if not hunk.old and not hunk.new:
+        raise DiffError(f"hunk {header} has no lines")
+    return _add(section, hunk, old_start, new_start, stop)
+
+
+def _add(section: FilePatch, hunk: Hunk, old_start: int, new_start: int, stop: int) -> int:
+    hunk.old_start, hunk.new_start = old_start, new_start
     section.hunks.append(hunk)
-    return i
+    return stop
 
 
 def _mark_no_newline(hunk: Hunk, last: str | None) -> None:
