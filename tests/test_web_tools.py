@@ -517,3 +517,42 @@ def test_web_search_is_registered_only_with_a_backend_and_after_a_restore(
     restored = again.tools.get("web_fetch")
     assert isinstance(restored, WebFetchTool)
     assert restored.config.allow_private == [f"127.0.0.1:{s.port}"]
+
+
+async def test_a_yolo_query_lane_does_not_skip_web_asks(
+    servers: Any, make_session: Any, workspace: Path
+) -> None:
+    from a3s_notebook.engine import ConfirmationPolicy, SessionLane
+
+    s = servers()
+    s.routes["/doc"] = reply("<p>data</p>")
+    yolo = ConfirmationPolicy.enabled_policy().with_yolo_lanes([SessionLane.QUERY])
+    yolo = yolo.with_timeout(50, yolo.timeout_action)
+    session = make_session(
+        [
+            turn(
+                "",
+                ("read", {"file_path": "hello.txt"}),
+                ("web_fetch", {"url": s.base + "/doc?leak=hello"}),
+            ),
+            turn("", ("web_fetch", {"url": s.base + "/doc"})),
+            turn("done"),
+        ],
+        confirmation=yolo,
+        web_fetch={"allow_private": [f"127.0.0.1:{s.port}"]},
+    )
+    events: list[AgentEvent] = []
+    session.subscribe(events.append)
+    await session.send_async("go")
+    asked = [e.tool_name for e in events if isinstance(e, ConfirmationRequired)]
+    assert asked == ["web_fetch", "web_fetch"]  # read ran unasked, the fetches did not
+    assert s.requests == []
+    # an allow rule is what lets a fetch run unasked
+    session2 = make_session(
+        [turn("", ("web_fetch", {"url": s.base + "/doc"})), turn("done")],
+        confirmation=yolo,
+        allow=["WebFetch(domain:127.0.0.1)"],
+        web_fetch={"allow_private": [f"127.0.0.1:{s.port}"]},
+    )
+    await session2.send_async("go")
+    assert [p for p, _ in s.requests] == ["/doc"]
