@@ -256,6 +256,7 @@ async def test_redirects(servers: Any, tmp_path: Path) -> None:
     s.routes["/to-localhost"] = redirect(f"http://localhost:{s.port}/final")
     s.routes["/to-file"] = redirect("file:///etc/passwd")
     s.routes["/loop"] = redirect("/loop")
+    s.routes["/bad"] = redirect("http://[::1")
     tool = tool_for(s)
 
     result = await fetch(tool, tmp_path, url=s.base + "/same")
@@ -276,6 +277,9 @@ async def test_redirects(servers: Any, tmp_path: Path) -> None:
 
     result = await fetch(tool, tmp_path, url=s.base + "/to-file")
     assert result.is_error and "redirects to a file: URL" in result.output
+
+    result = await fetch(tool, tmp_path, url=s.base + "/bad")
+    assert result.is_error and "Invalid URL in location header" in result.output
 
     result = await fetch(tool, tmp_path, url=s.base + "/loop")
     assert result.is_error and "Too many redirects (more than 5)" in result.output

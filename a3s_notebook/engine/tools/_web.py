@@ -165,7 +165,13 @@ class WebFetchTool(BuiltinTool):
                 response = await client.send(request, stream=True)
                 try:
                     if response.is_redirect:
-                        target = current.join(response.headers["location"])
+                        try:
+                            target = current.join(response.headers["location"])
+                        except (httpx.InvalidURL, ValueError):
+                            raise ToolFailure(
+                                f"{current} redirects to an invalid URL "
+                                f"{response.headers['location'][:200]!r}"
+                            ) from None
                         if target.scheme not in ("http", "https"):
                             raise ToolFailure(
                                 f"{current} redirects to a {target.scheme}: URL; only http and "
@@ -236,7 +242,8 @@ class WebFetchTool(BuiltinTool):
         mime, _, params = response.headers.get("content-type", "").partition(";")
         mime = mime.strip().lower()
         charset = _charset(params)
-        text = _convert(body, mime, charset, fmt, str(final))
+        # a 5 MB page takes a while to parse: not on the loop that drives the front end
+        text = await asyncio.to_thread(_convert, body, mime, charset, fmt, str(final))
         return ToolResult(
             name=self.name,
             output=truncate_output(text),
