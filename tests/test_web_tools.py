@@ -8,6 +8,9 @@ a page from redirecting the tool to another local port (an "admin" server here).
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,7 +48,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def _serve(server: Server) -> ThreadingHTTPServer:
+def _serve(server: Server, tls: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
     class H(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -61,6 +64,8 @@ def _serve(server: Server) -> ThreadingHTTPServer:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     server.port = httpd.server_address[1]
     threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     return httpd
@@ -70,9 +75,9 @@ def _serve(server: Server) -> ThreadingHTTPServer:
 def servers() -> Iterator[Callable[[], Server]]:
     made: list[tuple[Server, ThreadingHTTPServer]] = []
 
-    def make() -> Server:
+    def make(tls: ssl.SSLContext | None = None) -> Server:
         server = Server()
-        made.append((server, _serve(server)))
+        made.append((server, _serve(server, tls)))
         return server
 
     yield make
@@ -560,3 +565,67 @@ async def test_a_yolo_query_lane_does_not_skip_web_asks(
     )
     await session2.send_async("go")
     assert [p for p, _ in s.requests] == ["/doc"]
+
+
+def _cert(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName=DNS:{name}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+async def test_https_is_pinned_to_the_checked_address_and_verified_by_name(
+    servers: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    cert, key = _cert(tmp_path, "site.test")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    s = servers(tls)
+    s.routes["/"] = reply("over tls", "text/plain")
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    def tool(trusted: Path) -> WebFetchTool:
+        verify = ssl.create_default_context(cafile=str(trusted))
+        return WebFetchTool(
+            WebFetchConfig(allow_private=[f"site.test:{s.port}", f"other.test:{s.port}"]),
+            resolver=resolver,
+            transport=httpx.AsyncHTTPTransport(verify=verify),
+        )
+
+    # the connection goes to 127.0.0.1, TLS names site.test and the certificate is checked
+    # against that name (not the address)
+    result = await fetch(tool(cert), tmp_path, url=f"https://site.test:{s.port}/")
+    assert result.output == "over tls"
+    assert s.requests[-1][1]["Host"] == f"site.test:{s.port}"
+    # the same server under another name fails verification: the name is what is checked
+    result = await fetch(tool(cert), tmp_path, url=f"https://other.test:{s.port}/")
+    assert result.is_error and "certificate" in result.output.lower()
+    # and a certificate nobody trusts fails too
+    other_cert, _ = _cert(tmp_path, "x.test")
+    result = await fetch(tool(other_cert), tmp_path, url=f"https://site.test:{s.port}/")
+    assert result.is_error and "certificate" in result.output.lower()
