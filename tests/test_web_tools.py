@@ -489,6 +489,8 @@ async def test_search_errors_are_clear_and_never_show_the_key(servers: Any, tmp_
     [
         ({"url": "https://api.example/search"}, "must contain {query}"),
         ({"url": "file:///x?q={query}"}, "http:// or https://"),
+        ({"url": "https://{query}.example.com/"}, "out of the host part"),
+        ({"url": "https://{key}@api.example.com/?q={query}"}, "out of the host part"),
         (
             {"url": "https://a.example/?q={query}", "api_key_env": "sk-live-abc"},
             "environment variable name",
