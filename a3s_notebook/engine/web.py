@@ -247,15 +247,15 @@ class WebSearchConfig(BaseModel):
             raise ValueError(
                 "must contain {query}, e.g. 'https://api.example.com/search?q={query}'"
             )
-        probe = value.replace("{query}", "q").replace("{limit}", "1").replace("{key}", "k")
-        if fetch_host(probe) is None:
-            raise ValueError("must be an http:// or https:// URL with a host")
         netloc = re.split(r"[/?#]", value.split("://", 1)[-1], maxsplit=1)[0]
         if "{" in netloc:
             raise ValueError(
                 "must keep {query}, {limit} and {key} out of the host part (the model's "
                 "query must not choose the server)"
             )
+        probe = value.replace("{query}", "q").replace("{limit}", "1").replace("{key}", "k")
+        if fetch_host(probe) is None:
+            raise ValueError("must be an http:// or https:// URL with a host, no credentials")
         return value
 
     @field_validator("api_key_env")
