@@ -168,6 +168,13 @@ def _ask_parser() -> _ArgParser:
         help="plan this prompt first and run the plan's steps one by one "
         "(as config planning_enabled=true does for every prompt)",
     )
+    p.add_argument(
+        "--thinking",
+        metavar="BUDGET",
+        type=int,
+        help="turn the session's extended thinking on with BUDGET tokens (>= 1024; 0 turns "
+        "it off); it stays set for later prompts",
+    )
     p.add_argument("-f", "--format", choices=["markdown", "text"], default="markdown")
     p.add_argument(
         "--tools",
@@ -175,6 +182,27 @@ def _ask_parser() -> _ArgParser:
         help="give the agent these functions (or tools) from your variables first",
     )
     return p
+
+
+DEFAULT_THINKING_BUDGET = 8000
+"""The budget ``%a3s_session config thinking=on`` uses when none was set."""
+
+
+def _thinking_value(key: str, value: str, manager: Any, session_id: str) -> int | None:
+    """``thinking=on|off`` or ``thinking_budget=N|off`` as a budget (None: off)."""
+    word = value.strip().lower()
+    if word in ("off", "false", "no", "none", "0", ""):
+        return None
+    if key == "thinking":
+        if word in ("on", "true", "yes"):
+            return manager.thinking_budget(session_id) or DEFAULT_THINKING_BUDGET
+        raise _UsageError("thinking takes on or off (set the size with thinking_budget=N)")
+    try:
+        return int(word)
+    except ValueError:
+        raise _UsageError(
+            f"thinking_budget takes a number of tokens (>= 1024) or off, not {value!r}"
+        ) from None
 
 
 class AskHandle:
@@ -427,6 +455,8 @@ class A3sMagics(Magics):
             return await self._ask_compare(args, session, cell)
         if args.model:
             self.manager.configure(session.id, model=args.model)
+        if args.thinking is not None:
+            self.manager.set_thinking(session.id, args.thinking or None)
         if args.tools:
             for name in [n.strip() for n in args.tools.split(",") if n.strip()]:
                 self._add_user_tool(session, name)
@@ -928,6 +958,8 @@ class A3sMagics(Magics):
         "workspace",
         "timeout",
         "request_timeout",
+        "thinking",
+        "thinking_budget",
         "yolo",
         "auto_compact",
         "auto_compact_threshold",
@@ -992,6 +1024,10 @@ class A3sMagics(Magics):
             return s.confirmations.policy.default_timeout_ms / 1000
         if key == "request_timeout":
             return (s.llm_config or {}).get("timeout")
+        if key == "thinking":
+            return self.manager.thinking_budget(s.id) is not None
+        if key == "thinking_budget":
+            return self.manager.thinking_budget(s.id)
         if key == "yolo":
             return sorted(lane.value.lower() for lane in s.confirmations.policy.yolo_lanes)
         return getattr(s.config, key)
@@ -1003,6 +1039,9 @@ class A3sMagics(Magics):
         if key == "request_timeout":
             seconds = None if value.lower() in ("", "none", "default") else float(value)
             self.manager.set_request_timeout(s.id, seconds)
+            return
+        if key in ("thinking", "thinking_budget"):
+            self.manager.set_thinking(s.id, _thinking_value(key, value, self.manager, s.id))
             return
         if key == "timeout":
             policy = s.confirmations.policy.with_timeout(

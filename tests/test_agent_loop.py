@@ -395,9 +395,9 @@ async def test_todo_write_updates_tasks_with_event(make_session: Any) -> None:
     assert session.active_task_count() == 2
 
 
-def test_default_registry_has_the_eight_tools() -> None:
+def test_default_registry_has_the_ten_tools() -> None:
     assert sorted(default_registry().names()) == sorted(
-        ["read", "write", "edit", "bash", "grep", "glob", "ls", "todo_write"]
+        ["read", "write", "edit", "patch", "bash", "grep", "glob", "ls", "web_fetch", "todo_write"]
     )
 
 

@@ -72,8 +72,12 @@ def diff_for(workspace: Path, tool_name: str, args: dict[str, Any]) -> dict[str,
     """Old and new text of a ``write`` or ``edit`` call, for the card's diff.
 
     Reads the current file (inside the workspace only); for ``edit``, applies the
-    replacement the way the tool will, so the diff shows real line numbers.
+    replacement the way the tool will, so the diff shows real line numbers. For ``patch``,
+    the diff applied to the current file (the first file of a several-file patch; the note
+    names the others).
     """
+    if tool_name == "patch":
+        return _patch_diff(workspace, args)
     file_path = args.get("file_path")
     if not isinstance(file_path, str) or not file_path:
         return None
@@ -129,6 +133,47 @@ def diff_for(workspace: Path, tool_name: str, args: dict[str, Any]) -> dict[str,
             "note": " ".join(notes) or None,
         }
     return None
+
+
+def _patch_diff(workspace: Path, args: dict[str, Any]) -> dict[str, Any] | None:
+    from a3s_notebook.engine._diff import DiffError, apply_hunks, parse_diff
+
+    diff, file_path = args.get("diff"), args.get("file_path")
+    if not isinstance(diff, str):
+        return None
+    try:
+        sections = parse_diff(diff)
+    except DiffError:
+        return None
+    first = sections[0]
+    path = file_path if isinstance(file_path, str) and file_path else first.target
+    if path is None:
+        return None
+    notes = []
+    others = [s.target or "?" for s in sections[1:]]
+    if others:
+        notes.append(f"The patch also changes {', '.join(others)} (not shown).")
+    target = _inside(workspace, path)
+    old = "" if first.creates else (_read_text(target) if target is not None else None)
+    if old is None:
+        return None
+    try:
+        new = apply_hunks(old, first, path)
+    except DiffError:
+        notes.append("The patch does not apply to the current file: it will fail.")
+        new = old
+    old, cut_old = _cut(old)
+    new, cut_new = _cut(new)
+    if cut_old or cut_new:
+        notes.append(f"Only the first {DIFF_TEXT_MAX:,} characters are compared.")
+    return {
+        "kind": "write" if first.creates else "edit",
+        "path": path,
+        "old": old,
+        "new": new,
+        "new_file": first.creates,
+        "note": " ".join(notes) or None,
+    }
 
 
 class ApprovalCards(SessionWidget):
