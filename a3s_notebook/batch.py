@@ -11,8 +11,11 @@ back from that log (a resumed cell's row is the same as when it ran).
   (``<id>-<time>.jsonl``) and run again.
 - **Concurrency** is bounded by ``concurrency`` cells at once, and per provider by
   ``provider_concurrency`` (``{"openai": 4}``): a provider's rate limit is respected by
-  never having more of its calls in flight than that. Each call still goes through the
-  provider's retry policy (429 and 5xx retried with backoff and ``Retry-After``).
+  never having more of its calls in flight than that. ``provider_rpm`` (``{"openai": 60}``)
+  spaces every LLM call of the cells to that many requests per minute per provider (one
+  token bucket per provider, shared by all the cells of this process; see
+  :mod:`a3s_notebook.llm.rate_limit`). Each call still goes through the provider's retry
+  policy (429 and 5xx retried with backoff and ``Retry-After``).
 - **Budget**: once the cost of the finished cells reaches ``budget_usd``, no new cell
   starts; cells already running finish, and the cells not started are ``skipped``. Cells
   with no known price (scripted, local models) cost ``None`` and count as 0 here.
@@ -20,7 +23,9 @@ back from that log (a resumed cell's row is the same as when it ran).
   with the reason :data:`BATCH_DENY_REASON` (the model sees it) and counted in
   ``approvals_denied``.
 - **Dask**: ``client=`` a ``distributed.Client`` runs the cells on its workers; each worker
-  makes its own session manager on the shared folder and writes its own log.
+  makes its own session manager on the shared folder and writes its own log. Workers share
+  no bucket, so ``provider_rpm`` is divided by the number of workers when the batch starts:
+  each worker process gets its share (workers that join later add theirs to the total).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import json
 import math
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from a3s_notebook.engine import SessionConfig, SessionManager
+    from a3s_notebook.llm.rate_limit import RequestRateLimiter
     from a3s_notebook.llm.types import LlmClient
 
 __all__ = [
@@ -299,7 +306,11 @@ def _load(manager: SessionManager, session_id: str) -> list[dict[str, Any]] | No
 
 
 async def _run_cell_async(
-    manager: SessionManager, cell: BatchCell, base: SessionConfig, folder: Path
+    manager: SessionManager,
+    cell: BatchCell,
+    base: SessionConfig,
+    folder: Path,
+    limiter: RequestRateLimiter | None = None,
 ) -> dict[str, Any]:
     """Run one cell to its end in ``manager`` and return its row (errors go in the row)."""
     from a3s_notebook.engine.events import ConfirmationRequired
@@ -315,6 +326,13 @@ async def _run_cell_async(
             manager.store.delete(sid)
         config = _cell_config(base, cell, folder)
         llm = cell.factory() if cell.factory is not None else None
+        if limiter is not None and limiter.limits(cell.provider):
+            if llm is None:
+                from a3s_notebook.llm.factory import create_client
+
+                llm = create_client(cell.model)
+            # every call of this cell (its turns, its title) takes the provider's token
+            llm = limiter.wrap(llm, cell.provider)
         session = manager.create_session(config, model=cell.model, llm=llm, session_id=sid)
     except Exception as exc:
         return _row(cell, cell_row(_load(manager, sid), session_id=sid), error=_describe(exc))
@@ -385,8 +403,30 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     cell: BatchCell = spec["cell"]
     folder = Path(spec["folder"])
     base = SessionConfig.model_validate(spec["config"])
+    limiter = _worker_limiter(spec.get("rpm_key"), spec.get("rpm"))
     with SessionManager(folder) as manager:
-        return _sync.run_sync(lambda: _run_cell_async(manager, cell, base, folder))
+        return _sync.run_sync(lambda: _run_cell_async(manager, cell, base, folder, limiter))
+
+
+_WORKER_LIMITERS: dict[str, RequestRateLimiter] = {}
+_WORKER_LIMITERS_LOCK = threading.Lock()
+_WORKER_LIMITERS_KEPT = 16
+
+
+def _worker_limiter(key: str | None, rpm: Mapping[str, float] | None) -> RequestRateLimiter | None:
+    """This process's limiter for one batch: the cells of a batch that land on this
+    worker (in any of its threads) share it; other batches have their own."""
+    from a3s_notebook.llm.rate_limit import RequestRateLimiter
+
+    if not key or not rpm:
+        return None
+    with _WORKER_LIMITERS_LOCK:
+        limiter = _WORKER_LIMITERS.get(key)
+        if limiter is None:
+            limiter = _WORKER_LIMITERS[key] = RequestRateLimiter(rpm)
+            while len(_WORKER_LIMITERS) > _WORKER_LIMITERS_KEPT:  # the oldest batches
+                del _WORKER_LIMITERS[next(iter(_WORKER_LIMITERS))]
+        return limiter
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -581,13 +621,17 @@ class _Scheduler:
 
 
 async def _drive_local(
-    sched: _Scheduler, manager: SessionManager, base: SessionConfig, folder: Path
+    sched: _Scheduler,
+    manager: SessionManager,
+    base: SessionConfig,
+    folder: Path,
+    limiter: RequestRateLimiter | None = None,
 ) -> None:
     running: dict[asyncio.Task[dict[str, Any]], BatchCell] = {}
     try:
         while True:
             while (cell := sched.next()) is not None:
-                task = asyncio.ensure_future(_run_cell_async(manager, cell, base, folder))
+                task = asyncio.ensure_future(_run_cell_async(manager, cell, base, folder, limiter))
                 running[task] = cell
             if not running:
                 return
@@ -606,7 +650,13 @@ async def _drive_local(
             await asyncio.gather(*running, return_exceptions=True)
 
 
-def _drive_dask(sched: _Scheduler, client: Any, base: SessionConfig, folder: Path) -> None:
+def _drive_dask(
+    sched: _Scheduler,
+    client: Any,
+    base: SessionConfig,
+    folder: Path,
+    rpm: Mapping[str, float] | None = None,
+) -> None:
     try:
         from distributed import as_completed
     except ImportError:
@@ -614,12 +664,24 @@ def _drive_dask(sched: _Scheduler, client: Any, base: SessionConfig, folder: Pat
             "run_batch(client=...) needs Dask: pip install 'a3s-notebook[dask]'"
         ) from None
     config = base.model_dump(mode="json")
+    share: dict[str, float] | None = None
+    if rpm:
+        # workers share no bucket: each gets its part of the limit
+        workers = max(1, _worker_count(client))
+        share = {p: n / workers for p, n in rpm.items()}
+    rpm_key = uuid.uuid4().hex
     futures: dict[Any, BatchCell] = {}
     queue = as_completed()  # type: ignore[no-untyped-call,unused-ignore]
 
     def submit_ready() -> None:
         while (cell := sched.next()) is not None:
-            spec = {"cell": cell, "folder": str(folder), "config": config}
+            spec = {
+                "cell": cell,
+                "folder": str(folder),
+                "config": config,
+                "rpm": share,
+                "rpm_key": rpm_key,
+            }
             # a fresh key each time: a re-run must not be handed a result the cluster still
             # holds from an earlier submission of the same cell
             key = f"a3s-{cell.session_id}-{uuid.uuid4().hex[:8]}"
@@ -643,7 +705,45 @@ def _drive_dask(sched: _Scheduler, client: Any, base: SessionConfig, folder: Pat
             fut.cancel()
 
 
+def _worker_count(client: Any) -> int:
+    """The Dask workers now (0 when the scheduler does not say)."""
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    except Exception:
+        return 0
+
+
 # --- the entry points ---------------------------------------------------------------------
+
+
+def _rate_limiter(
+    provider_rpm: Mapping[str, float] | RequestRateLimiter | None,
+    cells: list[BatchCell],
+    dask: bool,
+) -> RequestRateLimiter | None:
+    """The batch's limiter: a dict of requests per minute checked against the grid's
+    providers (a limit no cell uses is a typo), or a limiter the caller made."""
+    from a3s_notebook.llm.rate_limit import RequestRateLimiter, check_rpm
+
+    if provider_rpm is None:
+        return None
+    if isinstance(provider_rpm, RequestRateLimiter):
+        if dask:
+            raise ConfigError(
+                "run_batch(provider_rpm=RequestRateLimiter(...), client=...): a limiter "
+                "lives in this process; with Dask give a dict, e.g. provider_rpm={'openai': 60}"
+            )
+        limiter = provider_rpm
+    else:
+        limiter = RequestRateLimiter(check_rpm(provider_rpm, "run_batch(provider_rpm=...)"))
+    used = sorted({c.provider for c in cells})
+    unused = sorted(set(limiter.rpm) - set(used))
+    if unused:
+        raise ConfigError(
+            f"run_batch(provider_rpm=...): no model of the grid uses {unused}; the grid's "
+            f"providers are {used}"
+        )
+    return limiter
 
 
 def _prepare(
@@ -717,12 +817,15 @@ def _scheduled(
     budget_usd: float | None,
     provider_concurrency: Mapping[str, int] | None,
     progress: Any,
-) -> tuple[list[BatchCell], SessionConfig, Path, _Scheduler]:
+    provider_rpm: Mapping[str, float] | RequestRateLimiter | None = None,
+    dask: bool = False,
+) -> tuple[list[BatchCell], SessionConfig, Path, _Scheduler, RequestRateLimiter | None]:
     """Check everything, find the resumed cells and show the progress (in the caller's
     thread: a display made from a worker thread could land in another cell's output)."""
     cells, base, path, limits = _prepare(
         prompts, models, settings, config, concurrency, folder, budget_usd, provider_concurrency
     )
+    limiter = _rate_limiter(provider_rpm, cells, dask)
     rows = _resumed(cells, path)
     sched = _Scheduler(
         cells,
@@ -732,14 +835,16 @@ def _scheduled(
         budget_usd=budget_usd,
         report=_progress(progress, len(cells)),
     )
-    return cells, base, path, sched
+    return cells, base, path, sched, limiter
 
 
-async def _local(sched: _Scheduler, base: SessionConfig, path: Path) -> None:
+async def _local(
+    sched: _Scheduler, base: SessionConfig, path: Path, limiter: RequestRateLimiter | None
+) -> None:
     from a3s_notebook.engine import SessionManager
 
     with SessionManager(path) as manager:
-        await _drive_local(sched, manager, base, path)
+        await _drive_local(sched, manager, base, path, limiter)
 
 
 async def run_batch_async(
@@ -752,11 +857,12 @@ async def run_batch_async(
     folder: str | Path = ".a3s/batch",
     budget_usd: float | None = None,
     provider_concurrency: Mapping[str, int] | None = None,
+    provider_rpm: Mapping[str, float] | RequestRateLimiter | None = None,
     progress: Any = "auto",
 ) -> pd.DataFrame:
     """:func:`run_batch` for async code (``await run_batch_async(...)``): the cells run on
     this loop. Takes the same arguments, without ``client``."""
-    cells, base, path, sched = _scheduled(
+    cells, base, path, sched, limiter = _scheduled(
         prompts,
         models,
         settings,
@@ -766,8 +872,9 @@ async def run_batch_async(
         budget_usd,
         provider_concurrency,
         progress,
+        provider_rpm,
     )
-    await _local(sched, base, path)
+    await _local(sched, base, path, limiter)
     return _frame(cells, sched.rows)
 
 
@@ -781,6 +888,7 @@ def run_batch(
     folder: str | Path = ".a3s/batch",
     budget_usd: float | None = None,
     provider_concurrency: Mapping[str, int] | None = None,
+    provider_rpm: Mapping[str, float] | RequestRateLimiter | None = None,
     progress: Any = "auto",
     client: Any = None,
 ) -> pd.DataFrame:
@@ -798,6 +906,13 @@ def run_batch(
         folder: where the cells' logs go (shared by the Dask workers).
         budget_usd: no new cell starts once the finished cells cost this much.
         provider_concurrency: at most this many cells at once per provider.
+        provider_rpm: at most this many LLM calls a minute per provider, e.g.
+            ``{"openai": 60}``: every call of every cell (titles too) waits for its
+            provider's token; calls are spaced evenly (``60 / rpm`` s), never in a burst.
+            One bucket per provider, shared by all the cells of this process. With
+            ``client``, each Dask worker process gets ``rpm / workers`` (the workers
+            present when the batch starts). A :class:`RequestRateLimiter` instead of a
+            dict shares one limiter between batches (or, in tests, a clock).
         progress: ``"auto"`` (a widget in a notebook, a tqdm bar elsewhere), ``"widget"``,
             ``"tqdm"``, ``None``, or a function called with a :class:`BatchProgress`.
         client: a ``distributed.Client``: the cells run on its workers.
@@ -813,7 +928,7 @@ def run_batch(
         raise ConfigError(
             f"run_batch(client=...) must be a distributed.Client, got {type(client).__name__}"
         )
-    cells, base, path, sched = _scheduled(
+    cells, base, path, sched, limiter = _scheduled(
         prompts,
         models,
         settings,
@@ -823,9 +938,11 @@ def run_batch(
         budget_usd,
         provider_concurrency,
         progress,
+        provider_rpm,
+        dask=client is not None,
     )
     if client is None:
-        _sync.run_sync(lambda: _local(sched, base, path))
+        _sync.run_sync(lambda: _local(sched, base, path, limiter))
     else:
-        _drive_dask(sched, client, base, path)
+        _drive_dask(sched, client, base, path, limiter.rpm if limiter is not None else None)
     return _frame(cells, sched.rows)

@@ -815,9 +815,23 @@ class A3sMagics(Magics):
             "--max-pause", type=float, default=5.0, help="longest pause in seconds (default 5)"
         )
         p.add_argument("--step", action="store_true", help="a Next button, one event per click")
+        p.add_argument(
+            "--interactive",
+            action="store_true",
+            help="stop at each approval for the class's click; the recording's outcome plays",
+        )
         a = p.parse_args(args)
+        if a.interactive and not (self._in_kernel() and self.show_view):
+            raise ValueError(
+                "--interactive needs a notebook: the class decides on the approval "
+                "cards of the view (run it in Jupyter, with the views shown)"
+            )
         replay = self.manager.replay(
-            a.name, speed=a.speed, max_pause=a.max_pause, step_by_step=a.step
+            a.name,
+            speed=a.speed,
+            max_pause=a.max_pause,
+            step_by_step=a.step,
+            interactive=a.interactive,
         )
         if self._in_kernel() and self.show_view:
             from IPython.display import display
@@ -1272,7 +1286,8 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   pause | resume | clear | compact
   fork NAME           copy the current session and switch to the copy
   delete NAME
-  replay NAME [--speed 4] [--max-pause SECONDS] [--step]   replay a recorded session or file
+  replay NAME [--speed 4] [--max-pause SECONDS] [--step] [--interactive]
+                                         replay a recorded session or file
   allow RULE | deny RULE | ask RULE      e.g. allow 'Bash(git:*)'
   rules [--remove RULE]
   tasks               the agent's task list

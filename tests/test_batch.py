@@ -23,6 +23,7 @@ from a3s_notebook.engine import ConfigError, PermissionPolicy, SessionConfig
 from a3s_notebook.engine.store import read_records
 from a3s_notebook.llm.errors import UnknownModelError
 from a3s_notebook.llm.pricing import clear_prices, set_price
+from a3s_notebook.llm.rate_limit import RateLimitedClient, RequestRateLimiter
 from a3s_notebook.llm.scripted import ScriptedClient
 from a3s_notebook.llm.types import Message, StreamEvent, ToolDefinition
 
@@ -83,6 +84,13 @@ def test_settings_are_a_grid_axis_and_reach_the_session(tmp_path: Path) -> None:
         ({"concurrency": 0}, "concurrency"),
         ({"budget_usd": -1}, "budget_usd"),
         ({"provider_concurrency": {"scripted": 0}}, "provider_concurrency"),
+        ({"provider_rpm": {"scripted": 0}}, r"provider_rpm.*requests per minute, a number > 0"),
+        ({"provider_rpm": {"scripted": -5}}, r"provider_rpm.*a number > 0"),
+        ({"provider_rpm": {"scripted": float("nan")}}, r"provider_rpm.*a number > 0"),
+        ({"provider_rpm": {"scripted": "60"}}, r"provider_rpm.*a number > 0"),
+        ({"provider_rpm": {"scripted": True}}, r"provider_rpm.*a number > 0"),
+        ({"provider_rpm": [60]}, r"provider_rpm.*dict of provider to requests per minute"),
+        ({"provider_rpm": {"opnai": 60}}, r"provider_rpm.*no model of the grid uses \['opnai'\]"),
         ({"progress": "fancy"}, "progress"),
         ({"config": SessionConfig(storage_type="memory")}, "storage_type"),
         ({"client": object()}, "distributed.Client"),
@@ -177,6 +185,116 @@ def test_provider_concurrency_bounds_one_provider(tmp_path: Path) -> None:
     # the other provider's cells were not held back: 4 of them plus 1 slow at once
     assert max(p.running for p in seen) == 5
     assert seen[-1].done == 8 and seen[-1].running == 0
+
+
+# --- requests per minute per provider -----------------------------------------------------
+
+
+class _FakeTime:
+    """An injected clock: a sleep moves it to the sleeper's wake-up time (not past it),
+    so concurrent sleepers see the times a real clock would show."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now = max(self.now, self.now + seconds)
+        await asyncio.sleep(0)  # let the other cells run, as a real sleep would
+
+
+class _TimedClient(ScriptedClient):
+    """Notes the injected clock's time at each call, under its provider."""
+
+    def __init__(self, time: _FakeTime, provider: str, calls: list[tuple[str, float]]) -> None:
+        super().__init__(turns=["timed answer"], model="timed")
+        self._time, self._provider, self._calls = time, provider, calls
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    async def stream(  # type: ignore[override]
+        self,
+        messages: list[Message],
+        *,
+        system: str | None = None,
+        tools: list[ToolDefinition] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        self._calls.append((self._provider, self._time.now))
+        async for event in super().stream(messages, system=system, tools=tools):
+            yield event
+
+
+async def test_provider_rpm_spaces_every_call_with_an_injected_clock(tmp_path: Path) -> None:
+    time = _FakeTime()
+    calls: list[tuple[str, float]] = []
+    limiter = RequestRateLimiter({"limited": 30}, clock=time.clock, sleep=time.sleep)
+    df = await run_batch_async(
+        [f"prompt {i}" for i in range(5)],
+        models=[
+            ("limited/m", lambda: _TimedClient(time, "limited", calls)),
+            ("free/m", lambda: _TimedClient(time, "free", calls)),
+        ],
+        concurrency=10,  # every cell starts at once: only the bucket spaces them
+        provider_rpm=limiter,
+        folder=tmp_path,
+        progress=None,
+    )
+    assert set(df.status) == {"done"}, df.error.tolist()
+    limited = sorted(t for p, t in calls if p == "limited")
+    # 30 a minute: one call every 2 s from the first, whatever the cells' order
+    assert limited == [2.0 * i for i in range(len(limited))] and len(limited) >= 5
+    # the other provider is not held back: some of its calls share an instant
+    free = [t for p, t in calls if p == "free"]
+    assert len(free) == 5 and len(set(free)) < len(free)
+    assert limiter.waited_s == pytest.approx(sum(time.sleeps)) and limiter.waited_s > 0
+
+
+def test_rate_limited_client_keeps_the_inner_client_and_the_log_its_model(tmp_path: Path) -> None:
+    inner = ScriptedClient(turns=["x"], model="mine")
+    wrapped = RequestRateLimiter({"scripted": 600}).wrap(inner)
+    assert isinstance(wrapped, RateLimitedClient) and wrapped.inner is inner
+    assert (wrapped.provider, wrapped.model, wrapped.calls) == ("scripted", "mine", inner.calls)
+    assert RequestRateLimiter({"openai": 60}).wrap(inner) is inner  # not limited: as is
+    df = run_batch(
+        ["p"],
+        models=[("scripted/mine", lambda: ScriptedClient(turns=["x"], model="mine"))],
+        provider_rpm={"scripted": 6000},
+        folder=tmp_path,
+        progress=None,
+    )
+    created = read_records(tmp_path / f"{df.session_id[0]}.jsonl")[0]
+    assert df.status[0] == "done" and created["model"] == "scripted/mine"
+
+
+def test_a_limiter_object_stays_in_its_process(tmp_path: Path) -> None:
+    class _Cluster:
+        def submit(self, *args: Any, **kwargs: Any) -> None:
+            raise AssertionError("nothing is submitted")
+
+    with pytest.raises(ConfigError, match="with Dask give a dict"):
+        run_batch(
+            ["p"],
+            models=["scripted/echo"],
+            provider_rpm=RequestRateLimiter({"scripted": 60}),
+            folder=tmp_path,
+            client=_Cluster(),
+            progress=None,
+        )
+
+
+def test_cells_on_one_worker_share_their_batch_limiter() -> None:
+    from a3s_notebook.batch import _worker_limiter
+
+    a = _worker_limiter("batch-a", {"openai": 30.0})
+    assert a is not None and a is _worker_limiter("batch-a", {"openai": 30.0})
+    assert _worker_limiter("batch-b", {"openai": 30.0}) is not a
+    assert _worker_limiter("batch-a", None) is None
 
 
 # --- budget, resume -----------------------------------------------------------------------
@@ -343,6 +461,7 @@ def test_local_cluster_with_worker_processes(tmp_path: Path) -> None:
             ],
             folder=folder,
             client=client,
+            provider_rpm={"scripted": 60_000},  # 30 000 a minute for each of the 2 workers
             progress=None,
         )
         assert set(df.status) == {"done"}, df.error.tolist()

@@ -215,3 +215,168 @@ def test_step_by_step_with_a_next_button(tmp_path: Path) -> None:
         "All done.",
     ]
     assert replay.step() is False
+
+
+# --- interactive: the class decides on the real cards; the recording's outcome plays ---------
+
+
+def _request_ids(replay: Any) -> list[str]:
+    return [e.tool_id for _ts, e in replay.entries if isinstance(e, ConfirmationRequired)]
+
+
+def test_interactive_step_by_step_with_the_real_cards(tmp_path: Path) -> None:
+    from a3s_notebook.widgets import SessionView
+
+    from .test_widgets import click
+
+    ws = tmp_path / "ws"
+    manager, sid, _ = _record(tmp_path / "s", ws)
+    (ws / "a.txt").unlink()
+    replay = manager.replay(sid, step_by_step=True, interactive=True, sleep=_Sleeps())
+    view = SessionView(replay.session)
+    cards, stream = view.approvals_widget, view.events_widget
+    button, label = replay.controls().children
+    first, second = _request_ids(replay)
+    while not button.disabled:
+        button.click()
+    # stopped at the first request: its card is live, Next waits for the class
+    assert replay.waiting is not None and replay.waiting.tool_id == first
+    assert [(c["tool_id"], c["status"]) for c in cards.cards] == [(first, "pending")]
+    assert label.value.endswith("decide on the approval card to go on")
+    assert [p.tool_id for p in replay.session.pending_confirmations()] == [first]
+    assert replay.step() is True and replay.waiting.tool_id == first  # Next does nothing
+    # the recording approved a.txt; the class denies it through the card's Deny button
+    click(cards, kind="confirm", tool_id=first, decision="deny", reason="too risky")
+    card = cards._card(first)
+    assert card is not None and card["status"] == "approved" and card["decided_by"] == "user"
+    assert card["notice"] == (
+        "The recording approved this call (by user); you chose deny (too risky). "
+        "The replay follows the recording."
+    )
+    assert replay.waiting is None and not button.disabled
+    while not button.disabled:
+        button.click()
+    assert replay.waiting.tool_id == second
+    # the recording denied b.txt; the class approves it
+    click(cards, kind="confirm", tool_id=second, decision="approve", reason="")
+    card = cards._card(second)
+    assert card is not None and card["status"] == "denied"
+    assert card["notice"] == (
+        "The recording denied this call (by user: not today); you chose approve. "
+        "The replay follows the recording."
+    )
+    assert "you chose approve" in cards._markdown()
+    while not button.disabled:
+        button.click()
+    assert replay.played == len(replay.entries) and replay.step() is False
+    assert [(c.chosen, c.reason, c.recorded) for c in replay.choices] == [
+        ("deny", "too risky", "approved (by user)"),
+        ("approve", None, "denied (by user: not today)"),
+    ]
+    # the run is the recorded one: same answers, and nothing was written
+    assert [r["text"] for r in stream.rows if r["kind"] == "assistant"] == [
+        "Writing a.",
+        "Writing b.",
+        "All done.",
+    ]
+    assert not (ws / "a.txt").exists() and not (ws / "b.txt").exists()
+    assert cards.errors == [] and stream.errors == []
+
+
+async def test_interactive_timed_replay_waits_for_the_click(tmp_path: Path) -> None:
+    import asyncio
+
+    from .test_widgets import click
+
+    manager, sid, _ = await asyncio.to_thread(_record, tmp_path / "s", tmp_path / "ws")
+    n = _retime(tmp_path / "s" / f"{sid}.jsonl", [2.0])
+    sleeps = _Sleeps()
+    replay = manager.replay(sid, interactive=True, sleep=sleeps, stream_text=False)
+    cards = ApprovalCards(replay.session)
+    loop = asyncio.get_running_loop()
+    seen: list[str] = []
+
+    def the_class(event: Any) -> None:
+        # the click arrives later, as a comm message would, while the replay waits
+        if isinstance(event, ConfirmationRequired):
+            seen.append(event.tool_id)
+            decision = "always" if len(seen) == 1 else "deny"
+            loop.call_soon(
+                lambda: click(cards, kind="confirm", tool_id=event.tool_id, decision=decision)
+            )
+
+    replay.session.subscribe(the_class)
+    await replay.play_async()
+    assert replay.played == n - 1 and replay.waiting is None
+    assert [c.chosen for c in replay.choices] == ["always", "deny"]
+    assert [c["status"] for c in cards.cards] == ["approved", "denied"]
+    notes = [c["notice"] for c in cards.cards]
+    assert notes[0].startswith("The recording approved this call (by user); you chose always")
+    assert notes[1].startswith(
+        "The recording denied this call (by user: not today); you chose deny"
+    )
+    # the class's thinking replaces the recorded human's: no pause before each outcome
+    assert len(sleeps.calls) == n - 2 - 2 and set(sleeps.calls) == {2.0}
+
+
+def test_interactive_with_an_injected_decider_and_bad_input(tmp_path: Path) -> None:
+    manager, sid, _ = _record(tmp_path / "s", tmp_path / "ws")
+    asked: list[str] = []
+
+    def decide(event: ConfirmationRequired) -> str:
+        asked.append(event.tool_name)
+        return "approve"
+
+    replay = manager.replay(sid, interactive=True, decide=decide, sleep=_Sleeps()).play()
+    assert asked == ["write", "write"]
+    assert [c.note.split(";")[1].strip() for c in replay.choices] == [
+        "you chose approve. The replay follows the recording.",
+        "you chose approve. The replay follows the recording.",
+    ]
+    stepped = manager.replay(sid, step_by_step=True, interactive=True, decide=lambda e: "deny")
+    while stepped.step():
+        pass
+    assert [c.chosen for c in stepped.choices] == ["deny", "deny"]
+    assert stepped.played == len(stepped.entries)
+    # without a decider, a blocking play() would stall the kernel that delivers clicks
+    with pytest.raises(ConfigError, match="play_async"):
+        manager.replay(sid, interactive=True).play()
+    with pytest.raises(ConfigError, match="only used with interactive=True"):
+        manager.replay(sid, decide=decide)
+    with pytest.raises(ConfigError, match="use one of approve, deny, always"):
+        manager.replay(sid, interactive=True, decide=lambda e: "yes", sleep=_Sleeps()).play()
+
+    async def later(event: Any) -> str:
+        return "deny"
+
+    awaiting = manager.replay(sid, step_by_step=True, interactive=True, decide=later)
+    with pytest.raises(ConfigError, match="not an awaitable"):
+        while awaiting.step():
+            pass
+
+
+def test_non_interactive_replay_ignores_clicks(tmp_path: Path) -> None:
+    from .test_widgets import click
+
+    manager, sid, _ = _record(tmp_path / "s", tmp_path / "ws")
+    replay = manager.replay(sid, step_by_step=True)
+    cards = ApprovalCards(replay.session)
+    while replay.waiting is None and not cards.cards:
+        replay.step()
+    tool_id = cards.cards[0]["tool_id"]
+    click(cards, kind="confirm", tool_id=tool_id, decision="deny")
+    assert cards.cards[0]["status"] == "stale" and replay.choices == []
+    while replay.step():
+        pass
+    assert cards.cards[0]["notice"] is None  # the recorded outcome, nothing added
+
+
+def test_magic_interactive_needs_a_notebook(
+    ip: InteractiveShell,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run(ip, "%a3s_session new taught2 --model scripted/echo")
+    run(ip, "%%ask --quiet\nhello")
+    capsys.readouterr()
+    run(ip, "%a3s_session replay taught2 --interactive")
+    assert "--interactive needs a notebook" in capsys.readouterr().err

@@ -682,12 +682,16 @@ class SessionManager:
         sleep: Callable[[float], Any] | None = None,
         stream_text: bool = True,
         step_by_step: bool = False,
+        interactive: bool = False,
+        decide: Callable[[Any], Any] | None = None,
     ) -> Any:
         """A recorded session (an id in this store, a name, or a ``.jsonl`` file) ready to
         replay: a :class:`a3s_notebook.replay.Replay`. Shown in a notebook, it plays its
         events into a fresh view with the recorded timing divided by ``speed``; nothing is
         run again (no network, no tools). ``.play()`` plays it without a view;
-        ``step_by_step=True`` shows a "Next" button instead of the recorded timing."""
+        ``step_by_step=True`` shows a "Next" button instead of the recorded timing;
+        ``interactive=True`` stops at each approval for the class's click (or
+        ``decide(event)``), then plays the recorded outcome, the card showing both."""
         from a3s_notebook.replay import Replay, load_recording
 
         sid, entries = load_recording(session_id_or_file, self)
@@ -699,6 +703,8 @@ class SessionManager:
             source=sid,
             stream_text=stream_text,
             step_by_step=step_by_step,
+            interactive=interactive,
+            decide=decide,
         )
 
     # --- runs and costs ------------------------------------------------------------

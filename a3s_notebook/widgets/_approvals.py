@@ -319,7 +319,7 @@ class ApprovalCards(SessionWidget):
                     decision_reason=ev.reason,
                     rule_added=ev.rule_added,
                     decided_at=self._now(),
-                    notice=None,
+                    notice=self._decision_note(ev.tool_id),
                 )
                 self._refresh_rules()
         elif t == "confirmation_timeout":
@@ -331,17 +331,34 @@ class ApprovalCards(SessionWidget):
                     decided_by="timeout",
                     action_taken=ev.action_taken,
                     decided_at=self._now(),
+                    notice=self._decision_note(ev.tool_id),
                 )
         elif t == "tool_end":
             ev = event
             card = self._card(ev.id)
             if card is not None and card["status"] == "pending":
-                self._set_card(ev.id, status="cancelled", decided_at=self._now())
+                self._set_card(
+                    ev.id,
+                    status="cancelled",
+                    decided_at=self._now(),
+                    notice=self._decision_note(ev.id),
+                )
         elif t == "confirmations_cancelled":
             for tool_id in event.tool_ids:  # type: ignore[union-attr]
                 card = self._card(tool_id)
                 if card is not None and card["status"] == "pending":
-                    self._set_card(tool_id, status="cancelled", decided_at=self._now())
+                    self._set_card(
+                        tool_id,
+                        status="cancelled",
+                        decided_at=self._now(),
+                        notice=self._decision_note(tool_id),
+                    )
+
+    def _decision_note(self, tool_id: str) -> str | None:
+        """What the session says beside a decision: a replay's player session tells the
+        recorded outcome and the class's choice (``decision_note``); a live one nothing."""
+        note = getattr(self._session, "decision_note", None)
+        return note(tool_id) if callable(note) else None
 
     def _on_custom_msg(self, kind: str, content: dict[str, Any]) -> None:
         if kind == "confirm":
@@ -409,4 +426,6 @@ class ApprovalCards(SessionWidget):
                 elif c.get("decision_reason"):
                     extra = f": {md_escape(c['decision_reason'])}"
                 lines.append(f"- {what}: {c['status']}{by} {when}{extra}".replace("  ", " "))
+                if c.get("notice"):
+                    lines.append(f"  {md_escape(c['notice'])}")
         return "**Approvals**\n\n" + "\n".join(lines)
