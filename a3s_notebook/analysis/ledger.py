@@ -26,6 +26,8 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
+import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from a3s_notebook.analysis.costs import COLUMNS, RECORD_FIELDS, frame_from_columns
+from a3s_notebook.analysis.costs import COLUMNS, RECORD_FIELDS, _gc_paused, frame_from_columns
 from a3s_notebook.engine.store import SessionFileWarning
 
 __all__ = ["LEDGER_DIR", "load_calls"]
@@ -68,20 +70,27 @@ def connect() -> Any:
     """A DuckDB connection in UTC (timestamps come back as UTC, whatever the machine's zone)."""
     con = _duckdb().connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = true")  # load_calls relies on scan order
     return con
 
 
 @dataclass
 class Entry:
-    """One log's ledger entry, read from its stamp."""
+    """One log's ledger entry."""
 
-    log: Path
-    parquet: Path | None
-    """None when the session has no calls."""
-    session: dict[str, Any] | None
-    """Its row of the sessions frame (None: no readable line)."""
-    bad: list[tuple[int, str]]
-    bad_calls: list[tuple[int, str]]
+    stem: str
+    doc: dict[str, Any]
+    """Its stamp: ``stamp``, ``calls``, ``session`` (its row of the sessions frame),
+    ``bad`` and ``bad_calls`` (the lines skipped, with why)."""
+    parquet: Path | None = None
+    """Its own Parquet file (None when it is in the segment, or has no calls)."""
+    in_segment: bool = False
+
+    @property
+    def session(self) -> dict[str, Any] | None:
+        """Its row of the sessions frame (None: no readable line)."""
+        row: dict[str, Any] | None = self.doc.get("session")
+        return row
 
 
 def _stamp_name(info: os.stat_result) -> str:
@@ -98,6 +107,23 @@ def _atomic_write(path: Path, write: Any) -> None:
             tmp.unlink()
 
 
+def _copy_to(con: Any, select: str, path: Path) -> None:
+    """``select``'s rows as a Parquet file at ``path``, written atomically."""
+    _atomic_write(
+        path,
+        lambda tmp: con.execute(
+            f"COPY ({select}) TO '{_sql_str(tmp)}' (FORMAT parquet, COMPRESSION zstd)"
+        ),
+    )
+
+
+_STORED = ", ".join(
+    ['"session_id"::VARCHAR AS "session_id"', '"_row"::BIGINT AS "_row"']
+    + [f'"{n}"::{_SQL_TYPES[t]} AS "{n}"' for n, t in COLUMNS.items() if n != "session_id"]
+)
+"""A ledger Parquet file's columns: the calls frame's, plus each row's place in its log."""
+
+
 def _build(log: Path, data: bytes, where: Path, stamp: str, con: Any) -> Entry:
     """Parse one log (the loader's own reader) and write its ledger entry."""
     from a3s_notebook.analysis.sessions import _calls_frame, _Collector, _read_file
@@ -109,40 +135,27 @@ def _build(log: Path, data: bytes, where: Path, stamp: str, con: Any) -> Entry:
     where.mkdir(parents=True, exist_ok=True)
     parquet = where / f"{stamp}.parquet"
     if len(calls):
-        frame = calls.drop(columns=["session_id"])  # the file's stem, added when read
-        con.register("calls_frame", frame)
+        calls["_row"] = np.arange(len(calls), dtype=np.int64)
+        con.register("calls_frame", calls)
         try:
-            select = ", ".join(
-                f'"{name}"::{_SQL_TYPES[dtype]} AS "{name}"'
-                for name, dtype in COLUMNS.items()
-                if name != "session_id"
-            )
-
-            def write(tmp: Path) -> None:
-                con.execute(
-                    f"COPY (SELECT {select} FROM calls_frame) TO '{_sql_str(tmp)}' "
-                    "(FORMAT parquet, COMPRESSION zstd)"
-                )
-
-            _atomic_write(parquet, write)
+            _copy_to(con, f"SELECT {_STORED} FROM calls_frame", parquet)
         finally:
             con.unregister("calls_frame")
-    stamp_doc = {
-        "version": _VERSION,
+    doc = {
+        "stamp": stamp,
         "calls": len(calls),
         "session": _jsonable(session),
         "bad": bad,
         "bad_calls": [(line, why) for _name, line, why in bad_calls],
     }
     _atomic_write(
-        where / f"{stamp}.json",
-        lambda tmp: tmp.write_text(json.dumps(stamp_doc), encoding="utf-8"),
+        where / f"{stamp}.json", lambda tmp: tmp.write_text(json.dumps(doc), encoding="utf-8")
     )
     for old in where.iterdir():  # entries of earlier versions of the log
         if not old.name.startswith(stamp + ".") and not old.name.startswith("."):
             with contextlib.suppress(OSError):
                 old.unlink()
-    return Entry(log, parquet if len(calls) else None, session, bad, stamp_doc["bad_calls"])
+    return Entry(log.stem, doc, parquet if len(calls) else None)
 
 
 def _jsonable(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -155,30 +168,108 @@ def _sql_str(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _read_entry(log: Path, where: Path, stamp: str) -> Entry | None:
+def _read_entry(stem: str, where: Path, stamp: str) -> Entry | None:
     try:
         doc = json.loads((where / f"{stamp}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # not built yet, or damaged: rebuilt
-    if not isinstance(doc, dict) or doc.get("version") != _VERSION:
+    if not isinstance(doc, dict) or doc.get("stamp") != stamp:
         return None
     parquet = where / f"{stamp}.parquet"
     if doc.get("calls") and not parquet.is_file():
         return None
-    bad = [(int(n), str(w)) for n, w in doc.get("bad") or ()]
-    bad_calls = [(int(n), str(w)) for n, w in doc.get("bad_calls") or ()]
-    return Entry(log, parquet if doc.get("calls") else None, doc.get("session"), bad, bad_calls)
+    return Entry(stem, doc, parquet if doc.get("calls") else None)
 
 
-def entries(
-    folder: str | Path, *, con: Any | None = None, warn: bool = True
-) -> tuple[list[Entry], dict[str, str]]:
+# --- the segment: many entries in one file ------------------------------------------------
+# Opening a Parquet file costs about as much as reading a thousand of its rows, so ten
+# thousand short sessions would cost ten thousand opens. Entries are merged into one
+# segment file once more than _COMPACT_AT of them are loose; the segment's manifest keeps
+# their stamps, so an unchanged log costs one stat and no file read at all.
+
+_COMPACT_AT = 32
+_MANIFEST = "segment.json"
+
+
+@dataclass
+class Segment:
+    """The merged entries: their Parquet file and their stamps (by log stem)."""
+
+    file: Path
+    entries: dict[str, dict[str, Any]]
+
+
+def _read_segment(cache: Path) -> Segment | None:
+    try:
+        doc = json.loads((cache / _MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("version") != _VERSION:
+        return None
+    file = cache / str(doc.get("file"))
+    entries = doc.get("entries")
+    if not isinstance(entries, dict) or not file.is_file():
+        return None
+    return Segment(file, entries)
+
+
+def _compact(cache: Path, found: list[Entry], segment: Segment | None, con: Any) -> Segment:
+    """One new segment holding every entry in ``found``; the manifest switches to it."""
+    new = cache / f"segment-{os.getpid()}-{secrets.token_hex(6)}.parquet"
+    select = _rows_select(found, segment)
+    if select is None:
+        # no calls at all: an empty segment of the same columns
+        nulls = ", ".join(f"NULL::{part.split('::')[1]}" for part in _STORED.split(", "))
+        select = f"SELECT {nulls} WHERE false"
+    _copy_to(con, f"SELECT * FROM ({select}) ORDER BY session_id || '.jsonl', _row", new)
+    doc = {"version": _VERSION, "file": new.name, "entries": {e.stem: e.doc for e in found}}
+    _atomic_write(cache / _MANIFEST, lambda tmp: tmp.write_text(json.dumps(doc), encoding="utf-8"))
+    if segment is not None:  # a reader that still has it open keeps reading it (POSIX)
+        with contextlib.suppress(OSError):
+            segment.file.unlink()
+    for e in found:  # the loose files are in the segment now
+        if e.parquet is not None:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(e.parquet.parent)
+        e.parquet, e.in_segment = None, True
+    return Segment(new, doc["entries"])
+
+
+def _rows_select(found: list[Entry], segment: Segment | None) -> str | None:
+    """A SELECT of the ledger rows of ``found`` (segment and loose files), or None."""
+    parts: list[str] = []
+    in_segment = {e.stem for e in found if e.in_segment}
+    if segment is not None and in_segment:
+        part = f"SELECT * FROM read_parquet('{_sql_str(segment.file)}')"
+        stale = [stem for stem in segment.entries if stem not in in_segment]
+        if stale:
+            names = ", ".join("'" + s.replace("'", "''") + "'" for s in stale)
+            part += f" WHERE session_id NOT IN ({names})"
+        parts.append(part)
+    loose = [e.parquet for e in found if e.parquet is not None]
+    if loose:
+        files = ", ".join(f"'{_sql_str(p)}'" for p in loose)
+        parts.append(f"SELECT * FROM read_parquet([{files}])")
+    return " UNION ALL ".join(parts) if parts else None
+
+
+@dataclass
+class Ledger:
+    """A folder's ledger as read now: its entries and the SELECT of their rows."""
+
+    entries: list[Entry]
+    skipped_files: dict[str, str]
+    rows: str | None
+    """A SELECT of every call (the stored columns), or None when there is none."""
+    loose: int
+    """How many entries with calls are outside the segment (in files of their own)."""
+
+
+def entries(folder: str | Path, *, con: Any | None = None, warn: bool = True) -> Ledger:
     """Every readable log's ledger entry (rebuilt where stale), and the files skipped whole.
 
     Warns (``SessionFileWarning``) as :func:`load_sessions` does, when ``warn``.
     """
-    from a3s_notebook.analysis.sessions import _describe, _file_problem
-
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(
@@ -187,67 +278,84 @@ def entries(
         )
     own = con is None
     con = con or connect()
-    out: list[Entry] = []
-    skipped_files: dict[str, str] = {}
-    cache = root / LEDGER_DIR
     try:
-        for log in sorted(root.glob("*.jsonl")):
-            where = cache / log.stem
-            try:
-                info = log.stat()
-            except OSError:
-                info = None
-            entry = None
-            if info is not None and log.is_file() and info.st_size:
-                entry = _read_entry(log, where, _stamp_name(info))
-            if entry is None:
-                data, why = _file_problem(log)
-                if data is None:
-                    skipped_files[log.name] = why or "unreadable"
-                    if warn:
-                        warnings.warn(f"{log}: skipped: {why}", SessionFileWarning, stacklevel=3)
-                    continue
-                # the stamp of the bytes read (the log may grow while we read: then the
-                # next read rebuilds, since its size no longer matches)
-                stamp = _stamp_name(info) if info is not None else "unstamped"
-                try:
-                    entry = _build(log, data, where, stamp, con)
-                except OSError as exc:  # a read-only folder: read without a ledger
-                    raise OSError(
-                        f"cannot write the cost ledger under {cache} ({exc}): use "
-                        "load_sessions(folder), which writes nothing"
-                    ) from exc
-            if warn and entry.bad:
-                warnings.warn(
-                    f"{log}: skipped {len(entry.bad)} line(s) that could not be read "
-                    f"({_describe(entry.bad)}). Every other line was kept.",
-                    SessionFileWarning,
-                    stacklevel=3,
-                )
-            if warn:
-                for line, problem in entry.bad_calls:
-                    warnings.warn(
-                        f"{log}: skipped line {line}: a malformed 'usage_recorded' record "
-                        f"({problem}). Every other line was kept.",
-                        SessionFileWarning,
-                        stacklevel=3,
-                    )
-            if entry.session is not None:
-                out.append(entry)
+        return _scan(root, con, warn)
     finally:
         if own:
             con.close()
-    return out, skipped_files
 
 
-def calls_relation_sql(parquets: list[Path]) -> str:
-    """A SELECT of the calls (the frame's columns, ``session_id`` from the file's name)."""
-    files = ", ".join(f"'{_sql_str(p)}'" for p in parquets)
-    cols = ", ".join(f'"{c}"' for c in COLUMNS if c != "session_id")
-    return (
-        f"SELECT regexp_extract(filename, '([^/\\\\]+)[/\\\\][^/\\\\]+$', 1) AS session_id, "
-        f"{cols} FROM read_parquet([{files}], filename = true)"
-    )
+def _scan(root: Path, con: Any, warn: bool) -> Ledger:
+    from a3s_notebook.analysis.sessions import _describe, _file_problem
+
+    found: list[Entry] = []
+    skipped_files: dict[str, str] = {}
+    cache = root / LEDGER_DIR
+    segment = _read_segment(cache)
+    merged = segment.entries if segment is not None else {}
+    for log in sorted(root.glob("*.jsonl")):
+        where = cache / "logs" / log.stem
+        try:
+            info = log.stat()
+        except OSError:
+            info = None
+        entry = None
+        if info is not None and stat.S_ISREG(info.st_mode) and info.st_size:
+            stamp = _stamp_name(info)
+            doc = merged.get(log.stem)
+            if doc is not None and doc.get("stamp") == stamp:
+                entry = Entry(log.stem, doc, None, in_segment=True)
+            else:
+                entry = _read_entry(log.stem, where, stamp)
+        if entry is None:
+            data, why = _file_problem(log)
+            if data is None:
+                skipped_files[log.name] = why or "unreadable"
+                if warn:
+                    warnings.warn(f"{log}: skipped: {why}", SessionFileWarning, stacklevel=4)
+                continue
+            # the stamp of the bytes read: a log that grows meanwhile is rebuilt next time
+            stamp = _stamp_name(info) if info is not None else "unstamped"
+            try:
+                entry = _build(log, data, where, stamp, con)
+            except OSError as exc:
+                raise OSError(
+                    f"cannot write the cost ledger under {cache} ({exc}): use "
+                    "load_sessions(folder), which writes nothing"
+                ) from exc
+        bad = entry.doc.get("bad") or []
+        if warn and bad:
+            warnings.warn(
+                f"{log}: skipped {len(bad)} line(s) that could not be read "
+                f"({_describe(bad)}). Every other line was kept.",
+                SessionFileWarning,
+                stacklevel=4,
+            )
+        if warn:
+            for line, problem in entry.doc.get("bad_calls") or ():
+                warnings.warn(
+                    f"{log}: skipped line {line}: a malformed 'usage_recorded' record "
+                    f"({problem}). Every other line was kept.",
+                    SessionFileWarning,
+                    stacklevel=4,
+                )
+        if entry.session is not None:
+            found.append(entry)
+    loose = sum(1 for e in found if not e.in_segment)
+    kept = {e.stem for e in found if e.in_segment}
+    stale = sum(1 for stem in merged if stem not in kept)
+    if loose + stale > _COMPACT_AT:
+        segment = _compact(cache, found, segment, con)
+    with_rows = sum(1 for e in found if e.parquet is not None)
+    return Ledger(found, skipped_files, _rows_select(found, segment), with_rows)
+
+
+def calls_relation_sql(ledger: Ledger) -> str | None:
+    """A SELECT of the calls in the calls frame's columns (any order), or None."""
+    if ledger.rows is None:
+        return None
+    cols = ", ".join(f'"{c}"' for c in COLUMNS)
+    return f"SELECT {cols} FROM ({ledger.rows})"
 
 
 @contextlib.contextmanager
@@ -259,34 +367,30 @@ def _quiet() -> Iterator[None]:
 
 def load_calls(folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
     """The calls frame of a folder of session logs: exactly ``load_sessions(folder).calls``
-    (same columns, dtypes and rows), read from the ledger (see the module's docstring).
+    (same columns, dtypes and rows, in the same order), read from the ledger (see the
+    module's docstring).
 
     The first read of a log builds its ledger entry (as slow as ``load_sessions``); later
     reads of an unchanged log read only the Parquet file. Lines that cannot be read are
     skipped with a :class:`~a3s_notebook.engine.store.SessionFileWarning`, as in
-    ``load_sessions``.
+    ``load_sessions``. Writes only under ``<folder>/.a3s/ledger``.
     """
     con = connect()
     try:
-        found, _skipped = entries(folder, con=con)
-        parquets = [e.parquet for e in found if e.parquet is not None]
-        if not parquets:
+        ledger = entries(folder, con=con)
+        if ledger.rows is None:
             return frame_from_columns({f: [] for f in RECORD_FIELDS})
-        select = calls_relation_sql(parquets).replace(
-            '"tool_names"', 'to_json("tool_names") AS "tool_names"', 1
+        cols = ", ".join(
+            'to_json("tool_names") AS "tool_names"' if c == "tool_names" else f'"{c}"'
+            for c in COLUMNS
         )
-        raw = con.execute(_ordered(select)).df()
+        # the rows in log order, files sorted by name (as load_sessions gives them): the
+        # segment is stored in that order (a scan keeps it), loose files need a sort
+        order = " ORDER BY session_id || '.jsonl', _row" if ledger.loose else ""
+        raw = con.execute(f"SELECT {cols} FROM ({ledger.rows}){order}").df()
     finally:
         con.close()
     return _typed(raw)
-
-
-def _ordered(select: str) -> str:
-    # the rows in log order, files sorted by name (as load_sessions gives them)
-    return (
-        select.replace("filename = true)", "filename = true, file_row_number = true)")
-        + " ORDER BY filename, file_row_number"
-    )
 
 
 def _typed(raw: pd.DataFrame) -> pd.DataFrame:
@@ -309,8 +413,11 @@ def _typed(raw: pd.DataFrame) -> pd.DataFrame:
             data[name] = pd.to_datetime(col, utc=True).dt.as_unit("ns").array
         else:  # tool_names: few distinct lists, each row its own list object
             codes, uniques = pd.factorize(col, use_na_sentinel=True)
-            lists = [orjson.loads(u) for u in uniques]
-            data[name] = pd.Series(
-                [[] if c < 0 else list(lists[c]) for c in codes.tolist()], dtype=object
-            ).array
+            lists = np.empty(len(uniques) + 1, dtype=object)
+            for i, u in enumerate(uniques):
+                lists[i] = orjson.loads(u)
+            lists[-1] = []  # a missing list (code -1) is an empty one, as load_sessions has it
+            with _gc_paused():  # a million new lists set the cyclic GC off again and again
+                copies = list(map(list.copy, lists[codes]))
+            data[name] = pd.Series(copies, dtype=object).array
     return pd.DataFrame(data, columns=list(COLUMNS))

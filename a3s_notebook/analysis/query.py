@@ -100,9 +100,9 @@ def query(sql: str, folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
         raise QueryError(f"query() needs an SQL statement; tables: {_describe_tables()}")
     con = connect()
     try:
-        found, _skipped = entries(folder, con=con)
-        parquets = [e.parquet for e in found if e.parquet is not None]
-        calls = calls_relation_sql(parquets) if parquets else _empty_select(TABLES["calls"])
+        ledger = entries(folder, con=con)
+        found = ledger.entries
+        calls = calls_relation_sql(ledger) or _empty_select(TABLES["calls"])
         con.execute(f"CREATE VIEW calls AS {calls}")
         sessions = _frame(
             [tuple(e.session[c] for c in _SESSION_COLUMNS) for e in found if e.session],
