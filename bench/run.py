@@ -45,7 +45,7 @@ BASELINE_PYTHON = BASELINE_VENV / "bin" / "python"
 RESULTS = BENCH_DIR / "RESULTS.md"
 MODULE_TIMEOUT = 600
 MODULE_TIMEOUTS = {"6": 3600}
-"""Benchmarks that need longer (6 reads 2 x 2.6 GiB of logs with six readers, each twice)."""
+"""Benchmarks that need longer (6 reads 2 x 2.6 GiB of logs with six readers)."""
 
 MODULES = [
     ("1", "streaming to the front end", "bench_streaming.py"),
