@@ -26,13 +26,12 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -40,7 +39,7 @@ import pandas as pd
 from a3s_notebook.analysis.costs import COLUMNS, RECORD_FIELDS, _gc_paused, frame_from_columns
 from a3s_notebook.engine.store import SessionFileWarning
 
-__all__ = ["LEDGER_DIR", "load_calls"]
+__all__ = ["LEDGER_DIR", "load_calls", "read_ledger"]
 
 LEDGER_DIR = Path(".a3s") / "ledger"
 """Where the ledger lives, relative to the folder of session logs."""
@@ -210,7 +209,7 @@ def _read_segment(cache: Path) -> Segment | None:
     entries = doc.get("entries")
     if not isinstance(entries, dict) or not file.is_file():
         return None
-    return Segment(file, entries)
+    return Segment(file, cast("dict[str, dict[str, Any]]", entries))
 
 
 def _compact(cache: Path, found: list[Entry], segment: Segment | None, con: Any) -> Segment:
@@ -222,17 +221,19 @@ def _compact(cache: Path, found: list[Entry], segment: Segment | None, con: Any)
         nulls = ", ".join(f"NULL::{part.split('::')[1]}" for part in _STORED.split(", "))
         select = f"SELECT {nulls} WHERE false"
     _copy_to(con, f"SELECT * FROM ({select}) ORDER BY session_id || '.jsonl', _row", new)
-    doc = {"version": _VERSION, "file": new.name, "entries": {e.stem: e.doc for e in found}}
+    merged = {e.stem: e.doc for e in found}
+    doc = {"version": _VERSION, "file": new.name, "entries": merged}
     _atomic_write(cache / _MANIFEST, lambda tmp: tmp.write_text(json.dumps(doc), encoding="utf-8"))
     if segment is not None:  # a reader that still has it open keeps reading it (POSIX)
         with contextlib.suppress(OSError):
             segment.file.unlink()
-    for e in found:  # the loose files are in the segment now
-        if e.parquet is not None:
+    for e in found:  # the loose files are in the segment now (their folder stays: another
+        # process may be writing a file of its own there at this moment)
+        for suffix in (".parquet", ".json"):
             with contextlib.suppress(OSError):
-                shutil.rmtree(e.parquet.parent)
+                (cache / "logs" / e.stem / f"{e.doc['stamp']}{suffix}").unlink()
         e.parquet, e.in_segment = None, True
-    return Segment(new, doc["entries"])
+    return Segment(new, merged)
 
 
 def _rows_select(found: list[Entry], segment: Segment | None) -> str | None:
@@ -263,12 +264,22 @@ class Ledger:
     """A SELECT of every call (the stored columns), or None when there is none."""
     loose: int
     """How many entries with calls are outside the segment (in files of their own)."""
+    notes: list[str]
+    """The warnings a read gives (lines and files skipped), in folder order."""
 
 
-def entries(folder: str | Path, *, con: Any | None = None, warn: bool = True) -> Ledger:
-    """Every readable log's ledger entry (rebuilt where stale), and the files skipped whole.
+T = TypeVar("T")
 
-    Warns (``SessionFileWarning``) as :func:`load_sessions` does, when ``warn``.
+_ATTEMPTS = 3
+
+
+def read_ledger(folder: str | Path, use: Callable[[Any, Ledger], T]) -> T:
+    """``use(connection, ledger)`` on the folder's ledger (entries rebuilt where stale).
+
+    Another process may merge or replace ledger files while this one reads them: a file
+    that vanished makes the whole read start again (up to three times). The read's
+    warnings (``SessionFileWarning``, as :func:`load_sessions` gives) are given once, after
+    it succeeded.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -276,20 +287,30 @@ def entries(folder: str | Path, *, con: Any | None = None, warn: bool = True) ->
             f"no session folder at {root}: pass the folder that holds the .jsonl files "
             "(by default .a3s/sessions next to your notebook)"
         )
-    own = con is None
-    con = con or connect()
-    try:
-        return _scan(root, con, warn)
-    finally:
-        if own:
+    duckdb = _duckdb()
+    for attempt in range(_ATTEMPTS):
+        con = connect()
+        try:
+            ledger = _scan(root, con)
+            result = use(con, ledger)
+        except (duckdb.IOException, FileNotFoundError):
+            if attempt == _ATTEMPTS - 1:
+                raise
+            continue
+        finally:
             con.close()
+        for note in ledger.notes:
+            warnings.warn(note, SessionFileWarning, stacklevel=3)
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _scan(root: Path, con: Any, warn: bool) -> Ledger:
+def _scan(root: Path, con: Any) -> Ledger:
     from a3s_notebook.analysis.sessions import _describe, _file_problem
 
     found: list[Entry] = []
     skipped_files: dict[str, str] = {}
+    notes: list[str] = []
     cache = root / LEDGER_DIR
     segment = _read_segment(cache)
     merged = segment.entries if segment is not None else {}
@@ -311,34 +332,30 @@ def _scan(root: Path, con: Any, warn: bool) -> Ledger:
             data, why = _file_problem(log)
             if data is None:
                 skipped_files[log.name] = why or "unreadable"
-                if warn:
-                    warnings.warn(f"{log}: skipped: {why}", SessionFileWarning, stacklevel=4)
+                notes.append(f"{log}: skipped: {why}")
                 continue
             # the stamp of the bytes read: a log that grows meanwhile is rebuilt next time
             stamp = _stamp_name(info) if info is not None else "unstamped"
             try:
                 entry = _build(log, data, where, stamp, con)
+            except FileNotFoundError:
+                raise  # a ledger file replaced by another process: read_ledger starts again
             except OSError as exc:
                 raise OSError(
                     f"cannot write the cost ledger under {cache} ({exc}): use "
                     "load_sessions(folder), which writes nothing"
                 ) from exc
         bad = entry.doc.get("bad") or []
-        if warn and bad:
-            warnings.warn(
+        if bad:
+            notes.append(
                 f"{log}: skipped {len(bad)} line(s) that could not be read "
-                f"({_describe(bad)}). Every other line was kept.",
-                SessionFileWarning,
-                stacklevel=4,
+                f"({_describe(bad)}). Every other line was kept."
             )
-        if warn:
-            for line, problem in entry.doc.get("bad_calls") or ():
-                warnings.warn(
-                    f"{log}: skipped line {line}: a malformed 'usage_recorded' record "
-                    f"({problem}). Every other line was kept.",
-                    SessionFileWarning,
-                    stacklevel=4,
-                )
+        for line, problem in entry.doc.get("bad_calls") or ():
+            notes.append(
+                f"{log}: skipped line {line}: a malformed 'usage_recorded' record "
+                f"({problem}). Every other line was kept."
+            )
         if entry.session is not None:
             found.append(entry)
     loose = sum(1 for e in found if not e.in_segment)
@@ -347,7 +364,7 @@ def _scan(root: Path, con: Any, warn: bool) -> Ledger:
     if loose + stale > _COMPACT_AT:
         segment = _compact(cache, found, segment, con)
     with_rows = sum(1 for e in found if e.parquet is not None)
-    return Ledger(found, skipped_files, _rows_select(found, segment), with_rows)
+    return Ledger(found, skipped_files, _rows_select(found, segment), with_rows, notes)
 
 
 def calls_relation_sql(ledger: Ledger) -> str | None:
@@ -375,22 +392,23 @@ def load_calls(folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
     skipped with a :class:`~a3s_notebook.engine.store.SessionFileWarning`, as in
     ``load_sessions``. Writes only under ``<folder>/.a3s/ledger``.
     """
-    con = connect()
-    try:
-        ledger = entries(folder, con=con)
-        if ledger.rows is None:
-            return frame_from_columns({f: [] for f in RECORD_FIELDS})
-        cols = ", ".join(
-            'to_json("tool_names") AS "tool_names"' if c == "tool_names" else f'"{c}"'
-            for c in COLUMNS
-        )
-        # the rows in log order, files sorted by name (as load_sessions gives them): the
-        # segment is stored in that order (a scan keeps it), loose files need a sort
-        order = " ORDER BY session_id || '.jsonl', _row" if ledger.loose else ""
-        raw = con.execute(f"SELECT {cols} FROM ({ledger.rows}){order}").df()
-    finally:
-        con.close()
+    raw = read_ledger(folder, _calls_raw)
+    if raw is None:
+        return frame_from_columns({f: [] for f in RECORD_FIELDS})
     return _typed(raw)
+
+
+def _calls_raw(con: Any, ledger: Ledger) -> pd.DataFrame | None:
+    if ledger.rows is None:
+        return None
+    cols = ", ".join(
+        'to_json("tool_names") AS "tool_names"' if c == "tool_names" else f'"{c}"' for c in COLUMNS
+    )
+    # the rows in log order, files sorted by name (as load_sessions gives them): the
+    # segment is stored in that order (a scan keeps it), loose files need a sort
+    order = " ORDER BY session_id || '.jsonl', _row" if ledger.loose else ""
+    raw: pd.DataFrame = con.execute(f"SELECT {cols} FROM ({ledger.rows}){order}").df()
+    return raw
 
 
 def _typed(raw: pd.DataFrame) -> pd.DataFrame:

@@ -12,8 +12,8 @@ columns (see :data:`TABLES`):
   names them (every byte of every log: slower at scale). ``args`` is JSON text (DuckDB's
   JSON type: ``args->>'path'``).
 
-Timestamps are ``TIMESTAMP WITH TIME ZONE`` in UTC; an unknown cost is NULL (``sum``
-skips it). A line that cannot be read is skipped with a
+Timestamps are ``TIMESTAMP WITH TIME ZONE`` in UTC (to the microsecond); an unknown cost
+is NULL (``sum`` skips it). A line that cannot be read is skipped with a
 :class:`~a3s_notebook.engine.store.SessionFileWarning`, as in ``load_sessions``. Nothing
 but the ledger (under ``<folder>/.a3s/ledger``) is written.
 """
@@ -29,10 +29,11 @@ import pandas as pd
 from a3s_notebook.analysis.costs import COLUMNS
 from a3s_notebook.analysis.ledger import (
     _SQL_TYPES,
+    Ledger,
+    _duckdb,
     _quiet,
     calls_relation_sql,
-    connect,
-    entries,
+    read_ledger,
 )
 from a3s_notebook.analysis.sessions import (
     _CONFIRMATION_COLUMNS,
@@ -98,14 +99,12 @@ def query(sql: str, folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
     """
     if not isinstance(sql, str) or not sql.strip():
         raise QueryError(f"query() needs an SQL statement; tables: {_describe_tables()}")
-    con = connect()
-    try:
-        ledger = entries(folder, con=con)
-        found = ledger.entries
+
+    def run(con: Any, ledger: Ledger) -> pd.DataFrame:
         calls = calls_relation_sql(ledger) or _empty_select(TABLES["calls"])
         con.execute(f"CREATE VIEW calls AS {calls}")
         sessions = _frame(
-            [tuple(e.session[c] for c in _SESSION_COLUMNS) for e in found if e.session],
+            [tuple(e.session[c] for c in _SESSION_COLUMNS) for e in ledger.entries if e.session],
             _SESSION_COLUMNS,
         )
         _register(con, "sessions", sessions)
@@ -115,7 +114,7 @@ def query(sql: str, folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
             if re.search(rf"\b{name}\b", sql, re.IGNORECASE)
         }
         if wanted:
-            with _quiet():  # entries() has warned about these files already
+            with _quiet():  # the ledger's read warns about these files
                 frames = load_sessions(folder)
             for name in wanted:
                 _register(con, name, getattr(frames, name))
@@ -123,13 +122,20 @@ def query(sql: str, folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
             con.execute(f'CREATE VIEW "{name}" AS {_empty_select(TABLES[name])}')
         try:
             result: pd.DataFrame = con.execute(sql).df()
-        except Exception as exc:
-            import duckdb
+        except duckdb.IOException:
+            raise  # a ledger file replaced meanwhile: read_ledger starts again
+        except duckdb.Error as exc:
+            raise _query_error(exc) from None
+        return result
 
-            if not isinstance(exc, duckdb.Error):
-                raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise QueryError(f"the query failed: {first}. Tables: {_describe_tables()}") from None
-    finally:
-        con.close()
-    return result
+    duckdb = _duckdb()
+    try:
+        return read_ledger(folder, run)
+    except duckdb.IOException as exc:
+        raise _query_error(exc) from None
+
+
+def _query_error(exc: Exception) -> QueryError:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return QueryError(f"the query failed: {first}. Tables: {_describe_tables()}")
