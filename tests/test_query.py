@@ -263,6 +263,7 @@ async def test_query_tables_match_the_frames(make_session: Any, manager: Session
     assert by_model["model"].tolist() == expected.index.tolist()
     assert by_model["calls"].tolist() == expected["calls"].tolist()
     assert by_model["total_tokens"].tolist() == expected["total_tokens"].tolist()
+    assert str(by_model["total_tokens"].dtype) == "int64"  # a sum stays an integer
 
     sessions = quiet(query, "SELECT * FROM sessions ORDER BY session_id", folder=folder)
     assert sessions["session_id"].tolist() == ["alpha", "s00", "s01"]

@@ -121,7 +121,24 @@ def query(sql: str, folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
         for name in {"messages", "tool_calls", "confirmations"} - wanted:
             con.execute(f'CREATE VIEW "{name}" AS {_empty_select(TABLES[name])}')
         try:
-            result: pd.DataFrame = con.execute(sql).df()
+            relation = con.sql(sql)
+            if relation is None:  # a statement without rows (SET, CREATE VIEW, ...)
+                return pd.DataFrame()
+            # sum() of integers is a 128-bit integer, which pandas gets as float: back to
+            # int64 (exact below 9.2e18 tokens)
+            huge = {
+                n
+                for n, t in zip(relation.columns, relation.types, strict=True)
+                if str(t) == "HUGEINT"
+            }
+            if huge:
+                relation = relation.project(
+                    ", ".join(
+                        f'CAST("{n}" AS BIGINT) AS "{n}"' if n in huge else f'"{n}"'
+                        for n in (c.replace('"', '""') for c in relation.columns)
+                    )
+                )
+            result: pd.DataFrame = relation.df()
         except duckdb.IOException:
             raise  # a ledger file replaced meanwhile: read_ledger starts again
         except duckdb.Error as exc:
