@@ -384,3 +384,25 @@ def test_the_request_timeout_is_a_setting_of_the_session(
     manager = magics(ip).manager
     manager.forget_session(session.id)
     assert manager.get_session(session.id).llm_config["timeout"] == 3.0
+
+
+def test_list_reads_headers_and_restores_only_what_is_used(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    from a3s_notebook import SessionConfig, SessionManager
+
+    with SessionManager(tmp_path / "sessions") as other:  # another kernel's sessions
+        for sid, name in (("a1", "first"), ("b2", "second")):
+            other.create_session(SessionConfig(name=name), model="scripted/echo", session_id=sid)
+    listing = run(ip, "%a3s_session list")
+    assert list(listing["name"]) == ["first", "second"]
+    assert list(listing["state"]) == ["stored", "stored"]
+    assert listing["messages"].isna().all() and str(listing["cost_usd"].dtype) == "Float64"
+    assert str(listing["modified"].dtype) == "datetime64[ns, UTC]"
+    assert magics(ip).manager.session_count() == 0  # listing restored nothing
+
+    run(ip, "%a3s_session use second")
+    assert magics(ip).manager.session_count() == 1
+    listing = run(ip, "%a3s_session list").set_index("name")
+    assert listing.loc["second", "current"] == "*" and listing.loc["second", "state"] == "Active"
+    assert listing.loc["second", "messages"] == 0 and listing.loc["first", "state"] == "stored"
