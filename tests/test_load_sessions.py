@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from a3s_notebook import export_session, load_sessions
-from a3s_notebook.analysis import COLUMNS, SessionFrames
+from a3s_notebook.analysis import COLUMNS, SessionFrames, load_calls
 from a3s_notebook.engine import SessionManager
 from a3s_notebook.engine.events import (
     ConfirmationRequired,
@@ -502,6 +502,11 @@ def test_format_1_files_give_the_same_frames(tmp_path: Path) -> None:
     assert list(calls["turn"]) == [1, 2, 3] and list(calls["input_tokens"]) == [100, 200, 300]
     assert calls["cost_usd"].isna().tolist() == [False, True, False]
     assert list(calls["cell_id"]) == ["c1", "c2", "c3"] and calls["tool_names"].iloc[0] == ["read"]
+    # the ledger reads format-1 files the same way (built, then read back)
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            pd.testing.assert_frame_equal(load_calls(tmp_path), calls)
 
     texts = frames.messages.query("session_id == 'old'")
     assert list(texts["text"]) == ["hi", "let me look"] and list(texts["tool_calls"]) == [0, 1]
