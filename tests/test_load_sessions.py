@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from a3s_notebook import export_session, load_sessions
-from a3s_notebook.analysis import COLUMNS, SessionFrames, load_calls
+from a3s_notebook.analysis import COLUMNS, SessionFrames, load_calls, query
 from a3s_notebook.engine import SessionManager
 from a3s_notebook.engine.events import (
     ConfirmationRequired,
@@ -598,6 +598,11 @@ def test_a_lone_surrogate_line_is_read(tmp_path: Path) -> None:
     frames = load_quietly(tmp_path)
     assert frames.messages["text"].tolist() == ["a\udcffb"]
     assert frames.sessions["session_id"].tolist() == ["s"]  # no session_created: still a row
+    # SQL strings are UTF-8: the undecodable character is U+FFFD there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        texts = query("SELECT text FROM messages", folder=tmp_path)["text"].tolist()
+    assert texts == ["a\ufffdb"]
 
 
 async def test_unknown_events_are_skipped_silently(

@@ -75,6 +75,21 @@ def _empty_select(columns: dict[str, str]) -> str:
     return f"SELECT {cols} WHERE false"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(value: Any) -> Any:
+    """A string DuckDB can take: a lone surrogate (undecodable tool output, which the store
+    keeps escaped) becomes U+FFFD."""
+    if not isinstance(value, str):
+        return None if value is pd.NA else value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
 def _register(con: Any, name: str, frame: pd.DataFrame) -> None:
     """A frame as a table, object columns (dicts, lists) as JSON text."""
     import orjson
@@ -85,6 +100,8 @@ def _register(con: Any, name: str, frame: pd.DataFrame) -> None:
             frame[col] = [
                 None if v is None else orjson.dumps(v, default=str).decode() for v in frame[col]
             ]
+        elif sql_type == "VARCHAR":
+            frame[col] = pd.array([_utf8(v) for v in frame[col]], dtype="string")
     con.register(f"_{name}_frame", frame)
     cols = ", ".join(f'"{c}"::{t} AS "{c}"' for c, t in TABLES[name].items())
     con.execute(f'CREATE VIEW "{name}" AS SELECT {cols} FROM "_{name}_frame"')
