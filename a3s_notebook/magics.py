@@ -918,25 +918,34 @@ class A3sMagics(Magics):
         import pandas as pd
 
         self._parser(
-            "list", "List the sessions of this kernel and of the session folder."
+            "list",
+            "List the sessions of this kernel and of the session folder (stored sessions "
+            "are listed from their files' first lines: none is restored until used).",
         ).parse_args(args)
-        self.manager.load_all_sessions()
         rows = []
-        for s in self.manager.list_sessions():
-            cost = s.total_cost
-            rows.append(
-                {
-                    "current": "*" if s is self.current else "",
-                    "name": s.name,
-                    "title": s.config.title or "",
-                    "id": s.id,
-                    "model": s.model_name,
-                    "state": s.state.value,
-                    "messages": len(s.messages),
-                    "tokens": s.total_usage.total_tokens,
-                    "cost_usd": cost,
-                }
-            )
+        for info in self.manager.stored_sessions():
+            row: dict[str, Any] = {
+                "current": "*" if self.current is not None and info.id == self.current.id else "",
+                "name": info.name,
+                "title": "",
+                "id": info.id,
+                "model": info.model,
+                "state": "stored",
+                "messages": None,
+                "tokens": None,
+                "cost_usd": None,
+                "modified": info.modified,
+            }
+            if info.open:  # restored here: its live figures are at hand
+                s = self.manager.get_session(info.id)
+                row.update(
+                    state=s.state.value,
+                    messages=len(s.messages),
+                    tokens=s.total_usage.total_tokens,
+                    cost_usd=s.total_cost,
+                    title=s.config.title or "",
+                )
+            rows.append(row)
         frame = pd.DataFrame(
             rows,
             columns=[
@@ -949,9 +958,15 @@ class A3sMagics(Magics):
                 "messages",
                 "tokens",
                 "cost_usd",
+                "modified",
             ],
         )
-        return frame.astype({"cost_usd": "Float64"})
+        frame["modified"] = pd.to_datetime(frame["modified"], unit="s", utc=True)
+        # the session used last first: that is the one a user looks for
+        frame = frame.sort_values("modified", ascending=False, na_position="last", kind="stable")
+        frame = frame.reset_index(drop=True)
+        frame["modified"] = frame["modified"].dt.floor("s").astype("datetime64[ns, UTC]")
+        return frame.astype({"messages": "Int64", "tokens": "Int64", "cost_usd": "Float64"})
 
     def _cmd_show(self, args: list[str]) -> Any:
         self._parser("show", "Show the current session's live view.").parse_args(args)

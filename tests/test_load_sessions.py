@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from a3s_notebook import export_session, load_sessions
-from a3s_notebook.analysis import COLUMNS, SessionFrames
+from a3s_notebook.analysis import COLUMNS, SessionFrames, load_calls, query
 from a3s_notebook.engine import SessionManager
 from a3s_notebook.engine.events import (
     ConfirmationRequired,
@@ -502,6 +502,11 @@ def test_format_1_files_give_the_same_frames(tmp_path: Path) -> None:
     assert list(calls["turn"]) == [1, 2, 3] and list(calls["input_tokens"]) == [100, 200, 300]
     assert calls["cost_usd"].isna().tolist() == [False, True, False]
     assert list(calls["cell_id"]) == ["c1", "c2", "c3"] and calls["tool_names"].iloc[0] == ["read"]
+    # the ledger reads format-1 files the same way (built, then read back)
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            pd.testing.assert_frame_equal(load_calls(tmp_path), calls)
 
     texts = frames.messages.query("session_id == 'old'")
     assert list(texts["text"]) == ["hi", "let me look"] and list(texts["tool_calls"]) == [0, 1]
@@ -593,6 +598,11 @@ def test_a_lone_surrogate_line_is_read(tmp_path: Path) -> None:
     frames = load_quietly(tmp_path)
     assert frames.messages["text"].tolist() == ["a\udcffb"]
     assert frames.sessions["session_id"].tolist() == ["s"]  # no session_created: still a row
+    # SQL strings are UTF-8: the undecodable character is U+FFFD there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        texts = query("SELECT text FROM messages", folder=tmp_path)["text"].tolist()
+    assert texts == ["a\ufffdb"]
 
 
 async def test_unknown_events_are_skipped_silently(

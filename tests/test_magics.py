@@ -440,3 +440,27 @@ def test_a_missing_workspace_is_an_error_unless_asked_to_create_it(
     assert "in ./nosuch-folder; created the folder ./nosuch-folder" in out
     assert (tmp_path / "nosuch-folder").is_dir()
     assert magics(ip).current.workspace == (tmp_path / "nosuch-folder").resolve()
+def test_list_reads_headers_and_restores_only_what_is_used(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    from a3s_notebook import SessionConfig, SessionManager
+
+    with SessionManager(tmp_path / "sessions") as other:  # another kernel's sessions
+        for sid, name in (("a1", "first"), ("b2", "second")):
+            other.create_session(SessionConfig(name=name), model="scripted/echo", session_id=sid)
+    # "first" was used last: it comes first
+    os.utime(tmp_path / "sessions" / "a1.jsonl", (2_000_000_000, 2_000_000_000))
+    os.utime(tmp_path / "sessions" / "b2.jsonl", (1_900_000_000, 1_900_000_000))
+    listing = run(ip, "%a3s_session list")
+    assert list(listing["name"]) == ["first", "second"]
+    assert str(listing["modified"][0]) == "2033-05-18 03:33:20+00:00"
+    assert list(listing["state"]) == ["stored", "stored"]
+    assert listing["messages"].isna().all() and str(listing["cost_usd"].dtype) == "Float64"
+    assert str(listing["modified"].dtype) == "datetime64[ns, UTC]"
+    assert magics(ip).manager.session_count() == 0  # listing restored nothing
+
+    run(ip, "%a3s_session use second")
+    assert magics(ip).manager.session_count() == 1
+    listing = run(ip, "%a3s_session list").set_index("name")
+    assert listing.loc["second", "current"] == "*" and listing.loc["second", "state"] == "Active"
+    assert listing.loc["second", "messages"] == 0 and listing.loc["first", "state"] == "stored"

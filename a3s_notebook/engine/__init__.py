@@ -1,5 +1,6 @@
 """The session engine: pure asyncio. Imports neither IPython nor ipywidgets."""
 
+from a3s_notebook.engine._index import SessionInfo
 from a3s_notebook.engine.agent import AgentResult
 from a3s_notebook.engine.config import (
     ContextUsage,
@@ -112,6 +113,7 @@ __all__ = [
     "SecurityGuard",
     "Session",
     "SessionConfig",
+    "SessionInfo",
     "SessionLane",
     "SessionManager",
     "SecurityBlockedError",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from a3s_notebook.engine._index import SessionInfo, stored_session_infos
 from a3s_notebook.engine._log import read_log
 from a3s_notebook.engine._secrets import secret_looking
 from a3s_notebook.engine.agent import AgentResult
@@ -332,11 +333,38 @@ class SessionManager:
             for s in self._sessions.values():
                 if s.config.name == name_or_id:
                     return s
+            # a stored session not restored yet, by the name in its header
+            for info in self.stored_sessions():
+                if not info.open and info.name == name_or_id:
+                    return self.get_session(info.id)
             raise SessionNotFoundError(f"Session not found: {name_or_id}") from None
 
     def list_sessions(self) -> list[Session]:
         """Sessions in memory, oldest first."""
         return sorted(self._sessions.values(), key=lambda s: s.created_at)
+
+    def stored_sessions(self) -> list[SessionInfo]:
+        """Every session of this manager and its store, oldest first, restoring none.
+
+        A session in memory is listed with its live values (``open=True``); a stored one
+        from its log's first line and file (see :mod:`a3s_notebook.engine._index`): a
+        thousand long sessions list in milliseconds, and only what is opened is restored.
+        """
+        infos = {i.id: i for i in stored_session_infos(self.store)}
+        for s in self._sessions.values():
+            stored = infos.get(s.id)
+            infos[s.id] = SessionInfo(
+                id=s.id,
+                name=s.name,
+                model=s.model_name,
+                created_at=s.created_at,
+                modified=stored.modified if stored else None,
+                size=stored.size if stored else None,
+                workspace=s.config.workspace or None,
+                parent_id=s.config.parent_id,
+                open=True,
+            )
+        return sorted(infos.values(), key=lambda i: (i.created_at or 0.0, i.id))
 
     def session_count(self) -> int:
         """How many sessions are in memory."""
