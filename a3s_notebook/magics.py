@@ -89,7 +89,12 @@ class AskResult:
 
     def _footer(self) -> str:
         r = self.result
-        cost = "cost unknown" if r.cost_usd is None else f"${r.cost_usd:.6f}"
+        from a3s_notebook.engine.telemetry import NO_PRICE_SCRIPTED, is_scripted_model
+
+        if r.cost_usd is not None:
+            cost = f"${r.cost_usd:.6f}"
+        else:  # the same words as the Usage panel
+            cost = NO_PRICE_SCRIPTED if is_scripted_model(r.model) else "cost unknown"
         est = " (estimated)" if r.usage.estimated else ""
         return (
             f"{self.session.name} · {r.model} · {r.turns} LLM calls · {r.tool_calls_count} tool "

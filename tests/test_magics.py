@@ -440,3 +440,18 @@ def test_a_missing_workspace_is_an_error_unless_asked_to_create_it(
     assert "in ./nosuch-folder; created the folder ./nosuch-folder" in out
     assert (tmp_path / "nosuch-folder").is_dir()
     assert magics(ip).current.workspace == (tmp_path / "nosuch-folder").resolve()
+
+
+def test_the_footer_and_the_usage_panel_say_the_same_about_an_unpriced_model(
+    ip: InteractiveShell,
+) -> None:
+    from a3s_notebook.engine.telemetry import NO_PRICE_SCRIPTED
+    from a3s_notebook.widgets import UsagePanel
+
+    run(ip, "%a3s_session new words")
+    out = run(ip, "%%ask\nhello")
+    assert out.cost_usd is None
+    footer = out._footer()
+    assert footer.endswith(f"· {NO_PRICE_SCRIPTED}") and "cost unknown" not in footer
+    panel = UsagePanel(magics(ip).current)
+    assert f"cost {NO_PRICE_SCRIPTED}" in panel._markdown()
