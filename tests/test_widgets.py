@@ -806,3 +806,40 @@ def test_a_note_row_is_clipped_text_in_the_stream_and_its_markdown() -> None:
     md = stream._markdown()
     assert "*memory* **2 memories recalled**: for the prompt" in md
     assert "<b>" not in md
+
+
+def test_the_context_bar_counts_the_last_answer_as_an_estimate_until_the_next_call(
+    make_session: Callable[..., Session],
+) -> None:
+    long_answer = "word " * 10_000  # a 12,500-token answer (characters / 4)
+    session = make_session([long_answer, "short"])
+    bar = ContextBar(session)
+    session.send("write a lot")
+    c = bar.context
+    record = session.cost_records[-1]
+    assert record.completion_tokens >= 12_000
+    # the call reported its prompt only; the bar adds the answer and says it estimates
+    assert c["measured_tokens"] == record.prompt_tokens
+    assert c["used_tokens"] == record.prompt_tokens + record.completion_tokens
+    assert c["estimated"] is True
+    assert c["percent"] == c["used_tokens"] / c["max_tokens"]
+    assert bar._markdown().startswith(f"context: ≈ {c['used_tokens']:,} / ")
+    assert "tokens (estimated)" in bar._markdown()
+    # a view opened now shows the same figure
+    assert ContextBar(session).context == c
+    # the next call's prompt includes the answer: the measure replaces the estimate
+    session.send("and now?")
+    nxt = session.cost_records[-1]
+    assert nxt.prompt_tokens > record.completion_tokens
+    assert bar.context["measured_tokens"] == nxt.prompt_tokens
+    assert bar.context["used_tokens"] == nxt.prompt_tokens + nxt.completion_tokens
+
+
+def test_the_context_bar_is_exact_when_the_call_reports_real_tokens(
+    make_session: Callable[..., Session],
+) -> None:
+    session = make_session(["hi"])
+    bar = ContextBar(session)
+    session._set_context_used(5_000)  # an engine figure (a restore, a compaction)
+    assert bar.context["used_tokens"] == 5_000 and bar.context["estimated"] is False
+    assert bar._markdown().startswith("context: 5,000 / ")
