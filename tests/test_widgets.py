@@ -59,6 +59,8 @@ from a3s_notebook.widgets._approvals import NOT_PENDING, diff_for
 from a3s_notebook.widgets._base import SessionWidget
 from a3s_notebook.widgets._coalesce import DeltaCoalescer
 from a3s_notebook.widgets._event_stream import ARCHIVE_CHUNK
+from a3s_notebook.widgets._memory_table import MemoryTable
+from a3s_notebook.widgets._session_view import SessionHeader
 from a3s_notebook.widgets._static import STATIC_DIR, WIDGET_MODULES, check_assets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +182,7 @@ def test_every_widget_loads_its_bundle_and_the_stylesheet() -> None:
     for cls in [*WIDGETS, SessionView().header.__class__]:
         w = cls()
         assert "export" in w._esm or "render" in w._esm, cls.__name__
-        assert ".a3s-root" in w._css
+        assert w._css.startswith(".a3s-"), cls.__name__  # its own rules, minified
         w.close()
 
 
@@ -190,7 +192,7 @@ def test_missing_bundles_raise_an_error_that_names_the_fix(tmp_path: Path) -> No
 
 
 def test_css_classes_are_prefixed() -> None:
-    css = (STATIC_DIR / "widgets.css").read_text()
+    css = "\n".join(p.read_text() for p in sorted(STATIC_DIR.glob("*.css")))
     import re
 
     classes = set(re.findall(r"\.(-?[_a-zA-Z][\w-]*)", re.sub(r"/\*.*?\*/", "", css, flags=re.S)))
@@ -201,6 +203,22 @@ def test_css_classes_are_prefixed() -> None:
     assert ours and all(c.startswith("a3s-") for c in ours), sorted(
         c for c in ours if not c.startswith("a3s-")
     )
+
+
+def test_each_widget_ships_only_its_own_rules_and_the_theme_once() -> None:
+    """One theme (in every ES module, injected once per page) plus a small sheet per
+    widget class: no rule is shipped as the `_css` of two classes."""
+    classes: list[type[SessionWidget]] = [*WIDGETS, MemoryTable, SessionHeader]
+    sheets = {w.__name__: w()._css for w in classes}
+    assert len(sheets) == 7 and len(set(sheets.values())) == 7
+    theme = (STATIC_DIR / "theme.css").read_text()
+    assert ".a3s-root{" in theme.replace(" ", "") and "--a3s-fb-bg" in theme
+    for name, css in sheets.items():
+        assert "--a3s-fb-bg" not in css and ".a3s-root{" not in css.replace(" ", ""), name
+        assert len(css) < len(theme), name
+    # the theme text travels in each ES module, which puts it into the page once
+    for module in WIDGET_MODULES:
+        assert "a3s-notebook-theme" in (STATIC_DIR / f"{module}.js").read_text()
 
 
 def test_unknown_keyword_is_a_type_error() -> None:
@@ -351,7 +369,10 @@ async def test_approve_click_runs_the_tool_and_every_widget_follows(
             assert front_end_text(deltas, r["id"]) == r["text"]
 
     ctx = view.context_widget.context
-    assert ctx["used_tokens"] == session.context_usage.used_tokens > 0
+    # the last call's report, plus its answer (estimated until a next call measures it)
+    assert ctx["measured_tokens"] == session.context_usage.used_tokens > 0
+    last = session.cost_records[-1]
+    assert ctx["used_tokens"] == last.prompt_tokens + last.completion_tokens
     assert ctx["turns"] == len(session.messages) and ctx["threshold"] == 0.8
     assert [t["status"] for t in view.tasks_widget.tasks] == ["completed"] * 3
     u = view.usage_widget.usage
@@ -793,7 +814,8 @@ def test_a_built_wheel_contains_the_widgets_js(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in WIDGET_MODULES:
         assert f"a3s_notebook/static/{module}.js" in names
-    assert "a3s_notebook/static/widgets.css" in names
+        assert f"a3s_notebook/static/{module}.css" in names
+    assert "a3s_notebook/static/theme.css" in names
     assert not any(n.startswith("js/") for n in names)
 
 

@@ -80,6 +80,11 @@ export function estimateNote(c: ContextState): string {
   return "The model reports no token counts: they are estimated at 4 characters a token.";
 }
 
+/** A table inside a box that scrolls sideways when the column is narrower than it. */
+function scrollable(table: HTMLTableElement): HTMLElement {
+  return h("div", { class: "a3s-table-wrap" }, table);
+}
+
 // --- TaskTable -----------------------------------------------------------------------
 
 const STATUS_LABEL: Record<string, string> = {
@@ -134,12 +139,12 @@ export function renderTaskTable(tasks: TaskItem[]): HTMLElement {
     "div",
     { class: "a3s-tasks" },
     head,
-    h(
+    scrollable(h(
       "table",
       { class: "a3s-table" },
       h("thead", null, h("tr", null, h("th", null, "Status"), h("th", null, "Task"), h("th", null, "Priority"))),
       h("tbody", null, ...rows),
-    ),
+    )),
   );
 }
 
@@ -229,7 +234,7 @@ export function renderUsagePanel(u: UsageState): HTMLElement {
         h("td", { class: "a3s-num" }, costText(m.cost_usd, m.unpriced_calls, m.calls, m.scripted)),
       );
     parts.push(
-      h(
+      scrollable(h(
         "table",
         { class: "a3s-table a3s-usage-models" },
         h(
@@ -246,7 +251,7 @@ export function renderUsagePanel(u: UsageState): HTMLElement {
           ),
         ),
         h("tbody", null, ...u.models.map(row)),
-      ),
+      )),
     );
   }
   return h("div", { class: "a3s-usage" }, ...parts);
@@ -350,7 +355,7 @@ export function renderMemoryTable(rows: MemoryRow[], total: number, store: strin
     "div",
     { class: "a3s-memories" },
     head,
-    h(
+    scrollable(h(
       "table",
       { class: "a3s-table" },
       h(
@@ -367,6 +372,6 @@ export function renderMemoryTable(rows: MemoryRow[], total: number, store: strin
         ),
       ),
       h("tbody", null, ...body),
-    ),
+    )),
   );
 }
