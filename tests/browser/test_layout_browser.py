@@ -1,0 +1,137 @@
+"""The SessionView's layout in a real browser, from a phone-wide column to a desktop.
+
+Voila serves the notebook of ``test_widgets_browser`` (a ``scripted/demo`` run that waits
+for the approval of ``write``). At 230, 360 and 1280 px wide the test measures that no
+panel is wider than itself (a table scrolls inside its own box instead), that names
+(tools, models, the session) sit on one line, and that the page holds the theme
+stylesheet once and one small stylesheet per widget class. Screenshots of every width
+go to the artifacts folder (``layout-*.png``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.browser.test_widgets_browser import make_notebook
+
+WIDTHS = (230, 360, 1280)
+
+# what the page measures: panels wider than themselves, names on two lines or more,
+# tables sticking out of their panel, and a page that scrolls sideways
+MEASURE = """
+() => {
+  const out = { overflow: [], broken: [], tables: [], page: null };
+  for (const el of document.querySelectorAll(".a3s-root")) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      // name the widest elements that stick out, to say what to fix
+      const edge = el.getBoundingClientRect().right;
+      const culprits = [...el.querySelectorAll("*")]
+        .filter((c) => c.getBoundingClientRect().right > edge + 1)
+        .map((c) => `${c.tagName.toLowerCase()}.${c.className}`)
+        .slice(-3);
+      out.overflow.push([el.dataset.a3sWidget, el.scrollWidth, el.clientWidth, culprits]);
+    }
+  }
+  const names = ".a3s-tool-name, .a3s-card-tool, .a3s-model, .a3s-header-name, .a3s-badge";
+  for (const el of document.querySelectorAll(names)) {
+    const rects = el.getClientRects();
+    if (rects.length === 0) continue;  // inside a closed <details>
+    const style = getComputedStyle(el);
+    const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.45;
+    const height = el.getBoundingClientRect().height;
+    if (rects.length > 1 || height > line * 1.5) {
+      out.broken.push([el.className, el.textContent, Math.round(height), Math.round(line)]);
+    }
+  }
+  for (const wrap of document.querySelectorAll(".a3s-table-wrap")) {
+    const panel = wrap.closest(".a3s-root").getBoundingClientRect();
+    const box = wrap.getBoundingClientRect();
+    if (box.right > panel.right + 1 || box.left < panel.left - 1) {
+      out.tables.push([wrap.closest(".a3s-root").dataset.a3sWidget, box.right, panel.right]);
+    }
+  }
+  const doc = document.documentElement;
+  if (doc.scrollWidth > doc.clientWidth + 1) out.page = [doc.scrollWidth, doc.clientWidth];
+  return out;
+}
+"""
+
+PRIORITY_COLOURS = """
+() => {
+  const root = document.querySelector(".a3s-tasks").closest(".a3s-root");
+  const probe = document.createElement("span");
+  probe.className = "a3s-prio a3s-prio--high";
+  const danger = document.createElement("span");
+  danger.className = "a3s-text--danger";
+  root.append(probe, danger);
+  const out = { high: getComputedStyle(probe).color, danger: getComputedStyle(danger).color };
+  probe.remove();
+  danger.remove();
+  return out;
+}
+"""
+
+STYLES = """
+() => [...document.querySelectorAll("style")].map((s) => [s.id, s.textContent])
+"""
+
+
+def check_layout(page: Any, width: int, shot: Path) -> None:
+    page.set_viewport_size({"width": width, "height": 3000})  # the whole view in a shot
+    page.wait_for_timeout(300)  # a relayout, and the context bar's width transition
+    page.mouse.move(0, 0)
+    # the view, not the page: Voila scrolls inside its own box, which a full-page shot cuts
+    page.locator(".a3s-session-view").screenshot(path=str(shot), animations="disabled")
+    found = page.evaluate(MEASURE)
+    assert found["overflow"] == [], f"{width} px: panels wider than themselves {found}"
+    assert found["broken"] == [], f"{width} px: names broken over lines {found}"
+    assert found["tables"] == [], f"{width} px: tables outside their panel {found}"
+    assert found["page"] is None, f"{width} px: the page scrolls sideways {found}"
+
+
+def test_the_session_view_fits_every_width_and_ships_each_stylesheet_once(
+    tmp_path: Path, voila: Callable[[Path], str], bpage: Any, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    notebook = make_notebook(tmp_path, "layout.ipynb")
+    bpage.goto(voila(notebook))
+    card = bpage.locator(".a3s-card--pending")
+    expect(card).to_be_visible(timeout=90_000)
+    expect(bpage.locator(".a3s-task")).to_have_count(3)
+    expect(bpage.locator(".a3s-usage-models tbody tr")).to_have_count(1)
+    # a row of the stream with a snake_case tool name, open so its body is measured too
+    todo = bpage.locator(".a3s-tool", has=bpage.locator(".a3s-tool-name", has_text="todo_write"))
+    expect(todo.first).to_be_visible()
+    todo.first.locator("summary").click()
+
+    for width in WIDTHS:
+        check_layout(bpage, width, artifacts / f"layout-voila-waiting-{width}.png")
+
+    card.locator("button[data-decision='approve']").click()
+    expect(bpage.locator(".a3s-end")).to_contain_text("run finished", timeout=30_000)
+    # the last answer is counted, and the bar says the figure is an estimate
+    nums = bpage.locator(".a3s-context-nums")
+    expect(nums).to_have_text(re.compile(r"^≈ [\d,]+ / [\d,]+ tokens \(estimated\)$"))
+    # a high priority is not an error: it is not drawn in the error colour
+    colours = bpage.evaluate(PRIORITY_COLOURS)
+    assert colours["high"] and colours["high"] != colours["danger"], colours
+    for width in WIDTHS:
+        check_layout(bpage, width, artifacts / f"layout-voila-done-{width}.png")
+
+    # one theme stylesheet, one per widget class, no two alike
+    styles = bpage.evaluate(STYLES)
+    ours = [(sid, text) for sid, text in styles if ".a3s-" in text]
+    ids = [sid for sid, _ in ours]
+    assert ids.count("a3s-notebook-theme") == 1, ids
+    widget_ids = sorted(i for i in ids if i.startswith("a3s_notebook.widgets."))
+    assert len(widget_ids) == len(set(widget_ids)) == 7, widget_ids
+    assert len(ours) == 8, ids
+    texts = [text for _, text in ours]
+    assert len(set(texts)) == len(texts), "two <style> tags hold the same stylesheet"
+    theme = dict(ours)["a3s-notebook-theme"]
+    assert all("--a3s-fb-bg:" not in text for sid, text in ours if sid != "a3s-notebook-theme")
+    assert "--a3s-fb-bg:" in theme
