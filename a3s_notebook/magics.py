@@ -394,8 +394,12 @@ class A3sMagics(Magics):
         A failure is one line (``UsageError: %%ask: ...``), not a traceback through the
         SDKs; ``%a3s_session debug`` prints the whole traceback of the last failure.
         """
+        from a3s_notebook._kernel_status import kernel_stays_busy
+
         try:
-            return await self._ask(line, cell)
+            # from the start: the front end asks for a subshell as soon as the view shows
+            with kernel_stays_busy(self.shell):
+                return await self._ask(line, cell)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:

@@ -135,3 +135,35 @@ def test_the_session_view_fits_every_width_and_ships_each_stylesheet_once(
     theme = dict(ours)["a3s-notebook-theme"]
     assert all("--a3s-fb-bg:" not in text for sid, text in ours if sid != "a3s-notebook-theme")
     assert "--a3s-fb-bg:" in theme
+
+
+def test_in_jupyterlab_with_the_file_browser_open(lab: Any, bpage: Any, artifacts: Path) -> None:
+    """Run All of a ``%%ask`` notebook at 1280 px with the file browser open: every panel
+    fits its output area; while the cell awaits the approval, JupyterLab does not call
+    the kernel idle."""
+    from playwright.sync_api import expect
+
+    from tests.browser.test_magics_browser import magics_notebook, run_all, wait_for_pending_write
+
+    bpage.set_viewport_size({"width": 1280, "height": 1000})
+    notebook, _ = magics_notebook(lab.root / "layout")
+    run_all(bpage, lab.url(notebook))
+    expect(bpage.locator(".jp-FileBrowser")).to_be_visible()
+    card, *_ = wait_for_pending_write(bpage)
+    # JupyterLab asked the kernel for a subshell for the widgets' comms meanwhile; the
+    # kernel's idle for that request no longer reads as the kernel's state
+    statusbar = bpage.locator("#jp-main-statusbar")
+    expect(statusbar).to_contain_text("Python 3 (ipykernel) | Busy")
+    bpage.wait_for_timeout(1000)  # a late idle would show by now
+    expect(statusbar).to_contain_text("Python 3 (ipykernel) | Busy")
+    bpage.screenshot(path=str(artifacts / "layout-jupyterlab-waiting-1280.png"))
+    found = bpage.evaluate(MEASURE)
+    assert found["overflow"] == [] and found["broken"] == [] and found["tables"] == [], found
+    card.locator("button[data-decision='approve']").click()
+    expect(bpage.locator(".a3s-events .a3s-end")).to_contain_text("run finished", timeout=60_000)
+    expect(statusbar).to_contain_text("Python 3 (ipykernel) | Idle", timeout=60_000)
+    usage = bpage.locator(".a3s-usage").first
+    usage.scroll_into_view_if_needed()
+    usage.screenshot(path=str(artifacts / "layout-jupyterlab-usage-1280.png"))
+    found = bpage.evaluate(MEASURE)
+    assert found["overflow"] == [] and found["broken"] == [] and found["tables"] == [], found
