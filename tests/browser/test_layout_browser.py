@@ -1,11 +1,14 @@
-"""The SessionView's layout in a real browser, from a phone-wide column to a desktop.
+"""The SessionView's layout in a real browser, from a phone-wide column to a desktop,
+and what JupyterLab shows around it (the kernel status, the first-start news question).
 
 Voila serves the notebook of ``test_widgets_browser`` (a ``scripted/demo`` run that waits
 for the approval of ``write``). At 230, 360 and 1280 px wide the test measures that no
 panel is wider than itself (a table scrolls inside its own box instead), that names
 (tools, models, the session) sit on one line, and that the page holds the theme
 stylesheet once and one small stylesheet per widget class. Screenshots of every width
-go to the artifacts folder (``layout-*.png``).
+go to the artifacts folder (``layout-*.png``). In JupyterLab (file browser open) the same
+measures hold, and the status bar says Busy while a ``%%ask`` cell awaits its approval;
+``make demo``'s JupyterLab shows no news question on a first start.
 """
 
 from __future__ import annotations
@@ -167,3 +170,70 @@ def test_in_jupyterlab_with_the_file_browser_open(lab: Any, bpage: Any, artifact
     usage.screenshot(path=str(artifacts / "layout-jupyterlab-usage-1280.png"))
     found = bpage.evaluate(MEASURE)
     assert found["overflow"] == [] and found["broken"] == [] and found["tables"] == [], found
+
+
+def demo_lab_command(port: int) -> tuple[list[str], dict[str, str]]:
+    """The JupyterLab command line and environment of ``make demo`` (read from make -n)."""
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.browser.conftest import ROOT, TOKEN
+
+    dry = subprocess.run(
+        ["make", "-n", "-s", "demo", f"DEMO_PORT={port}", f"DEMO_TOKEN={TOKEN}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.replace("\\\n", " ")
+    (line,) = [ln for ln in dry.splitlines() if " lab " in ln and "jupyter" in ln]
+    words = shlex.split(line)
+    start = next(i for i, w in enumerate(words) if w.endswith("/jupyter")) + 1
+    assert words[start] == "lab", words
+    env = dict(w.split("=", 1) for w in words if re.match(r"^[A-Z_]+=", w))
+    return [sys.executable, "-m", "jupyterlab", *words[start + 1 :]], env
+
+
+def test_make_demo_shows_no_news_question(
+    tmp_path: Path, servers: list[Any], bpage: Any, artifacts: Path
+) -> None:
+    """JupyterLab 4 asks "Would you like to get notified about official Jupyter news?"
+    on a first start whatever ``news_url`` says; ``make demo`` turns its announcements
+    plugin off (jupyter-config/), so the question never covers the widgets."""
+    import json
+    import urllib.request
+
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import TOKEN, Server, free_port
+
+    port = free_port()
+    cmd, env = demo_lab_command(port)
+    assert env.get("JUPYTER_CONFIG_PATH", "").endswith("jupyter-config"), env
+    # a first start: no user settings at all (the other tests' servers answer the question)
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(tmp_path / "fresh-settings")
+    root = tmp_path / "root"
+    root.mkdir()
+    base = f"http://127.0.0.1:{port}"
+    servers.append(
+        Server(
+            [*cmd, f"--ServerApp.root_dir={root}", "--allow-root"],
+            root,
+            tmp_path / "lab-env",
+            f"{base}/api/status?token={TOKEN}",
+            extra_env=env,
+        )
+    )
+    with urllib.request.urlopen(f"{base}/lab?token={TOKEN}", timeout=30) as r:
+        html = r.read().decode()
+    data = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', html, re.S)
+    assert data, "no page config in /lab"
+    config = json.loads(data.group(1))
+    assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]
+
+    bpage.goto(f"{base}/lab?token={TOKEN}&reset")
+    expect(bpage.locator(".jp-LauncherCard").first).to_be_visible(timeout=90_000)
+    bpage.wait_for_timeout(2000)  # the question came right after start-up
+    bpage.screenshot(path=str(artifacts / "make-demo-lab-start.png"))
+    expect(bpage.get_by_text("official Jupyter news")).to_have_count(0)
