@@ -13,20 +13,22 @@ TEST_ENV := A3S_CONFIRMATION_TIMEOUT=1 $(if $(CI),REQUIRE_E2E=1,)
 # --- widgets' front end: js/ (TypeScript) -> a3s_notebook/static/ (built, not committed) ---
 NPM ?= npm
 JS_DEPS := js/node_modules/.package-lock.json
-JS_SRC := $(wildcard js/*.ts js/lib/*.ts js/*.css) js/build.mjs js/package.json
-JS_OUT := $(foreach w,event_stream context_bar task_table approval_cards usage_panel session_header,a3s_notebook/static/$(w).js) a3s_notebook/static/widgets.css
+JS_SRC := $(wildcard js/*.ts js/lib/*.ts js/css/*.css) js/build.mjs js/package.json
+# per widget an ES module (which carries the shared theme) and its own stylesheet
+JS_WIDGETS := event_stream context_bar task_table approval_cards usage_panel session_header memory_table
+JS_OUT := $(foreach w,$(JS_WIDGETS),a3s_notebook/static/$(w).js a3s_notebook/static/$(w).css) a3s_notebook/static/theme.css
 
 .PHONY: js
 
 $(JS_DEPS): js/package.json js/package-lock.json
 	cd js && $(NPM) ci --no-audit --no-fund
 
-# one esbuild run writes every bundle; the stylesheet stands for all of them
-a3s_notebook/static/widgets.css: $(JS_DEPS) $(JS_SRC)
+# one esbuild run writes every bundle; the theme stylesheet stands for all of them
+a3s_notebook/static/theme.css: $(JS_DEPS) $(JS_SRC)
 	cd js && $(NPM) run build
 
 # every bundle comes from that same build (rebuilt if one of them was deleted)
-$(filter %.js,$(JS_OUT)): a3s_notebook/static/widgets.css
+$(filter-out a3s_notebook/static/theme.css,$(JS_OUT)): a3s_notebook/static/theme.css
 	@test -f $@ || { cd js && $(NPM) run build; }
 
 js: $(JS_OUT)
@@ -44,6 +46,9 @@ $(STAMP): pyproject.toml $(JS_OUT) | $(PY)
 install: $(STAMP)
 
 # JupyterLab on the quickstart notebook, offline (the scripted model needs no key)
+# jupyter-config/ turns off JupyterLab's announcements plugin: its first-run "news" question
+# would cover the widgets (news_url=None does not stop that toast in JupyterLab 4)
+DEMO_CONFIG_PATH := $(CURDIR)/jupyter-config$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH),)
 DEMO_TOKEN := $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(16))')
 demo: $(STAMP)
 	@echo
@@ -51,7 +56,8 @@ demo: $(STAMP)
 	@echo "  open  http://127.0.0.1:$(DEMO_PORT)/lab/tree/01-quickstart.ipynb?token=$(DEMO_TOKEN)"
 	@echo "  Ctrl-C stops it."
 	@echo
-	@cd notebooks && ../$(VENV)/bin/jupyter lab --no-browser --ServerApp.log_level=WARN \
+	@cd notebooks && JUPYTER_CONFIG_PATH=$(DEMO_CONFIG_PATH) \
+		../$(VENV)/bin/jupyter lab --no-browser --ServerApp.log_level=WARN \
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(DEMO_PORT) --IdentityProvider.token=$(DEMO_TOKEN) \
 		$(if $(filter 0,$(shell id -u)),--allow-root,) \
 		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate

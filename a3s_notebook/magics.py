@@ -89,7 +89,12 @@ class AskResult:
 
     def _footer(self) -> str:
         r = self.result
-        cost = "cost unknown" if r.cost_usd is None else f"${r.cost_usd:.6f}"
+        from a3s_notebook.engine.telemetry import NO_PRICE_SCRIPTED, is_scripted_model
+
+        if r.cost_usd is not None:
+            cost = f"${r.cost_usd:.6f}"
+        else:  # the same words as the Usage panel
+            cost = NO_PRICE_SCRIPTED if is_scripted_model(r.model) else "cost unknown"
         est = " (estimated)" if r.usage.estimated else ""
         return (
             f"{self.session.name} · {r.model} · {r.turns} LLM calls · {r.tool_calls_count} tool "
@@ -422,8 +427,12 @@ class A3sMagics(Magics):
         A failure is one line (``UsageError: %%ask: ...``), not a traceback through the
         SDKs; ``%a3s_session debug`` prints the whole traceback of the last failure.
         """
+        from a3s_notebook._kernel_status import kernel_stays_busy
+
         try:
-            return await self._ask(line, cell)
+            # from the start: the front end asks for a subshell as soon as the view shows
+            with kernel_stays_busy(self.shell):
+                return await self._ask(line, cell)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:

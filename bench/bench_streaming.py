@@ -69,7 +69,8 @@ def ensure_front_end() -> str:
     placeholder.mkdir(parents=True, exist_ok=True)
     for name in static.WIDGET_MODULES:
         (placeholder / f"{name}.js").write_text("export default { render() {} };\n")
-    (placeholder / static.STYLESHEET).write_text("/* placeholder */\n")
+        (placeholder / f"{name}.css").write_text("/* placeholder */\n")
+    (placeholder / static.THEME).write_text("/* placeholder */\n")
     static.STATIC_DIR = placeholder
     static.check_assets.__defaults__ = (placeholder,)
     sys.modules["a3s_notebook.widgets._static"] = static

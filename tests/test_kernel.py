@@ -174,3 +174,69 @@ session.subscribe(on)
         "ends[0].media[0]['alt'][:12], result.text)",
     )
     assert "".join(out["stream"]).strip() == "0 ['image/png'] <Figure size plotted"
+
+
+def test_the_kernel_stays_busy_while_an_ask_cell_awaits(
+    kernel: tuple[KernelManager, Any], tmp_path: Path
+) -> None:
+    """JupyterLab 4 asks for a subshell (control channel) when the run shows its widgets;
+    the kernel's "idle" for that request made the status bar say Idle while the run went
+    on. The kernel now says "busy" again, for the cell, right after."""
+    _km, kc = kernel
+    run(
+        kc,
+        "%load_ext a3s_notebook\n"
+        f"%config A3sMagics.sessions_dir = {str(tmp_path / 's')!r}\n"
+        f"%config A3sMagics.default_workspace = {str(tmp_path / 'ws')!r}\n"
+        "%a3s_session new busy --model scripted/demo-fast --timeout 120",
+    )
+    cell = kc.execute("%%ask\nLook around and write notes")
+    # the ApprovalCards widget shows the pending write: its comm and the call's id
+    comm_id = tool_id = None
+    deadline = time.monotonic() + 60
+    while tool_id is None:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["msg_type"] in ("comm_open", "comm_msg"):
+            state = msg["content"].get("data", {}).get("state", {})
+            for card in state.get("cards", []):
+                if card.get("status") == "pending":
+                    comm_id, tool_id = msg["content"]["comm_id"], card["tool_id"]
+    # what JupyterLab sends meanwhile (control channel), then the click on Approve
+    subshell = kc.session.msg("create_subshell_request", {})
+    kc.control_channel.send(subshell)
+    names = {cell: "cell", subshell["header"]["msg_id"]: "subshell"}
+    statuses: list[tuple[str, str]] = []  # (state, whose: "cell" / "subshell" / other)
+
+    def read_until(last: tuple[str, str]) -> None:
+        deadline = time.monotonic() + 60
+        while last not in statuses:
+            msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if msg["msg_type"] == "status":
+                whose = names.get(msg["parent_header"].get("msg_id"), "other")
+                statuses.append((msg["content"]["execution_state"], whose))
+
+    read_until(("idle", "subshell"))
+    click = kc.session.msg(
+        "comm_msg",
+        {
+            "comm_id": comm_id,
+            "data": {
+                "method": "custom",
+                "content": {"kind": "confirm", "tool_id": tool_id, "decision": "approve"},
+            },
+        },
+    )
+    kc.shell_channel.send(click)
+    read_until(("idle", "cell"))
+    # right after the subshell request's idle the kernel says busy for the cell
+    after = statuses.index(("idle", "subshell"))
+    assert statuses[after + 1] == ("busy", "cell"), statuses
+    assert statuses[-1] == ("idle", "cell"), statuses
+    assert (tmp_path / "ws" / "notes.md").exists()  # the click approved the write
+    # after the run, a request's idle is the last word again
+    statuses.clear()
+    again = kc.session.msg("create_subshell_request", {})
+    names[again["header"]["msg_id"]] = "again"
+    kc.control_channel.send(again)
+    read_until(("idle", "again"))
+    assert ("busy", "cell") not in statuses, statuses

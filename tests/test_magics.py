@@ -464,3 +464,18 @@ def test_list_reads_headers_and_restores_only_what_is_used(
     listing = run(ip, "%a3s_session list").set_index("name")
     assert listing.loc["second", "current"] == "*" and listing.loc["second", "state"] == "Active"
     assert listing.loc["second", "messages"] == 0 and listing.loc["first", "state"] == "stored"
+
+
+def test_the_footer_and_the_usage_panel_say_the_same_about_an_unpriced_model(
+    ip: InteractiveShell,
+) -> None:
+    from a3s_notebook.engine.telemetry import NO_PRICE_SCRIPTED
+    from a3s_notebook.widgets import UsagePanel
+
+    run(ip, "%a3s_session new words")
+    out = run(ip, "%%ask\nhello")
+    assert out.cost_usd is None
+    footer = out._footer()
+    assert footer.endswith(f"· {NO_PRICE_SCRIPTED}") and "cost unknown" not in footer
+    panel = UsagePanel(magics(ip).current)
+    assert f"cost {NO_PRICE_SCRIPTED}" in panel._markdown()

@@ -59,6 +59,8 @@ from a3s_notebook.widgets._approvals import NOT_PENDING, diff_for
 from a3s_notebook.widgets._base import SessionWidget
 from a3s_notebook.widgets._coalesce import DeltaCoalescer
 from a3s_notebook.widgets._event_stream import ARCHIVE_CHUNK
+from a3s_notebook.widgets._memory_table import MemoryTable
+from a3s_notebook.widgets._session_view import SessionHeader
 from a3s_notebook.widgets._static import STATIC_DIR, WIDGET_MODULES, check_assets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +182,7 @@ def test_every_widget_loads_its_bundle_and_the_stylesheet() -> None:
     for cls in [*WIDGETS, SessionView().header.__class__]:
         w = cls()
         assert "export" in w._esm or "render" in w._esm, cls.__name__
-        assert ".a3s-root" in w._css
+        assert w._css.startswith(".a3s-"), cls.__name__  # its own rules, minified
         w.close()
 
 
@@ -190,7 +192,7 @@ def test_missing_bundles_raise_an_error_that_names_the_fix(tmp_path: Path) -> No
 
 
 def test_css_classes_are_prefixed() -> None:
-    css = (STATIC_DIR / "widgets.css").read_text()
+    css = "\n".join(p.read_text() for p in sorted(STATIC_DIR.glob("*.css")))
     import re
 
     classes = set(re.findall(r"\.(-?[_a-zA-Z][\w-]*)", re.sub(r"/\*.*?\*/", "", css, flags=re.S)))
@@ -201,6 +203,22 @@ def test_css_classes_are_prefixed() -> None:
     assert ours and all(c.startswith("a3s-") for c in ours), sorted(
         c for c in ours if not c.startswith("a3s-")
     )
+
+
+def test_each_widget_ships_only_its_own_rules_and_the_theme_once() -> None:
+    """One theme (in every ES module, injected once per page) plus a small sheet per
+    widget class: no rule is shipped as the `_css` of two classes."""
+    classes: list[type[SessionWidget]] = [*WIDGETS, MemoryTable, SessionHeader]
+    sheets = {w.__name__: w()._css for w in classes}
+    assert len(sheets) == 7 and len(set(sheets.values())) == 7
+    theme = (STATIC_DIR / "theme.css").read_text()
+    assert ".a3s-root{" in theme.replace(" ", "") and "--a3s-fb-bg" in theme
+    for name, css in sheets.items():
+        assert "--a3s-fb-bg" not in css and ".a3s-root{" not in css.replace(" ", ""), name
+        assert len(css) < len(theme), name
+    # the theme text travels in each ES module, which puts it into the page once
+    for module in WIDGET_MODULES:
+        assert "a3s-notebook-theme" in (STATIC_DIR / f"{module}.js").read_text()
 
 
 def test_unknown_keyword_is_a_type_error() -> None:
@@ -351,7 +369,10 @@ async def test_approve_click_runs_the_tool_and_every_widget_follows(
             assert front_end_text(deltas, r["id"]) == r["text"]
 
     ctx = view.context_widget.context
-    assert ctx["used_tokens"] == session.context_usage.used_tokens > 0
+    # the last call's report, plus its answer (estimated until a next call measures it)
+    assert ctx["measured_tokens"] == session.context_usage.used_tokens > 0
+    last = session.cost_records[-1]
+    assert ctx["used_tokens"] == last.prompt_tokens + last.completion_tokens
     assert ctx["turns"] == len(session.messages) and ctx["threshold"] == 0.8
     assert [t["status"] for t in view.tasks_widget.tasks] == ["completed"] * 3
     u = view.usage_widget.usage
@@ -793,7 +814,8 @@ def test_a_built_wheel_contains_the_widgets_js(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in WIDGET_MODULES:
         assert f"a3s_notebook/static/{module}.js" in names
-    assert "a3s_notebook/static/widgets.css" in names
+        assert f"a3s_notebook/static/{module}.css" in names
+    assert "a3s_notebook/static/theme.css" in names
     assert not any(n.startswith("js/") for n in names)
 
 
@@ -806,3 +828,40 @@ def test_a_note_row_is_clipped_text_in_the_stream_and_its_markdown() -> None:
     md = stream._markdown()
     assert "*memory* **2 memories recalled**: for the prompt" in md
     assert "<b>" not in md
+
+
+def test_the_context_bar_counts_the_last_answer_as_an_estimate_until_the_next_call(
+    make_session: Callable[..., Session],
+) -> None:
+    long_answer = "word " * 10_000  # a 12,500-token answer (characters / 4)
+    session = make_session([long_answer, "short"])
+    bar = ContextBar(session)
+    session.send("write a lot")
+    c = bar.context
+    record = session.cost_records[-1]
+    assert record.completion_tokens >= 12_000
+    # the call reported its prompt only; the bar adds the answer and says it estimates
+    assert c["measured_tokens"] == record.prompt_tokens
+    assert c["used_tokens"] == record.prompt_tokens + record.completion_tokens
+    assert c["estimated"] is True
+    assert c["percent"] == c["used_tokens"] / c["max_tokens"]
+    assert bar._markdown().startswith(f"context: ≈ {c['used_tokens']:,} / ")
+    assert "tokens (estimated)" in bar._markdown()
+    # a view opened now shows the same figure
+    assert ContextBar(session).context == c
+    # the next call's prompt includes the answer: the measure replaces the estimate
+    session.send("and now?")
+    nxt = session.cost_records[-1]
+    assert nxt.prompt_tokens > record.completion_tokens
+    assert bar.context["measured_tokens"] == nxt.prompt_tokens
+    assert bar.context["used_tokens"] == nxt.prompt_tokens + nxt.completion_tokens
+
+
+def test_the_context_bar_is_exact_when_the_call_reports_real_tokens(
+    make_session: Callable[..., Session],
+) -> None:
+    session = make_session(["hi"])
+    bar = ContextBar(session)
+    session._set_context_used(5_000)  # an engine figure (a restore, a compaction)
+    assert bar.context["used_tokens"] == 5_000 and bar.context["estimated"] is False
+    assert bar._markdown().startswith("context: 5,000 / ")

@@ -10,7 +10,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["LlmCostRecord", "ToolMetrics", "ToolStats"]
+__all__ = ["NO_PRICE_SCRIPTED", "LlmCostRecord", "ToolMetrics", "ToolStats", "is_scripted_model"]
+
+
+NO_PRICE_SCRIPTED = "no price (scripted)"
+"""What every view says for the cost of a scripted (offline) model's calls: they have no
+price, which is not the same as a real model whose price is unknown (js/lib/panels.ts
+costText says the same)."""
+
+
+def is_scripted_model(model: str) -> bool:
+    """Whether ``model`` (``"scripted/demo"``, ``"scripted:..."``) is the offline model."""
+    return model.startswith(("scripted/", "scripted:")) or model == "scripted"
 
 
 def _now() -> datetime:

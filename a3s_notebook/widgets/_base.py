@@ -8,12 +8,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
-from a3s_notebook.widgets._static import STYLESHEET, asset, check_assets
+from a3s_notebook.widgets._static import check_assets
 
 if TYPE_CHECKING:
     from a3s_notebook.engine.events import AgentEvent
@@ -44,7 +45,15 @@ class SessionWidget(anywidget.AnyWidget):
     never raised into the session's run and never swallowed.
     """
 
-    _css = asset(STYLESHEET)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A widget's stylesheet is its ES module's sibling (static/<name>.css): only its
+        # own rules, one <style> per class. The shared theme travels in the ES module,
+        # which puts it into the page once (js/lib/widget.ts ensureTheme).
+        # (before anywidget's hook, which turns both paths into file contents)
+        esm = cls.__dict__.get("_esm")
+        if isinstance(esm, Path) and "_css" not in cls.__dict__:
+            cls._css = esm.with_suffix(".css")
+        super().__init_subclass__(**kwargs)
 
     errors = traitlets.List(traitlets.Unicode()).tag(sync=True)
     """Errors from Python handlers, shown beside the widget."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import traitlets
 
+from a3s_notebook.engine.telemetry import is_scripted_model
 from a3s_notebook.widgets._approvals import ApprovalCards
 from a3s_notebook.widgets._base import SessionWidget, with_text
 from a3s_notebook.widgets._context_bar import ContextBar
@@ -32,7 +33,7 @@ def model_info(session: Session) -> dict[str, Any]:
         "name": session.name,
         "id": session.id,
         "model": model,
-        "scripted": model.startswith(("scripted/", "scripted:")),
+        "scripted": is_scripted_model(model),
         "state": str(getattr(session.state, "value", session.state)),
         "workspace": str(session.workspace),
         "goal": _goal_info(session),

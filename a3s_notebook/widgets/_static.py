@@ -1,15 +1,18 @@
 """Where the built front end lives, and a clear error when it has not been built.
 
-The ES modules and the stylesheet are bundled from ``js/`` by esbuild into
-``a3s_notebook/static/``. They are build output, not kept in git: a wheel carries them
-(the hatch build hook runs the npm build), a source checkout builds them with ``make js``.
+The ES modules and the stylesheets are bundled from ``js/`` by esbuild into
+``a3s_notebook/static/``: per widget ``<name>.js`` (its ``_esm``, which also carries the
+shared theme and puts it into the page once) and ``<name>.css`` (its ``_css``: only its
+own rules, so a page with every widget holds each rule once). They are build output, not
+kept in git: a wheel carries them (the hatch build hook runs the npm build), a source
+checkout builds them with ``make js``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["STATIC_DIR", "WIDGET_MODULES", "asset", "check_assets"]
+__all__ = ["STATIC_DIR", "THEME", "WIDGET_MODULES", "asset", "check_assets"]
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 """``a3s_notebook/static/``."""
@@ -25,7 +28,8 @@ WIDGET_MODULES = (
 )
 """One ES module per widget (the entries of ``js/build.mjs``)."""
 
-STYLESHEET = "widgets.css"
+THEME = "theme.css"
+"""The shared stylesheet (variables, shared classes); the ES modules embed it."""
 
 
 def asset(name: str) -> Path:
@@ -39,7 +43,7 @@ def check_assets(static_dir: Path = STATIC_DIR) -> None:
     anywidget would otherwise fail with a bare ``FileNotFoundError`` while the widget
     classes are being defined.
     """
-    wanted = [f"{m}.js" for m in WIDGET_MODULES] + [STYLESHEET]
+    wanted = [f"{m}{ext}" for m in WIDGET_MODULES for ext in (".js", ".css")] + [THEME]
     missing = [name for name in wanted if not (static_dir / name).is_file()]
     if missing:
         raise ImportError(

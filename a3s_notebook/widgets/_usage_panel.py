@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from a3s_notebook.engine.telemetry import NO_PRICE_SCRIPTED
 from a3s_notebook.widgets._base import SessionWidget
 from a3s_notebook.widgets._static import asset
 from a3s_notebook.widgets._text import cost, duration, num
@@ -118,7 +119,7 @@ def _cost_text(c: float | None, unpriced: int, calls: int, scripted: bool) -> st
     if calls == 0:
         return "-"
     if c is None:
-        return "no price (scripted)" if scripted else "unknown"
+        return NO_PRICE_SCRIPTED if scripted else "unknown"
     if unpriced:
         return f"≥ {cost(c)} ({unpriced} calls unpriced)"
     return cost(c)

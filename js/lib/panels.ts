@@ -31,7 +31,7 @@ export function renderContextBar(c: ContextState): HTMLElement {
       "aria-valuemin": 0,
       "aria-valuemax": c.max_tokens,
       "aria-valuenow": c.used_tokens,
-      "aria-valuetext": `${formatInt(c.used_tokens)} of ${formatInt(c.max_tokens)} tokens (${formatPercent(percent)})`,
+      "aria-valuetext": `${c.estimated ? "about " : ""}${formatInt(c.used_tokens)} of ${formatInt(c.max_tokens)} tokens (${formatPercent(percent)})`,
     },
     fill,
     mark,
@@ -47,9 +47,14 @@ export function renderContextBar(c: ContextState): HTMLElement {
       h("span", { class: "a3s-title" }, "Context"),
       h(
         "span",
-        { class: "a3s-context-nums" },
+        {
+          class: `a3s-context-nums${c.estimated ? " a3s-context-nums--estimated" : ""}`,
+          title: c.estimated ? estimateNote(c) : undefined,
+        },
+        c.estimated ? "≈ " : null,
         h("strong", null, formatInt(c.used_tokens)),
         ` / ${formatInt(c.max_tokens)} tokens`,
+        c.estimated ? " (estimated)" : null,
       ),
       h("span", { class: `a3s-context-pct a3s-text--${b}` }, formatPercent(percent)),
       h("span", { class: "a3s-muted" }, extra.join(" · ")),
@@ -61,6 +66,23 @@ export function renderContextBar(c: ContextState): HTMLElement {
     ),
     bar,
   );
+}
+
+/** Why the figure is an estimate (the tooltip of the numbers). */
+export function estimateNote(c: ContextState): string {
+  const measured = c.measured_tokens ?? 0;
+  if (c.used_tokens > measured) {
+    return (
+      `The last LLM call reported ${formatInt(measured)} tokens; the answer and messages since ` +
+      `are estimated at ${formatInt(c.used_tokens - measured)} (the next call measures them).`
+    );
+  }
+  return "The model reports no token counts: they are estimated at 4 characters a token.";
+}
+
+/** A table inside a box that scrolls sideways when the column is narrower than it. */
+function scrollable(table: HTMLTableElement): HTMLElement {
+  return h("div", { class: "a3s-table-wrap" }, table);
 }
 
 // --- TaskTable -----------------------------------------------------------------------
@@ -117,12 +139,12 @@ export function renderTaskTable(tasks: TaskItem[]): HTMLElement {
     "div",
     { class: "a3s-tasks" },
     head,
-    h(
+    scrollable(h(
       "table",
       { class: "a3s-table" },
       h("thead", null, h("tr", null, h("th", null, "Status"), h("th", null, "Task"), h("th", null, "Priority"))),
       h("tbody", null, ...rows),
-    ),
+    )),
   );
 }
 
@@ -212,7 +234,7 @@ export function renderUsagePanel(u: UsageState): HTMLElement {
         h("td", { class: "a3s-num" }, costText(m.cost_usd, m.unpriced_calls, m.calls, m.scripted)),
       );
     parts.push(
-      h(
+      scrollable(h(
         "table",
         { class: "a3s-table a3s-usage-models" },
         h(
@@ -229,7 +251,7 @@ export function renderUsagePanel(u: UsageState): HTMLElement {
           ),
         ),
         h("tbody", null, ...u.models.map(row)),
-      ),
+      )),
     );
   }
   return h("div", { class: "a3s-usage" }, ...parts);
@@ -333,7 +355,7 @@ export function renderMemoryTable(rows: MemoryRow[], total: number, store: strin
     "div",
     { class: "a3s-memories" },
     head,
-    h(
+    scrollable(h(
       "table",
       { class: "a3s-table" },
       h(
@@ -350,6 +372,6 @@ export function renderMemoryTable(rows: MemoryRow[], total: number, store: strin
         ),
       ),
       h("tbody", null, ...body),
-    ),
+    )),
   );
 }

@@ -247,6 +247,10 @@ export interface ContextState extends Pick<ContextUsageUpdated, "used_tokens" | 
   auto_compact: boolean;
   compactions: number;
   last_compaction?: CompactionCounts | null;
+  /** what the last LLM call reported (its prompt tokens); `used_tokens` adds what came since */
+  measured_tokens?: number;
+  /** `used_tokens` is (partly) an estimate: the last answer and later messages, 4 chars a token */
+  estimated?: boolean;
 }
 
 // --- TaskTable -----------------------------------------------------------------------

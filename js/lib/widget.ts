@@ -3,6 +3,7 @@
  * that are removed on cleanup, the "hello" handshake and the kernel clock offset.
  */
 import type { AnyModel } from "@anywidget/types";
+import theme from "../css/theme.css";
 import { h } from "./dom.js";
 import { ErrorBox, guard } from "./errors.js";
 import type { BaseTraits, ClockMsg } from "./types.js";
@@ -22,7 +23,31 @@ export interface ViewKit {
   cleanup(): void;
 }
 
+/** The id of the page's one theme <style> (every widget bundle carries the same text). */
+export const THEME_STYLE_ID = "a3s-notebook-theme";
+
+/**
+ * Put the theme stylesheet into the page once. Every view calls it; the first one adds
+ * the <style>, later ones find it (a newer build replaces its text, as anywidget does
+ * with `_css`). It goes first in <head> so that a widget's own rules, which anywidget
+ * adds later, win over the shared ones they refine.
+ */
+export function ensureTheme(doc: Document = document, css: string = theme): HTMLStyleElement {
+  // a tag test, not instanceof: the document may belong to another window (an iframe)
+  const found = doc.getElementById(THEME_STYLE_ID) as HTMLStyleElement | null;
+  if (found && found.tagName === "STYLE") {
+    if (found.textContent !== css) found.textContent = css;
+    return found;
+  }
+  const style = doc.createElement("style");
+  style.id = THEME_STYLE_ID;
+  style.textContent = css;
+  doc.head.prepend(style);
+  return style;
+}
+
 export function mountView<T extends BaseTraits>(model: AnyModel<T>, el: HTMLElement, name: string): ViewKit {
+  ensureTheme();
   const errors = new ErrorBox(() => model.send({ kind: "clear_errors" }));
   const body = h("div", { class: "a3s-body" });
   const root = h("div", { class: `a3s-root a3s-${name}`, "data-a3s-widget": name }, body, errors.el);

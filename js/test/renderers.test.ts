@@ -327,6 +327,18 @@ test("context bar: numbers, band colour and the threshold mark", () => {
   assert.ok(off.querySelector(".a3s-bar-fill--ok"));
 });
 
+test("context bar: an estimate says so, a measure does not", () => {
+  const base = { max_tokens: 200_000, turns: 3, threshold: 0.8, auto_compact: true, compactions: 0 };
+  const est = renderContextBar({ ...base, used_tokens: 13_432, percent: 0.06716, measured_tokens: 932, estimated: true });
+  const nums = est.querySelector(".a3s-context-nums") as HTMLElement;
+  assert.equal(nums.textContent, "≈ 13,432 / 200,000 tokens (estimated)");
+  assert.match(nums.title, /reported 932 tokens; the answer and messages since are estimated at 12,500/);
+  assert.equal(est.querySelector(".a3s-bar")?.getAttribute("aria-valuenow"), "13432");
+  const exact = renderContextBar({ ...base, used_tokens: 932, percent: 0.00466, measured_tokens: 932, estimated: false });
+  assert.equal(exact.querySelector(".a3s-context-nums")?.textContent, "932 / 200,000 tokens");
+  assert.equal(exact.querySelector(".a3s-context-nums")?.getAttribute("title"), null);
+});
+
 test("task table: status and priority per task", () => {
   const el = renderTaskTable([
     { id: "1", content: "Look", status: "completed", priority: "high" },
