@@ -56,8 +56,9 @@ class _Meter:
         self.bytes = 0
         self.messages = 0
         self.on = False
+        self.clock_cost = 0.0
 
-    def install(self) -> None:
+    def install(self, *, time_handlers: bool = True) -> None:
         import ipywidgets
 
         from a3s_notebook.widgets._base import SessionWidget
@@ -73,15 +74,16 @@ class _Meter:
                 meter.messages += 1
 
         def _on_event(widget: Any, event: Any) -> None:
-            start = time.perf_counter()
+            start = time.thread_time()
             try:
                 original(widget, event)
             finally:
                 if meter.on:
-                    meter.seconds += time.perf_counter() - start
+                    meter.seconds += time.thread_time() - start - meter.clock_cost
 
         ipywidgets.Widget._send = _send
-        SessionWidget._on_event = _on_event  # type: ignore[method-assign]
+        if time_handlers:
+            SessionWidget._on_event = _on_event  # type: ignore[method-assign]
 
     def reset(self) -> None:
         self.seconds, self.bytes, self.messages, self.on = 0.0, 0, 0, True
@@ -137,34 +139,73 @@ def _rounds_session(folder: Path, rounds: int, **config: Any) -> Any:
     return session
 
 
-def child_view(rounds: int) -> dict[str, Any]:
-    """A SessionView over one run of ``rounds`` tool rounds."""
+def _time_widgets(session: Any, meter: _Meter) -> None:
+    """Call the session's widget subscribers through one timed subscriber.
+
+    The clock is the thread's CPU time, read once per event: the machine may be shared,
+    and CPU time does not count the time other processes run.
+    """
+    from a3s_notebook.widgets._base import SessionWidget
+
+    subs = session._subscribers
+    widgets = [cb for cb in subs if isinstance(getattr(cb, "__self__", None), SessionWidget)]
+    for cb in widgets:
+        subs.remove(cb)
+
+    def timed(event: Any) -> None:
+        start = time.thread_time()
+        for cb in widgets:
+            cb(event)
+        if meter.on:
+            meter.seconds += time.thread_time() - start - meter.clock_cost
+
+    subs.append(timed)
+
+
+def _clock_cost() -> float:
+    """What reading the CPU clock twice costs (a system call here), to subtract."""
+    n = 20_000
+    start = time.thread_time()
+    for _ in range(n):
+        time.thread_time()
+    return (time.thread_time() - start) / n
+
+
+def child_view(rounds: int, repeat: int = 3) -> dict[str, Any]:
+    """A SessionView over one run of ``rounds`` tool rounds; the best of ``repeat`` runs."""
     from a3s_notebook.widgets import SessionView
 
     meter = _Meter()
-    meter.install()
-    folder = Path(tempfile.mkdtemp(prefix="view-", dir=WORK_DIR))
-    try:
-        session = _rounds_session(folder, rounds)
-        view = SessionView(session)
-        events = _Events()
-        session.subscribe(events)
-        meter.reset()
-        session.send("go")
-        start = time.perf_counter()
-        view.detach()  # what %%ask does once the run is over (a no-op for the old magics)
-        meter.seconds += time.perf_counter() - start
-        meter.on = False
-        return {
-            "events": events.count,
-            "us_per_event": meter.seconds * 1e6 / events.count,
-            "bytes_per_event": meter.bytes / events.count,
-            "event_bytes": events.bytes / events.count,
-            "messages": meter.messages,
-            "total_bytes": meter.bytes,
-        }
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    meter.install(time_handlers=False)
+    meter.clock_cost = _clock_cost()
+    best: dict[str, Any] = {}
+    for _ in range(repeat):
+        folder = Path(tempfile.mkdtemp(prefix="view-", dir=WORK_DIR))
+        try:
+            session = _rounds_session(folder, rounds)
+            view = SessionView(session)
+            _time_widgets(session, meter)
+            events = _Events()
+            session.subscribe(events)
+            meter.reset()
+            session.send("go")
+            start = time.thread_time()
+            view.detach()  # what %%ask does once the run is over (the old magics did not)
+            meter.seconds += time.thread_time() - start
+            meter.on = False
+            result = {
+                "events": events.count,
+                "us_per_event": meter.seconds * 1e6 / events.count,
+                "bytes_per_event": meter.bytes / events.count,
+                "event_bytes": events.bytes / events.count,
+                "messages": meter.messages,
+                "total_bytes": meter.bytes,
+            }
+            if not best or result["us_per_event"] < best["us_per_event"]:
+                best = result
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return best
 
 
 def _shell(folder: Path) -> Any:
@@ -192,23 +233,31 @@ def child_cells(cells: int) -> dict[str, Any]:
         session = shell.magics_manager.registry["A3sMagics"].current
         events = _Events()
         session.subscribe(events)
-        per_cell: list[tuple[float, float]] = []
+        meter.clock_cost = _clock_cost()
+        # CPU time in every widget handler, over the session's events, for the first and
+        # the last few cells (a one-round cell has ten events: one cell is too few)
+        spans: dict[str, list[float]] = {"first": [0.0, 0, 0.0], "last": [0.0, 0, 0.0]}
+        ends = 5
         for i in range(cells):
+            span = spans["first"] if i < ends else spans["last"] if i >= cells - ends else None
             meter.reset()
             events.count = 0
             start = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
                 shell.run_cell_magic("ask", "", f"hello {i}")
             wall = time.perf_counter() - start
-            per_cell.append((meter.seconds * 1e6 / max(1, events.count), wall))
-        first, last = per_cell[0], per_cell[-1]
-        subscribers = len(session._subscribers)
+            if span is not None:
+                span[0] += meter.seconds
+                span[1] += events.count
+                span[2] += wall
+        first, last = spans["first"], spans["last"]
+        subscribers = len(session._subscribers) - 1  # not counting ours
         os.chdir(ROOT)
         return {
-            "first_us": first[0],
-            "last_us": last[0],
-            "first_wall_ms": first[1] * 1000,
-            "last_wall_ms": last[1] * 1000,
+            "first_us": first[0] * 1e6 / first[1],
+            "last_us": last[0] * 1e6 / last[1],
+            "first_wall_ms": first[2] * 1000 / ends,
+            "last_wall_ms": last[2] * 1000 / ends,
             "subscribers": subscribers,
         }
     finally:
@@ -266,7 +315,7 @@ def child(what: str, n: int) -> None:
     """Run one figure and print it (the ``--child`` mode)."""
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     if what == "view":
-        child_view(20)  # warm-up: imports, first validators
+        child_view(20, repeat=1)  # warm-up: imports, first validators
         result = child_view(n)
     elif what == "cells":
         result = child_cells(n)
@@ -430,29 +479,29 @@ def make_rows(
         )
     )
     c = ours["cells"]
-    for label, field in (("1st", "first_us"), (f"{cells}th", "last_us")):
+    for label, field, wall in (
+        ("1st to 5th", "first_us", "first_wall_ms"),
+        (f"{cells - 4}th to {cells}th", "last_us", "last_wall_ms"),
+    ):
+        note = f"whole cell {c[wall]:.1f} ms"
+        if field == "last_us":
+            note += f"; widget subscribers left on the session: {c['subscribers']}"
         rows.append(
             row(
                 BENCH,
-                f"view cost per event in the {label} %%ask cell of a session",
+                f"view cost per event in the {label} %%ask cells of a session",
                 c[field],
                 "us",
                 baseline=b("cells", field),
                 ratio=ratio(b("cells", field), c[field]),
-                note=f"cell wall {c['first_wall_ms' if field == 'first_us' else 'last_wall_ms']:.1f}"
-                " ms"
-                + (
-                    f"; {c['subscribers']} subscribers left on the session"
-                    if field == "last_us"
-                    else ""
-                ),
+                note=note,
             )
         )
     cell_growth = c["last_us"] / c["first_us"]
     rows.append(
         row(
             BENCH,
-            f"growth of the view's cost per event, {cells}th / 1st %%ask cell",
+            f"growth of the view's cost per event, last / first %%ask cells ({cells} cells)",
             cell_growth,
             "x",
             baseline=(b("cells", "last_us") or 0) / (b("cells", "first_us") or 1) if base else None,

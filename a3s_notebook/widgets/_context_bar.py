@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
@@ -23,6 +23,9 @@ class ContextBar(SessionWidget):
     (``context_usage`` events) and counts compactions."""
 
     _esm = asset("context_bar")
+    _events: ClassVar[frozenset[str] | None] = frozenset(
+        {"context_usage", "context_compacted", "agent_end", "turn_end"}
+    )
 
     context = traitlets.Dict().tag(sync=True)
     """``{used_tokens, max_tokens, percent (0..1), turns, threshold, auto_compact,
@@ -51,7 +54,7 @@ class ContextBar(SessionWidget):
     def _from_session(self) -> None:
         assert self._session is not None
         cu = self._session.context_usage
-        self.context = self._state(cu.used_tokens, cu.max_tokens, cu.percent, cu.turns)
+        self._set_soon("context", self._state(cu.used_tokens, cu.max_tokens, cu.percent, cu.turns))
 
     def _reset(self, session: Session) -> None:
         self._compactions = 0
@@ -60,11 +63,9 @@ class ContextBar(SessionWidget):
 
     def _handle_event(self, event: AgentEvent) -> None:
         if event.type == "context_usage":
-            self.context = self._state(
-                event.used_tokens,
-                event.max_tokens,
-                event.percent,
-                event.turns,
+            self._set_soon(
+                "context",
+                self._state(event.used_tokens, event.max_tokens, event.percent, event.turns),
             )
         elif event.type == "context_compacted":
             self._compactions += 1
