@@ -6,10 +6,12 @@ package as it was before this benchmark was added, extracted from git into
 
 * the SessionView's cost per event and bytes per event over a run of 100 and of 1,000
   tool rounds (scripted model, a real ``SessionView`` whose messages go to a recording
-  ``Widget._send`` that JSON-encodes them as a comm would). The cost is the time spent in
-  the widgets' event handlers plus the view's ``detach`` at the run's end (what
-  ``%%ask`` does), over the session's events; the bytes are every custom message and
-  trait sync, over the summed JSON size of the events themselves;
+  ``Widget._send`` that JSON-encodes them as a comm would). The cost is the CPU time of
+  the thread spent in the widgets' event handlers, in their timed sends (throttled
+  traits, coalesced deltas) and in the view's ``detach`` at the run's end (what ``%%ask``
+  does), over the session's events; CPU time, because the machine may be shared. The
+  bytes are every custom message and trait sync, over the summed JSON size of the
+  events themselves;
 * the same cost per event in the 1st and the 200th ``%%ask`` cell of one session, run by
   the real magics in an IPython shell that looks like a kernel (so each cell displays a
   new SessionView, as in Jupyter);
@@ -162,6 +164,27 @@ def _time_widgets(session: Any, meter: _Meter) -> None:
     subs.append(timed)
 
 
+def _time_timers(meter: _Meter) -> None:
+    """Count the widgets' timer-driven sends too (they run between events)."""
+    from a3s_notebook.widgets import _coalesce
+
+    for name in ("DeltaCoalescer", "LatestValues"):
+        cls = getattr(_coalesce, name, None)  # the baseline has no LatestValues
+        if cls is None:
+            continue
+        original = cls._on_timer
+
+        def timed(self: Any, token: int, original: Any = original) -> None:
+            start = time.thread_time()
+            try:
+                original(self, token)
+            finally:
+                if meter.on:
+                    meter.seconds += time.thread_time() - start - meter.clock_cost
+
+        cls._on_timer = timed
+
+
 def _clock_cost() -> float:
     """What reading the CPU clock twice costs (a system call here), to subtract."""
     n = 20_000
@@ -178,6 +201,7 @@ def child_view(rounds: int, repeat: int = 3) -> dict[str, Any]:
     meter = _Meter()
     meter.install(time_handlers=False)
     meter.clock_cost = _clock_cost()
+    _time_timers(meter)
     best: dict[str, Any] = {}
     for _ in range(repeat):
         folder = Path(tempfile.mkdtemp(prefix="view-", dir=WORK_DIR))
@@ -394,6 +418,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     parser.add_argument("--baseline-ref", default=None, help="git commit of the baseline")
     parser.add_argument("--no-baseline", action="store_true", help="measure this tree only")
+    parser.add_argument("--cells", type=int, default=200, help="%%%%ask cells in one session")
     parser.add_argument("--baseline-python", default="", help="(unused; for run.py)")
     parser.add_argument("--child", nargs=2, metavar=("WHAT", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -402,7 +427,7 @@ def main() -> None:
         return
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     small, large = (20, 100) if args.quick else (100, 1000)
-    cells = 20 if args.quick else 200
+    cells = 20 if args.quick else args.cells
     trees: dict[str, Path] = {"ours": ROOT}
     why = ""
     if not args.no_baseline:
