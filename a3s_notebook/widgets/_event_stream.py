@@ -363,6 +363,11 @@ class EventStream(SessionWidget):
                     self._tool_rows[row["tool_id"]] = row["id"]
                 self._append(row)
         self._rev += 1  # a view compares revisions: a new state must be a newer one
+        if len(self._all) > ARCHIVE_CHUNK:
+            # a long history goes to the archive whole (sent once, now): the runs this
+            # view follows then re-send only their own rows at their end, not the tail
+            # of the history (the 200th %%ask cell costs what the first did)
+            self._archived = len(self._all)
         with self.hold_sync():
             self._sync_traits()
             self.status = dict(IDLE)
