@@ -469,3 +469,17 @@ print("ok")
         check=False,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_detach_mid_run_puts_every_row_into_the_traits() -> None:
+    """A paused run has no end event: detaching still leaves the traits complete."""
+    w, _sim = sim_stream()
+    wire = Wire(w)
+    w._on_event(AgentStart(prompt="go"))
+    w._on_event(TurnStart(turn=1))
+    w._on_event(ToolStart(id="t1", name="ls"))
+    w._on_event(ToolStart(id="t2", name="ls"))  # queued: no time passed since the first
+    assert len(w.transcript()) == 3 and len(w.rows) == 0
+    w.detach()
+    assert [*w.archive, *w.rows] == w.transcript() and w.rows_rev == w._rev
+    assert replay(wire.entries).rows == w.transcript()

@@ -374,8 +374,9 @@ class EventStream(SessionWidget):
 
     def _on_detach(self) -> None:
         self._commit_live()
+        self._soon.flush()  # rows a run left queued go out first
         self._sync_rows()
-        if self.rows_rev != self._rev:  # a run that ended without agent_end (a pause)
+        if self.rows_rev != self._rev:  # a run that ended without its end (a pause)
             self._sync_traits()
 
     def _handle_event(self, event: AgentEvent) -> None:
