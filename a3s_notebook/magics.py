@@ -476,15 +476,22 @@ class A3sMagics(Magics):
             )
             return None
         provenance = self._provenance()
+        view = None
         if not args.quiet and self.show_view:
-            self._show(session)
+            view = self._show(session)
         elif not self._in_kernel():
             self._attach_console(session)
 
         async def go() -> AskResult:
-            result = await session.send_async(
-                prompt, provenance=provenance, plan=True if args.plan else None
-            )
+            try:
+                result = await session.send_async(
+                    prompt, provenance=provenance, plan=True if args.plan else None
+                )
+            finally:
+                if view is not None:
+                    # the cell's run is over: its view keeps what it shows and stops
+                    # following the session, so the next cells' events never reach it
+                    view.detach()
             return AskResult(result, session, args.format)
 
         if not args.background and _in_voila():
@@ -556,19 +563,23 @@ class A3sMagics(Magics):
     def _in_kernel(self) -> bool:
         return self.shell is not None and getattr(self.shell, "kernel", None) is not None
 
-    def _show(self, session: Session) -> None:
+    def _show(self, session: Session) -> Any:
+        """Show the run: a SessionView in a kernel (returned, to be detached when the
+        run ends), else printed events (None)."""
         from IPython.display import display
 
         if not self._in_kernel():
             self._attach_console(session)
-            return
+            return None
         try:
             from a3s_notebook.widgets import SessionView
         except Exception as exc:  # the front end was not built: say so, still run
             print(f"(a3s: live view unavailable: {exc})", file=sys.stderr)
             self._attach_console(session)
-            return
-        display(SessionView(session))
+            return None
+        view = SessionView(session)
+        display(view)
+        return view
 
     def _attach_console(self, session: Session) -> None:
         """Terminal IPython: print events as they come, ask for approvals on stdin."""

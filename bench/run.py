@@ -54,6 +54,7 @@ MODULES = [
     ("4", "parallel read-only tools", "bench_parallel.py"),
     ("5", "start-up", "bench_startup.py"),
     ("6", "cost analysis", "bench_costs.py"),
+    ("7", "the live path", "bench_view.py"),
 ]
 
 MAIN_PACKAGES = [

@@ -8,8 +8,10 @@ function render({ model, el }: RenderProps<EventStreamTraits>) {
   const kit = mountView(model, el, "events");
   const view = new EventStreamView({
     rows: () => [...(model.get("archive") ?? []), ...(model.get("rows") ?? [])],
+    rowsRev: () => model.get("rows_rev"),
     status: () => model.get("status") ?? { phase: "idle" },
     pageSize: () => model.get("page_size") || 100,
+    requestSnapshot: () => sayHello(model),
   });
   kit.body.append(view.el);
   const live = frameScheduler(kit.guard(() => view.renderLive()));
@@ -19,10 +21,12 @@ function render({ model, el }: RenderProps<EventStreamTraits>) {
   view.updateStatus();
   kit.on("change:rows", () => view.updateRows());
   kit.on("change:archive", () => view.updateRows());
+  kit.on("change:rows_rev", () => view.updateRows());
   kit.on("change:status", () => view.updateStatus());
   kit.on("msg:custom", (msg: InboundMsg) => {
     if (view.handleMessage(msg)) live.schedule();
   });
+  view.expectSnapshot();
   sayHello(model);
   return () => kit.cleanup();
 }

@@ -9,8 +9,8 @@ compaction, and a prompt the security guard blocks. Written to a temp folder:
 * ``events.jsonl``: every event the session emitted (``event_to_dict``), in order;
 * ``session.jsonl``: the session's log file as it is on disk;
 * ``rows.json`` / ``restored_rows.json``: the EventStream's rows, live and after a restore;
-* ``wire.jsonl``: what the live EventStream sent a view, in order (row and status traits,
-  delta messages);
+* ``wire.jsonl``: what the live EventStream sent a view, in order (row traits with their
+  revision, status traits, delta and rows messages);
 * ``cards.json``, ``tasks.json``, ``context.json``, ``usage.json``: the other widgets' state.
 
 node then validates every event with the generated ``isAgentEvent`` (js/lib/events.gen.ts)
@@ -158,9 +158,12 @@ async def _run(
         wire.append({"msg": content})
 
     stream.send = sent  # what a view would receive as custom messages
-    stream.observe(lambda ch: wire.append({"rows": [*stream.archive, *ch.new]}), names="rows")
+    stream.observe(
+        lambda ch: wire.append({"rows": [*stream.archive, *ch.new], "rev": stream.rows_rev}),
+        names="rows",
+    )
     stream.observe(lambda ch: wire.append({"status": ch.new}), names="status")
-    wire.append({"rows": [*stream.archive, *stream.rows]})
+    wire.append({"rows": [*stream.archive, *stream.rows], "rev": stream.rows_rev})
 
     await session.send_async("Write a.txt and b.txt, then tidy up.")
     for i in range(14):

@@ -205,7 +205,7 @@ def test_step_by_step_with_a_next_button(tmp_path: Path) -> None:
     button, label = box.children
     button.click()
     assert replay.played == 1 and label.value == f"1 / {len(replay.entries)} events"
-    assert [r["kind"] for r in stream.rows] == ["user"]  # agent_start: the prompt
+    assert [r["kind"] for r in stream.transcript()] == ["user"]  # agent_start: the prompt
     while not button.disabled:
         button.click()
     assert replay.played == len(replay.entries) and sleeps.calls == []

@@ -11,7 +11,26 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_plus, urlsplit
 
-__all__ = ["SECRET_QUERY_KEYS", "mask_url", "mask_urls_in_text", "origin", "same_origin"]
+__all__ = [
+    "DEFAULT_ANTHROPIC_BASE_URL",
+    "DEFAULT_OPENAI_BASE_URL",
+    "NO_KEY_PLACEHOLDER",
+    "SECRET_QUERY_KEYS",
+    "mask_url",
+    "mask_urls_in_text",
+    "origin",
+    "same_origin",
+]
+
+# The providers' own addresses live here, not in the provider modules, so that the
+# factory can name them without importing an SDK (a session imports only the SDK it uses).
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+
+NO_KEY_PLACEHOLDER = "no-key"
+"""Sent as the bearer token to servers that need no key: the SDK refuses an empty key,
+and without an explicit key it would fall back to OPENAI_API_KEY and send the user's
+OpenAI key to a third-party server."""
 
 SECRET_QUERY_KEYS: frozenset[str] = frozenset(
     {

@@ -36,7 +36,7 @@ from a3s_notebook.llm._retry import (
     transport_failure,
     truncate,
 )
-from a3s_notebook.llm._urls import mask_url
+from a3s_notebook.llm._urls import DEFAULT_ANTHROPIC_BASE_URL, mask_url
 from a3s_notebook.llm.errors import (
     ContextLengthError,
     IncompleteKind,
@@ -72,7 +72,6 @@ __all__ = [
     "to_anthropic_tools",
 ]
 
-DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 8192
 """``max_tokens`` is required by the API; the reference's default."""
 

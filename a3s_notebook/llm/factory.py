@@ -33,17 +33,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from a3s_notebook.llm._retry import RetryConfig, check_timeout
-from a3s_notebook.llm._urls import mask_url, same_origin
-from a3s_notebook.llm.anthropic_provider import DEFAULT_ANTHROPIC_BASE_URL, AnthropicClient
-from a3s_notebook.llm.errors import LlmAuthError, UnknownModelError, UnknownProviderError
-from a3s_notebook.llm.openai_provider import (
+from a3s_notebook.llm._urls import (
+    DEFAULT_ANTHROPIC_BASE_URL,
     DEFAULT_OPENAI_BASE_URL,
     NO_KEY_PLACEHOLDER,
-    OpenAIClient,
-    reasoning_effort_for,
+    mask_url,
+    same_origin,
 )
+from a3s_notebook.llm.errors import LlmAuthError, UnknownModelError, UnknownProviderError
 from a3s_notebook.llm.pricing import known_context_window
 from a3s_notebook.llm.types import LlmClient
+
+# The provider clients (and with them the SDKs, thousands of modules) are imported by
+# create_client, only for the provider a session uses: the scripted model imports neither.
 
 __all__ = [
     "KNOWN_PROVIDERS",
@@ -343,6 +345,8 @@ def create_client(
         )
 
     if info.kind == "anthropic":
+        from a3s_notebook.llm.anthropic_provider import AnthropicClient
+
         return AnthropicClient(
             model_name,
             api_key=choice.key or NO_KEY_PLACEHOLDER,
@@ -355,6 +359,8 @@ def create_client(
             api_key_env=choice.env_var,
             auth_hint=choice.auth_hint,
         )
+    from a3s_notebook.llm.openai_provider import OpenAIClient, reasoning_effort_for
+
     return OpenAIClient(
         model_name,
         base_url=url,

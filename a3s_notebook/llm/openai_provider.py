@@ -66,7 +66,12 @@ from a3s_notebook.llm._retry import (
     transport_failure,
     truncate,
 )
-from a3s_notebook.llm._urls import mask_url, same_origin
+from a3s_notebook.llm._urls import (
+    DEFAULT_OPENAI_BASE_URL,
+    NO_KEY_PLACEHOLDER,
+    mask_url,
+    same_origin,
+)
 from a3s_notebook.llm.errors import (
     ContextLengthError,
     IncompleteKind,
@@ -106,13 +111,6 @@ __all__ = [
     "to_openai_messages",
     "to_openai_tools",
 ]
-
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
-
-NO_KEY_PLACEHOLDER = "no-key"
-"""Sent as the bearer token to servers that need no key: the SDK refuses an empty key,
-and without an explicit key it would fall back to OPENAI_API_KEY and send the user's
-OpenAI key to a third-party server."""
 
 
 # --- request translation -----------------------------------------------------------------

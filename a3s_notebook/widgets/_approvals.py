@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
@@ -183,6 +183,15 @@ class ApprovalCards(SessionWidget):
     the cards and removable). Decided cards say who decided what and when."""
 
     _esm = asset("approval_cards")
+    _events: ClassVar[frozenset[str] | None] = frozenset(
+        {
+            "confirmation_required",
+            "confirmation_received",
+            "confirmation_timeout",
+            "tool_end",
+            "confirmations_cancelled",
+        }
+    )
 
     cards = traitlets.List(traitlets.Dict()).tag(sync=True)
     """See js/lib/types.ts ``Card``."""

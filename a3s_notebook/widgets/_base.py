@@ -9,11 +9,12 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anywidget
 import traitlets
 
+from a3s_notebook.widgets._coalesce import LatestValues
 from a3s_notebook.widgets._static import check_assets
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ logger = logging.getLogger("a3s_notebook.widgets")
 MAX_ERRORS = 10
 """Errors kept in the ``errors`` trait (the oldest are dropped)."""
 
+_RUN_ENDS = frozenset({"agent_end", "error"})
+"""Events that end a run (a failed run ends with ``error``)."""
+
 
 def now_ms() -> float:
     """Kernel wall-clock time in epoch milliseconds (what the front end's clock maps to)."""
@@ -43,6 +47,11 @@ class SessionWidget(anywidget.AnyWidget):
     ``_markdown()`` for terminals and exported notebooks. Everything they do runs under
     one lock and inside a guard: an exception is logged and shown beside the widget,
     never raised into the session's run and never swallowed.
+
+    A trait that changes at many events (a status, a panel's sums) is set with
+    ``_set_soon(name, value)``: at once outside a run, at most about 20 times a second
+    during one (the latest value wins; the run's end applies what waits), so a fast run
+    does not pay a sync per event.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -55,6 +64,10 @@ class SessionWidget(anywidget.AnyWidget):
             cls._css = esm.with_suffix(".css")
         super().__init_subclass__(**kwargs)
 
+    _events: ClassVar[frozenset[str] | None] = None
+    """The event types ``_handle_event`` reacts to; None for all. The others cost one
+    set lookup (every view receives every event of its session, text deltas included)."""
+
     errors = traitlets.List(traitlets.Unicode()).tag(sync=True)
     """Errors from Python handlers, shown beside the widget."""
 
@@ -63,6 +76,8 @@ class SessionWidget(anywidget.AnyWidget):
         self._replay_ms: float | None = None
         self._session: Session | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._in_run = False
+        self._soon = LatestValues(self._apply_soon, lock=self._lock)
         # a typo in a keyword would otherwise only warn (lonboard does the same)
         known = type(self).class_trait_names()
         unknown = sorted(k for k in kwargs if k not in known)
@@ -97,7 +112,9 @@ class SessionWidget(anywidget.AnyWidget):
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
+            self._in_run = False
             self._guarded("detach", self._on_detach)
+            self._guarded("detach", self._soon.flush)
             self._session = None
 
     def close(self) -> None:
@@ -116,13 +133,37 @@ class SessionWidget(anywidget.AnyWidget):
         entries = session.log()
         if not entries:
             return False
+        running = False
         try:
             for ts, event in entries:
                 self._replay_ms = ts * 1000 if ts is not None else None
+                if event.type == "agent_start":
+                    running = True
+                elif event.type in _RUN_ENDS:
+                    running = False
                 self._handle_event(event)
         finally:
             self._replay_ms = None
+        # attached in the middle of a run (a background one): the rest of it is live
+        self._in_run = running
         return True
+
+    def _set_soon(self, name: str, value: Any) -> None:
+        """Set the synced trait ``name``: now outside a run, throttled during one."""
+        if self._in_run and self._replay_ms is None:
+            self._soon.put(name, value)
+        else:
+            self._soon.flush()  # an older value waiting must not land after this one
+            setattr(self, name, value)
+
+    def _pending(self, name: str, current: Any) -> Any:
+        """The value ``name`` will have once the throttled values are applied."""
+        return self._soon.peek(name, current)
+
+    def _apply_soon(self, values: dict[str, Any]) -> None:
+        with self.hold_sync():
+            for name, value in values.items():
+                setattr(self, name, value)
 
     # --- hooks for subclasses ----------------------------------------------------------
 
@@ -147,8 +188,18 @@ class SessionWidget(anywidget.AnyWidget):
     # --- plumbing ------------------------------------------------------------------------
 
     def _on_event(self, event: AgentEvent) -> None:
+        t = event.type
+        wanted = self._events
+        if wanted is not None and t not in wanted and t != "agent_start" and t not in _RUN_ENDS:
+            return
         with self._lock:
-            self._guarded(f"event {event.type}", lambda: self._handle_event(event))
+            if t == "agent_start":
+                self._in_run = True
+            elif t in _RUN_ENDS:
+                self._in_run = False  # the handlers see the run as over
+            self._guarded(f"event {t}", lambda: self._handle_event(event))
+            if t in _RUN_ENDS:
+                self._guarded("run end", self._soon.flush)
 
     def _dispatch(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict):
@@ -194,6 +245,7 @@ class SessionWidget(anywidget.AnyWidget):
 
     def _repr_markdown_(self) -> str:
         with self._lock:
+            self._soon.flush()
             return self._markdown()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

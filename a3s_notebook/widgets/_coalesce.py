@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DeltaCoalescer", "Part", "Scheduler", "default_scheduler"]
+__all__ = ["DeltaCoalescer", "LatestValues", "Part", "Scheduler", "default_scheduler"]
 
 Part = dict[str, Any]
 """``{"seg": <segment id>, "field": "text" | "reasoning" | "output", "text": <new text>}``"""
@@ -128,3 +128,76 @@ class DeltaCoalescer:
         self._last_sent = self._clock()
         self.messages_sent += 1
         self._send(batch)
+
+
+class LatestValues:
+    """Keep only the latest value per name; apply them at most once per ``interval``.
+
+    The first value after a quiet ``interval`` is applied at once (a slow run shows every
+    change as it happens); later ones within the interval wait for one timed apply that
+    carries the latest of each. At engine speed a status or a panel then syncs about 20
+    times a second instead of at every event. Same clock and timer as
+    :class:`DeltaCoalescer`; thread-safe. ``lock`` is the owner's lock when ``apply``
+    takes it too (one lock for both, so a timer thread cannot take them in the other
+    order).
+    """
+
+    def __init__(
+        self,
+        apply: Callable[[dict[str, Any]], None],
+        *,
+        interval: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        schedule: Scheduler = default_scheduler,
+        lock: threading.RLock | None = None,
+    ) -> None:
+        self._apply = apply
+        self.interval = interval
+        self._clock = clock
+        self._schedule = schedule
+        self._lock = lock if lock is not None else threading.RLock()
+        self._values: dict[str, Any] = {}
+        self._last = float("-inf")
+        self._cancel: Callable[[], None] | None = None
+        self._token = 0
+
+    def put(self, name: str, value: Any) -> None:
+        """Set ``name`` to ``value``, now or at the next timed apply."""
+        with self._lock:
+            self._values[name] = value
+            if self._cancel is not None:
+                return
+            wait = self._last + self.interval - self._clock()
+            if wait <= 0:
+                self._apply_locked()
+            else:
+                self._token += 1
+                token = self._token
+                self._cancel = self._schedule(wait, lambda: self._on_timer(token))
+
+    def flush(self) -> None:
+        """Apply what waits now and cancel the timer."""
+        with self._lock:
+            if self._cancel is not None:
+                cancel, self._cancel = self._cancel, None
+                cancel()
+            self._apply_locked()
+
+    def peek(self, name: str, default: Any) -> Any:
+        """The value waiting for ``name``, else ``default``."""
+        with self._lock:
+            return self._values.get(name, default)
+
+    def _on_timer(self, token: int) -> None:
+        with self._lock:
+            if token != self._token or self._cancel is None:
+                return
+            self._cancel = None
+            self._apply_locked()
+
+    def _apply_locked(self) -> None:
+        if not self._values:
+            return
+        values, self._values = self._values, {}
+        self._last = self._clock()
+        self._apply(values)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
@@ -33,6 +33,17 @@ class ContextBar(SessionWidget):
     """
 
     _esm = asset("context_bar")
+    _events: ClassVar[frozenset[str] | None] = frozenset(
+        {
+            "context_usage",
+            "context_compacted",
+            "agent_end",
+            "turn_end",
+            "usage_recorded",
+            "message_added",
+            "history_replaced",
+        }
+    )
 
     context = traitlets.Dict().tag(sync=True)
     """``{used_tokens, max_tokens, percent (0..1), turns, threshold, auto_compact,
@@ -56,18 +67,22 @@ class ContextBar(SessionWidget):
     def _publish(self) -> None:
         config = self._session.config if self._session is not None else None
         used = self._measured + self._since
-        self.context = {
-            "used_tokens": used,
-            "max_tokens": self._max,
-            "percent": used / self._max if self._max else 0.0,
-            "turns": self._turns,
-            "threshold": config.auto_compact_threshold if config is not None else 0.8,
-            "auto_compact": bool(config.auto_compact) if config is not None else False,
-            "compactions": self._compactions,
-            "last_compaction": self._last_compaction,
-            "measured_tokens": self._measured,
-            "estimated": self._since > 0 or self._measured_estimated,
-        }
+        # during a run the trait is set at most so often (the run's end sets the last value)
+        self._set_soon(
+            "context",
+            {
+                "used_tokens": used,
+                "max_tokens": self._max,
+                "percent": used / self._max if self._max else 0.0,
+                "turns": self._turns,
+                "threshold": config.auto_compact_threshold if config is not None else 0.8,
+                "auto_compact": bool(config.auto_compact) if config is not None else False,
+                "compactions": self._compactions,
+                "last_compaction": self._last_compaction,
+                "measured_tokens": self._measured,
+                "estimated": self._since > 0 or self._measured_estimated,
+            },
+        )
 
     def _measure(self, used: int) -> None:
         """A new measured figure: the estimate of what came after the old one is void."""

@@ -1,15 +1,23 @@
 """EventStream: the run as it happens.
 
-Durable state is the list of committed rows (traits ``rows`` and ``archive``): a page
-reload or a second display shows all of it. Streamed text travels as coalesced "delta"
-messages that carry only new text; at a boundary (a tool starts, a turn ends, ...) the
-pending text is flushed and committed as a row with the id the deltas used, so the front
-end swaps its live text for the row without a flicker.
+Durable state is the list of committed rows. While a run goes on, each boundary (a tool
+starts, a turn ends, ...) sends only what changed: one "rows" message with the rows
+appended, inserted or replaced, numbered by a revision ``rev`` so a view notices a gap.
+The traits ``rows`` and ``archive`` (with ``rows_rev``) hold every row too, for a page
+reload without a kernel (saved widget state), but they are set only when no run is going
+on: at the run's end, on detach, for an event outside a run. So the cost and the bytes of
+an event do not grow with the run. A view that renders says "hello" and gets a
+"snapshot": the live text and, when the traits are behind, every row.
+
+Streamed text travels as coalesced "delta" messages that carry only new text; at a
+boundary the pending text is flushed and committed as a row with the id the deltas used,
+so the front end swaps its live text for the row without a flicker.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import traitlets
@@ -31,12 +39,16 @@ __all__ = ["EventStream", "clip_value", "rows_from_messages"]
 
 ARCHIVE_CHUNK = 100
 """``rows`` holds between this many and twice this many rows; older ones move to
-``archive`` in chunks, so a new row re-sends a short list, not the whole transcript."""
+``archive`` in chunks, so a sync outside a run re-sends a short list, not the whole
+transcript."""
 
 OUTPUT_HEAD = 8_000
 OUTPUT_TAIL = 12_000
 """A tool output longer than head + tail is cut in the middle for display (the end of an
 output, where errors are, matters most)."""
+
+_ROW_OPS = "<row ops>"
+"""The name under which row changes wait for the next throttled send (not a trait)."""
 
 ARG_STRING_MAX = 4_000
 """Longer string arguments (a file's content) are cut in the rows."""
@@ -161,15 +173,20 @@ class EventStream(SessionWidget):
     events. Text deltas reach the front end coalesced (at most about 20 messages a
     second, each with only new text); everything committed lives in synced traits, so a
     re-rendered view shows it all. Long runs stay responsive: a view renders the last
-    ``page_size`` rows and offers "show earlier".
+    ``page_size`` rows and offers "show earlier", and during a run each boundary sends
+    only the rows it changed (a "rows" message), never the transcript.
     """
 
     _esm = asset("event_stream")
 
-    rows = traitlets.List(traitlets.Dict()).tag(sync=True)
-    """The most recent committed rows."""
-    archive = traitlets.List(traitlets.Dict()).tag(sync=True)
+    # lists of row dicts; the element type is not declared, because traitlets would
+    # validate every row of the list at each assignment (a millisecond per 200 rows)
+    rows: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    """The most recent committed rows (dicts)."""
+    archive: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     """Older committed rows (moved here in chunks of ``ARCHIVE_CHUNK``)."""
+    rows_rev = traitlets.Int(0).tag(sync=True)
+    """The revision of the rows ``archive`` + ``rows`` hold (see the "rows" messages)."""
     status = traitlets.Dict(IDLE).tag(sync=True)
     """What the agent is doing: ``{"phase", "detail", "turn"}``."""
     page_size = traitlets.Int(100).tag(sync=True)
@@ -180,6 +197,9 @@ class EventStream(SessionWidget):
         self._index: dict[str, int] = {}
         self._archived = 0
         self._archive_dirty = False
+        self._rev = 0
+        self._ops: list[dict[str, Any]] = []
+        self._unsent: list[dict[str, Any]] = []
         self._tool_rows: dict[str, str] = {}
         self._asked: dict[str, str] = {}
         self._next = 0
@@ -208,6 +228,7 @@ class EventStream(SessionWidget):
         row.setdefault("ts", self._now())
         self._index[row["id"]] = len(self._all)
         self._all.append(row)
+        self._ops.append({"op": "append", "row": row})
         return str(row["id"])
 
     def _insert(self, pos: int, row: dict[str, Any]) -> str:
@@ -216,6 +237,7 @@ class EventStream(SessionWidget):
             return self._append(row)
         row.setdefault("id", self._new_id())
         row.setdefault("ts", self._now())
+        self._ops.append({"op": "insert", "before": self._all[pos]["id"], "row": row})
         self._all.insert(pos, row)
         for i in range(pos, len(self._all)):
             self._index[self._all[i]["id"]] = i
@@ -251,22 +273,53 @@ class EventStream(SessionWidget):
         if i is None:
             return False
         old = self._all[i]
-        self._all[i] = {**old, **changes, "v": int(old.get("v", 0)) + 1}
+        new = {**old, **changes, "v": int(old.get("v", 0)) + 1}
+        self._all[i] = new
+        self._ops.append({"op": "update", "row": new})
         if i < self._archived:
             self._archive_dirty = True
         return True
 
     def _sync_rows(self) -> None:
+        """Tell the views what the last boundary changed: a "rows" message during a run,
+        the traits outside one (they then carry the new revision)."""
         if self._replay_ms is not None:
+            self._ops.clear()
             return  # a replay syncs once, at its end
+        if not self._ops:
+            return
+        if self._in_run:
+            # at most ~20 "rows" messages a second, with the status (see _set_soon)
+            self._unsent.extend(self._ops)
+            self._ops = []
+            self._soon.put(_ROW_OPS, True)
+        else:
+            self._soon.flush()  # what a run left queued goes first, in order
+            self._rev += 1
+            self._sync_traits()
+
+    def _apply_soon(self, values: dict[str, Any]) -> None:
+        if values.pop(_ROW_OPS, None):
+            self._coalescer.flush()  # a segment's last text before the row that ends it
+            ops, self._unsent = self._unsent, []
+            if ops:
+                self._rev += 1
+                self.send({"kind": "rows", "rev": self._rev, "ops": ops})
+        super()._apply_soon(values)
+
+    def _sync_traits(self) -> None:
+        """Put every row into the traits (O(rows): only outside a run)."""
+        self._ops.clear()
         n = len(self._all)
         if n - self._archived > 2 * ARCHIVE_CHUNK:
             self._archived = n - ARCHIVE_CHUNK
             self._archive_dirty = True
-        if self._archive_dirty:
-            self._archive_dirty = False
-            self.archive = self._all[: self._archived]
-        self.rows = self._all[self._archived :]
+        with self.hold_sync():
+            self.rows_rev = self._rev
+            if self._archive_dirty:
+                self._archive_dirty = False
+                self.archive = self._all[: self._archived]
+            self.rows = self._all[self._archived :]
 
     # --- streaming -----------------------------------------------------------------------
 
@@ -281,8 +334,12 @@ class EventStream(SessionWidget):
         self._coalescer.add(self._seg, field, text)
 
     def _commit_live(self) -> bool:
-        """Flush pending deltas and turn the live text into a row; True if a row was added."""
-        self._coalescer.flush()
+        """Flush pending deltas and turn the live text into a row; True if a row was added.
+
+        During a run the deltas go with the next "rows" message instead (still before
+        it), so a fast run does not send a message per segment."""
+        if not self._in_run:
+            self._coalescer.flush()
         if self._seg is None:
             return False
         row: dict[str, Any] = {"id": self._seg, "kind": "assistant", "text": "".join(self._text)}
@@ -295,6 +352,7 @@ class EventStream(SessionWidget):
 
     def _on_hello(self) -> None:
         self._coalescer.flush()
+        self._soon.flush()
         live: dict[str, dict[str, str]] = {}
         if self._seg is not None:
             seg: dict[str, str] = {"text": "".join(self._text)}
@@ -303,7 +361,12 @@ class EventStream(SessionWidget):
             live[self._seg] = seg
         for row_id, chunks in self._outputs.items():
             live[row_id] = {"output": "".join(chunks)}
-        self.send({"kind": "snapshot", "seq": self._seq, "live": live})
+        snapshot: dict[str, Any] = {"kind": "snapshot", "seq": self._seq, "live": live}
+        snapshot["rev"] = self._rev
+        if self.rows_rev != self._rev:
+            # mid-run the traits are behind: the view gets every row once, here
+            snapshot["rows"] = self._all
+        self.send(snapshot)
 
     # --- session -------------------------------------------------------------------------
 
@@ -323,21 +386,30 @@ class EventStream(SessionWidget):
                 if row["kind"] == "tool":
                     self._tool_rows[row["tool_id"]] = row["id"]
                 self._append(row)
+        self._rev += 1  # a view compares revisions: a new state must be a newer one
+        if len(self._all) > ARCHIVE_CHUNK:
+            # a long history goes to the archive whole (sent once, now): the runs this
+            # view follows then re-send only their own rows at their end, not the tail
+            # of the history (the 200th %%ask cell costs what the first did)
+            self._archived = len(self._all)
         with self.hold_sync():
-            self._sync_rows()
+            self._sync_traits()
             self.status = dict(IDLE)
 
     def _on_detach(self) -> None:
         self._commit_live()
+        self._soon.flush()  # rows a run left queued go out first
         self._sync_rows()
+        if self.rows_rev != self._rev:  # a run that ended without its end (a pause)
+            self._sync_traits()
 
     def _handle_event(self, event: AgentEvent) -> None:
         t = event.type
-        status = next_status(event, self.status)
+        status = next_status(event, self._pending("status", self.status))
         if t == "text_delta" or t == "reasoning_delta":
             self._stream("text" if t == "text_delta" else "reasoning", event.text)  # type: ignore[union-attr]
             if status is not None:
-                self.status = status
+                self._set_soon("status", status)
             return
         if isinstance(event, MessageAdded):
             if event.message.role == "assistant":
@@ -351,7 +423,9 @@ class EventStream(SessionWidget):
             return
         if t not in _BOUNDARIES and status is None:
             return
-        with self.hold_sync():
+        # during a run nothing here syncs a trait at once: hold_sync would cost more than
+        # the event (ipywidgets sends an empty state when it ends)
+        with nullcontext() if self._in_run else self.hold_sync():
             if t in _BOUNDARIES:
                 self._commit_live()
                 handler = getattr(self, f"_on_{t}", None)
@@ -359,7 +433,7 @@ class EventStream(SessionWidget):
                     handler(event)
                 self._sync_rows()
             if status is not None:
-                self.status = status
+                self._set_soon("status", status)
 
     # --- one method per event type --------------------------------------------------------
 

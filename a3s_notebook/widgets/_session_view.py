@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets
 import traitlets
@@ -14,7 +14,7 @@ from a3s_notebook.widgets._context_bar import ContextBar
 from a3s_notebook.widgets._event_stream import EventStream
 from a3s_notebook.widgets._memory_table import MemoryTable
 from a3s_notebook.widgets._static import asset
-from a3s_notebook.widgets._status import IDLE, next_status, status_text
+from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS, next_status, status_text
 from a3s_notebook.widgets._task_table import TaskTable
 from a3s_notebook.widgets._text import md_escape
 from a3s_notebook.widgets._usage_panel import UsagePanel
@@ -57,6 +57,12 @@ class SessionHeader(SessionWidget):
     such), a state badge, and what the agent is doing."""
 
     _esm = asset("session_header")
+    _events: ClassVar[frozenset[str] | None] = STATUS_EVENTS | {
+        "state_changed",
+        "goal_extracted",
+        "goal_progress",
+        "goal_achieved",
+    }
 
     info = traitlets.Dict().tag(sync=True)
     status = traitlets.Dict(IDLE).tag(sync=True)
@@ -83,10 +89,10 @@ class SessionHeader(SessionWidget):
             event.type in ("state_changed", "goal_extracted", "goal_progress", "goal_achieved")
             and self._session is not None
         ):
-            self.info = model_info(self._session)
-        status = next_status(event, self.status)
+            self._set_soon("info", model_info(self._session))
+        status = next_status(event, self._pending("status", self.status))
         if status is not None:
-            self.status = status
+            self._set_soon("status", status)
 
     def _markdown(self) -> str:
         i = self.info

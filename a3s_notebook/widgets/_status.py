@@ -7,9 +7,26 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from a3s_notebook.engine.events import AgentEvent
 
-__all__ = ["IDLE", "next_status", "status_text"]
+__all__ = ["IDLE", "STATUS_EVENTS", "next_status", "status_text"]
 
 IDLE: dict[str, Any] = {"phase": "idle"}
+
+STATUS_EVENTS = frozenset(
+    {
+        "agent_start",
+        "turn_start",
+        "text_delta",
+        "reasoning_delta",
+        "tool_start",
+        "confirmation_required",
+        "confirmation_received",
+        "confirmation_timeout",
+        "agent_end",
+        "error",
+        "budget_exceeded",
+    }
+)
+"""The events :func:`next_status` reacts to (keep the two in step)."""
 
 
 def next_status(event: AgentEvent, current: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
@@ -49,6 +49,7 @@ class TaskTable(SessionWidget):
     ``task_updated`` event (the agent's ``todo_write`` tool)."""
 
     _esm = asset("task_table")
+    _events: ClassVar[frozenset[str] | None] = frozenset({"task_updated"})
 
     tasks = traitlets.List(traitlets.Dict()).tag(sync=True)
     """``[{id, content, status, priority}]``"""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from a3s_notebook.engine.session import Session
     from a3s_notebook.engine.telemetry import LlmCostRecord
 
-__all__ = ["UsagePanel", "usage_summary"]
+__all__ = ["UsagePanel", "UsageTotals", "usage_summary"]
 
 SCRIPTED = "scripted"
 
@@ -26,10 +26,151 @@ def _label(provider: str, model: str) -> str:
     return f"{provider}/{model}" if provider else model
 
 
-def _cost_sum(costs: list[float | None]) -> tuple[float | None, int]:
-    """Sum of known costs (None if none is known) and how many are unknown."""
-    known = [c for c in costs if c is not None]
-    return (sum(known) if known else None), len(costs) - len(known)
+class _ModelSums:
+    """Sums over the calls of one model (or of all of them)."""
+
+    __slots__ = (
+        "cache_read_tokens",
+        "calls",
+        "completion_tokens",
+        "cost_usd",
+        "estimated",
+        "prompt_tokens",
+        "total_tokens",
+        "unpriced_calls",
+    )
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.total_tokens = 0
+        self.cache_read_tokens = 0
+        self.cost_usd: float | None = None
+        self.unpriced_calls = 0
+        self.estimated = False
+
+    def add(self, r: LlmCostRecord) -> None:
+        self.calls += 1
+        self.prompt_tokens += r.prompt_tokens
+        self.completion_tokens += r.completion_tokens
+        self.total_tokens += r.total_tokens
+        self.cache_read_tokens += r.cache_read_tokens
+        if r.cost_usd is None:
+            self.unpriced_calls += 1
+        else:
+            # the same additions, in the same order, as summing the list: the same float
+            self.cost_usd = r.cost_usd if self.cost_usd is None else self.cost_usd + r.cost_usd
+        self.estimated = self.estimated or bool(r.estimated)
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cost_usd": self.cost_usd,
+            "unpriced_calls": self.unpriced_calls,
+            "estimated": self.estimated,
+        }
+
+
+class UsageTotals:
+    """The UsagePanel's sums over a ledger, kept up to date by adding only the records
+    not seen yet, so a call costs the same at the 1,000th call as at the first.
+
+    ``update(records)`` takes the live ledger list: records are only ever appended to it;
+    a different list (a restore) or a shorter one starts the sums again.
+    """
+
+    def __init__(self, session_id: str | None = None) -> None:
+        self._session_id = session_id
+        self._seen: list[LlmCostRecord] | None = None
+        self._clear()
+
+    def _clear(self) -> None:
+        self._all = _ModelSums()
+        self._models: dict[tuple[str, str], _ModelSums] = {}
+        self._unscripted = 0
+        self._last: LlmCostRecord | None = None
+        # sub-agents' calls rolled up into this session's ledger
+        self._sub = _ModelSums()
+        self._sub_sessions: set[str] = set()
+
+    def update(self, records: list[LlmCostRecord]) -> UsageTotals:
+        """Add the records appended since the last call; returns self."""
+        if records is not self._seen or len(records) < self._all.calls:
+            self._clear()
+            self._seen = records
+        for r in records[self._all.calls :]:
+            self._all.add(r)
+            key = (r.provider, r.model)
+            sums = self._models.get(key)
+            if sums is None:
+                sums = self._models[key] = _ModelSums()
+            sums.add(r)
+            if r.provider != SCRIPTED:
+                self._unscripted += 1
+            if (
+                self._session_id is not None
+                and r.parent_id is not None
+                and r.session_id is not None
+                and r.session_id != self._session_id
+            ):
+                self._sub.add(r)
+                self._sub_sessions.add(r.session_id)
+            self._last = r
+        return self
+
+    def summary(self, config: SessionConfig | None) -> dict[str, Any]:
+        """The panel's state (see :func:`usage_summary`); O(models), not O(calls)."""
+        total = self._all
+        per_model = [
+            {
+                "label": _label(provider, model),
+                "scripted": provider == SCRIPTED,
+                **sums.fields(),
+            }
+            for (provider, model), sums in self._models.items()
+        ]
+        budget: dict[str, Any] = {}
+        if config is not None and config.cost_limit_usd is not None:
+            budget["cost_limit_usd"] = config.cost_limit_usd
+            # the engine stops on known spend, so that is what "left" is measured against
+            budget["cost_left_usd"] = config.cost_limit_usd - (total.cost_usd or 0.0)
+        if config is not None and config.token_limit is not None:
+            budget["token_limit"] = config.token_limit
+            budget["tokens_left"] = config.token_limit - total.total_tokens
+        last = self._last
+        return {
+            **total.fields(),
+            "scripted": total.calls > 0 and self._unscripted == 0,
+            "models": per_model,
+            "last": (
+                {
+                    "label": _label(last.provider, last.model),
+                    "latency_ms": last.latency_ms,
+                    "ttft_ms": last.ttft_ms,
+                    "prompt_tokens": last.prompt_tokens,
+                    "completion_tokens": last.completion_tokens,
+                }
+                if last is not None
+                else None
+            ),
+            "budget": budget or None,
+            "subagents": (
+                {
+                    "sessions": len(self._sub_sessions),
+                    "calls": self._sub.calls,
+                    "total_tokens": self._sub.total_tokens,
+                    "cost_usd": self._sub.cost_usd,
+                    "unpriced_calls": self._sub.unpriced_calls,
+                }
+                if self._sub.calls
+                else None
+            ),
+        }
 
 
 def usage_summary(
@@ -41,78 +182,7 @@ def usage_summary(
     price (never 0); calls without a price are counted, so a partial sum says so.
     ``subagents`` sums the calls of the sub-agents of ``session_id`` (rows of other
     sessions rolled up into its ledger); the totals include them."""
-    models: dict[tuple[str, str], list[LlmCostRecord]] = {}
-    for r in records:
-        models.setdefault((r.provider, r.model), []).append(r)
-    total_cost, unpriced = _cost_sum([r.cost_usd for r in records])
-    per_model = []
-    for (provider, model), rs in models.items():
-        m_cost, m_unpriced = _cost_sum([r.cost_usd for r in rs])
-        per_model.append(
-            {
-                "label": _label(provider, model),
-                "scripted": provider == SCRIPTED,
-                "calls": len(rs),
-                "prompt_tokens": sum(r.prompt_tokens for r in rs),
-                "completion_tokens": sum(r.completion_tokens for r in rs),
-                "total_tokens": sum(r.total_tokens for r in rs),
-                "cache_read_tokens": sum(r.cache_read_tokens for r in rs),
-                "cost_usd": m_cost,
-                "unpriced_calls": m_unpriced,
-                "estimated": any(r.estimated for r in rs),
-            }
-        )
-    total_tokens = sum(r.total_tokens for r in records)
-    last = records[-1] if records else None
-    budget: dict[str, Any] = {}
-    if config is not None and config.cost_limit_usd is not None:
-        budget["cost_limit_usd"] = config.cost_limit_usd
-        # the engine stops on known spend, so that is what "left" is measured against
-        budget["cost_left_usd"] = config.cost_limit_usd - (total_cost or 0.0)
-    if config is not None and config.token_limit is not None:
-        budget["token_limit"] = config.token_limit
-        budget["tokens_left"] = config.token_limit - total_tokens
-    return {
-        "calls": len(records),
-        "prompt_tokens": sum(r.prompt_tokens for r in records),
-        "completion_tokens": sum(r.completion_tokens for r in records),
-        "total_tokens": total_tokens,
-        "cache_read_tokens": sum(r.cache_read_tokens for r in records),
-        "cost_usd": total_cost,
-        "unpriced_calls": unpriced,
-        "estimated": any(r.estimated for r in records),
-        "scripted": bool(records) and all(r.provider == SCRIPTED for r in records),
-        "models": per_model,
-        "last": (
-            {
-                "label": _label(last.provider, last.model),
-                "latency_ms": last.latency_ms,
-                "ttft_ms": last.ttft_ms,
-                "prompt_tokens": last.prompt_tokens,
-                "completion_tokens": last.completion_tokens,
-            }
-            if last is not None
-            else None
-        ),
-        "budget": budget or None,
-        "subagents": _subagents(records, session_id),
-    }
-
-
-def _subagents(records: list[LlmCostRecord], session_id: str | None) -> dict[str, Any] | None:
-    if session_id is None:
-        return None
-    rows = [r for r in records if r.parent_id is not None and r.session_id != session_id]
-    if not rows:
-        return None
-    c, unpriced = _cost_sum([r.cost_usd for r in rows])
-    return {
-        "sessions": len({r.session_id for r in rows}),
-        "calls": len(rows),
-        "total_tokens": sum(r.total_tokens for r in rows),
-        "cost_usd": c,
-        "unpriced_calls": unpriced,
-    }
+    return UsageTotals(session_id).update(list(records)).summary(config)
 
 
 def _cost_text(c: float | None, unpriced: int, calls: int, scripted: bool) -> str:
@@ -131,22 +201,25 @@ class UsagePanel(SessionWidget):
     never as $0; scripted models are labelled as such."""
 
     _esm = asset("usage_panel")
+    _events: ClassVar[frozenset[str] | None] = frozenset({"usage_recorded", "agent_end"})
 
     usage = traitlets.Dict().tag(sync=True)
     """See :func:`usage_summary`."""
 
     def __init__(self, session: Session | None = None, **kwargs: Any) -> None:
+        self._totals = UsageTotals(session.id if session is not None else None)
         super().__init__(session, **kwargs)
         if session is None:
             self.usage = usage_summary([], None)
 
     def _refresh(self) -> None:
         assert self._session is not None
-        self.usage = usage_summary(
-            list(self._session.cost_records), self._session.config, self._session.id
-        )
+        totals = self._totals.update(self._session.cost_records)
+        self._set_soon("usage", totals.summary(self._session.config))
 
     def _reset(self, session: Session) -> None:
+        # another session's ledger may be the same length
+        self._totals = UsageTotals(session.id)
         self._refresh()
 
     def _handle_event(self, event: AgentEvent) -> None:

@@ -9,12 +9,16 @@ import { argsSummary, formatClock, formatDuration, formatInt, formatPercent, tai
 import { renderMarkdown } from "./markdown.js";
 import {
   applyDelta,
+  applyRows,
   applySnapshot,
   type LiveState,
   newLive,
+  newRows,
   pendingSegments,
   pruneCommitted,
   rowKey,
+  type RowsState,
+  setRows,
   visibleRows,
 } from "./stream.js";
 import type { InboundMsg, LiveSegment, Row, Status, ToolRow } from "./types.js";
@@ -327,15 +331,24 @@ export function renderLiveSegment(id: string, seg: LiveSegment): HTMLElement {
 }
 
 export interface StreamModel {
+  /** Every committed row the traits hold (archive, then rows). */
   rows(): Row[];
+  /** The revision of those rows; undefined (state saved before revisions existed, a
+   * source without them): the traits always win. */
+  rowsRev?(): number | undefined;
   status(): Status;
   pageSize(): number;
+  /** Ask Python for a snapshot (a "rows" message showed a gap). */
+  requestSnapshot?(): void;
 }
 
 /** The whole EventStream view; `update*` methods are called from model events. */
 export class EventStreamView {
   readonly el: HTMLElement;
   readonly live: LiveState = newLive();
+  readonly committed: RowsState = newRows();
+  private awaitingSnapshot = false;
+  private rowsDirty = false;
   private readonly scroll: HTMLElement;
   private readonly list: HTMLElement;
   private readonly more: HTMLButtonElement;
@@ -361,12 +374,28 @@ export class EventStreamView {
     this.el = h("div", { class: "a3s-events-inner" }, this.scroll, this.statusEl);
   }
 
-  /** Committed rows changed (trait update). */
+  /** Committed rows changed (trait update): taken when newer than what the view has. */
   updateRows(): void {
-    this.rows = this.source.rows();
+    const rev = this.source.rowsRev?.() ?? this.committed.rev + 1;
+    if (!setRows(this.committed, this.source.rows(), rev)) return;
+    this.rowsChanged();
+    this.renderRows(true);
+  }
+
+  /** The committed rows the view shows (a copy). */
+  committedRows(): Row[] {
+    return [...this.committed.rows];
+  }
+
+  /** The view will render; it has asked Python for a snapshot. */
+  expectSnapshot(): void {
+    this.awaitingSnapshot = true;
+  }
+
+  private rowsChanged(): void {
+    this.rows = this.committed.rows;
     this.rowIds = new Set(this.rows.map((r) => r.id));
     pruneCommitted(this.live, this.rows);
-    this.renderRows(true);
   }
 
   updateStatus(): void {
@@ -378,11 +407,30 @@ export class EventStreamView {
     this.statusEl.replaceChildren(icon(s.phase === "waiting" ? "wait" : "spinner"), `${text}${turn}`);
   }
 
-  /** A custom message from Python; returns true when live text changed. */
+  /** A custom message from Python; returns true when something is to be rendered
+   * (by `renderLive`, at most once per frame). */
   handleMessage(msg: InboundMsg): boolean {
     let changed = false;
     if (msg.kind === "delta") changed = applyDelta(this.live, msg);
-    else if (msg.kind === "snapshot") changed = applySnapshot(this.live, msg);
+    else if (msg.kind === "snapshot") {
+      this.awaitingSnapshot = false;
+      if (msg.rows !== undefined && msg.rev !== undefined && setRows(this.committed, msg.rows, msg.rev)) {
+        this.rowsChanged();
+        this.rowsDirty = true;
+      }
+      changed = applySnapshot(this.live, msg) || this.rowsDirty;
+    } else if (msg.kind === "rows") {
+      const result = applyRows(this.committed, msg);
+      if (result === "gap" && !this.awaitingSnapshot) {
+        this.awaitingSnapshot = true;
+        this.source.requestSnapshot?.();
+      }
+      if (result === "applied") {
+        this.rowsChanged();
+        this.rowsDirty = true;
+        changed = true;
+      }
+    }
     if (changed) pruneCommitted(this.live, this.rows);
     return changed;
   }
@@ -410,6 +458,7 @@ export class EventStreamView {
 
   /** Rebuild the list from the cache; only new or changed rows are built. */
   renderRows(follow: boolean): void {
+    this.rowsDirty = false;
     const wasNear = this.nearBottom();
     const { rows, hidden } = visibleRows(this.rows, this.limit);
     const ctx = this.ctx();
@@ -446,6 +495,10 @@ export class EventStreamView {
 
   /** Update only the streaming parts (called at most once per frame). */
   renderLive(): void {
+    if (this.rowsDirty) {
+      this.renderRows(true);
+      return;
+    }
     const wasNear = this.nearBottom();
     const pending = pendingSegments(this.live, this.rowIds);
     if (pending.length !== this.liveNodes.size || pending.some(([id]) => !this.liveNodes.has(id))) {

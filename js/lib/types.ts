@@ -199,6 +199,8 @@ export interface EventStreamTraits extends BaseTraits {
   rows: Row[];
   /** Older committed rows, moved here in chunks so `rows` stays small to re-send. */
   archive: Row[];
+  /** The revision `archive` + `rows` hold (absent in widget state saved by older versions). */
+  rows_rev?: number;
   status: Status;
   /** How many rows a view renders at first; "show earlier" adds as many again. */
   page_size: number;
@@ -228,6 +230,22 @@ export interface SnapshotMsg {
   kind: "snapshot";
   seq: number;
   live: Record<string, LiveSegment>;
+  /** The rows' revision; `rows` is there when the traits are behind it (mid-run). */
+  rev?: number;
+  rows?: Row[];
+}
+
+/** One change to the committed rows. */
+export type RowOp =
+  | { op: "append"; row: Row }
+  | { op: "update"; row: Row }
+  | { op: "insert"; before: string; row: Row };
+
+/** Row changes during a run; revision `rev` follows `rev - 1` (a gap means a lost base). */
+export interface RowsMsg {
+  kind: "rows";
+  rev: number;
+  ops: RowOp[];
 }
 
 export interface ClockMsg {
@@ -236,7 +254,7 @@ export interface ClockMsg {
   now: number;
 }
 
-export type InboundMsg = DeltaMsg | SnapshotMsg | ClockMsg;
+export type InboundMsg = DeltaMsg | SnapshotMsg | RowsMsg | ClockMsg;
 
 // --- ContextBar ----------------------------------------------------------------------
 

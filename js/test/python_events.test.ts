@@ -116,19 +116,22 @@ for (const file of ["rows.json", "restored_rows.json"]) {
 }
 
 test("the EventStream view follows the widget's wire messages to the committed rows", opts, () => {
-  type Wire = { rows?: Row[]; status?: Status; msg?: InboundMsg };
+  type Wire = { rows?: Row[]; rev?: number; status?: Status; msg?: InboundMsg };
   const wire = jsonl<Wire>("wire.jsonl");
   let rows: Row[] = [];
+  let rev: number | undefined;
   let status: Status = { phase: "idle" };
-  const view = new EventStreamView({ rows: () => rows, status: () => status, pageSize: () => 1000 });
+  const view = new EventStreamView({ rows: () => rows, rowsRev: () => rev, status: () => status, pageSize: () => 1000 });
   document.body.append(view.el);
   // the same deltas, never pruned: what the live text was before each row replaced it
   const streamed = newLive();
   let sawLive = false;
   let sawStatus = false;
+  let sawRowsMsg = false;
   for (const w of wire) {
     if (w.rows) {
       rows = w.rows;
+      rev = w.rev;
       view.updateRows();
     } else if (w.status) {
       status = w.status;
@@ -136,6 +139,7 @@ test("the EventStream view follows the widget's wire messages to the committed r
       sawStatus ||= status.phase !== "idle";
     } else if (w.msg) {
       if (w.msg.kind === "delta") applyDelta(streamed, w.msg);
+      sawRowsMsg ||= w.msg.kind === "rows";
       if (view.handleMessage(w.msg)) view.renderLive();
       sawLive ||= view.el.querySelector(".a3s-live") !== null;
     }
@@ -143,7 +147,10 @@ test("the EventStream view follows the widget's wire messages to the committed r
   assert.ok(sawLive, "no streamed text was ever shown live");
   assert.ok(sawStatus, "no status line was ever shown");
   const final = json<Row[]>("rows.json");
+  // the traits hold every row once the runs are over; the messages built the same rows
   assert.deepEqual(rows, final);
+  assert.deepEqual(view.committedRows(), final);
+  assert.ok(sawRowsMsg, "no row came through a rows message");
   // every committed row is on screen, in order, and no live text is left over
   const shown = [...view.el.querySelectorAll("[data-row]")].map((el) => el.getAttribute("data-row"));
   assert.deepEqual(shown, final.map((r) => r.id));
