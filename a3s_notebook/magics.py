@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from a3s_notebook.engine import AgentResult, Session, SessionManager
+    from a3s_notebook.widgets import SessionView
 
 __all__ = ["A3sMagics", "AskResult", "interpolate", "load_ipython_extension", "run_ask_cell"]
 
@@ -430,15 +431,22 @@ class A3sMagics(Magics):
             )
             return None
         provenance = self._provenance()
+        view = None
         if not args.quiet and self.show_view:
-            self._show(session)
+            view = self._show(session)
         elif not self._in_kernel():
             self._attach_console(session)
 
         async def go() -> AskResult:
-            result = await session.send_async(
-                prompt, provenance=provenance, plan=True if args.plan else None
-            )
+            try:
+                result = await session.send_async(
+                    prompt, provenance=provenance, plan=True if args.plan else None
+                )
+            finally:
+                if view is not None:
+                    # a run that failed or was cancelled ends without agent_end: the text
+                    # saved with the view must still show what happened
+                    view.refresh()
             return AskResult(result, session, args.format)
 
         if not args.background and _in_voila():
@@ -477,19 +485,20 @@ class A3sMagics(Magics):
     def _in_kernel(self) -> bool:
         return self.shell is not None and getattr(self.shell, "kernel", None) is not None
 
-    def _show(self, session: Session) -> None:
-        from IPython.display import display
-
+    def _show(self, session: Session) -> SessionView | None:
+        """Display the live view (kept current in a saved notebook); None in a terminal."""
         if not self._in_kernel():
             self._attach_console(session)
-            return
+            return None
         try:
             from a3s_notebook.widgets import SessionView
         except Exception as exc:  # the front end was not built: say so, still run
             print(f"(a3s: live view unavailable: {exc})", file=sys.stderr)
             self._attach_console(session)
-            return
-        display(SessionView(session))
+            return None
+        view = SessionView(session)
+        view.show()
+        return view
 
     def _attach_console(self, session: Session) -> None:
         """Terminal IPython: print events as they come, ask for approvals on stdin."""
