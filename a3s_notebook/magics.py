@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -865,6 +866,36 @@ class A3sMagics(Magics):
             return session
         return SessionView(session)
 
+    def _cmd_pending(self, args: list[str]) -> Any:
+        self._parser(
+            "pending",
+            "The approvals the current session waits for, as cards to decide. After a page "
+            "reload while %%ask waits, run it in a subshell console (JupyterLab: right-click "
+            "the notebook > New Subshell Console for Notebook): a normal cell would wait "
+            "behind the %%ask cell.",
+        ).parse_args(args)
+        s = self.current
+        if s is None:
+            print("No session yet. Start one with: %a3s_session new NAME [--model provider/model]")
+            return None
+        from a3s_notebook.widgets._text import args_summary
+
+        pending = s.pending_confirmations()
+        if not pending:
+            print(f"'{s.name}' waits for no approval")
+            return None
+        for p in pending:
+            what = f"{p.tool_name} {args_summary(p.args)}".rstrip()
+            print(f"{what}: waits for approval ({round(p.remaining_ms / 1000)} s left)")
+        if not self._in_kernel():
+            return None
+        try:
+            from a3s_notebook.widgets import ApprovalCards
+        except Exception as exc:  # the front end was not built: the lines above still help
+            print(f"(a3s: approval cards unavailable: {exc})", file=sys.stderr)
+            return None
+        return ApprovalCards(s)
+
     _CONFIG_KEYS = (
         "model",
         "name",
@@ -1172,6 +1203,8 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   use NAME            make a session current (restores it from its file)
   list                the sessions, as a table
   show                the live view of the current session
+  pending             the approvals waiting, as cards (after a page reload: in a subshell
+                      console, New Subshell Console for Notebook)
   config KEY          print a setting;  config KEY=VALUE [KEY=VALUE...]  sets them
                       e.g. config planning_enabled=true goal_tracking=true
   pause | resume | clear | compact
@@ -1279,6 +1312,15 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     ipython.register_magics(A3sMagics)
     if _rewrite_ask not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(_rewrite_ask)
+    kernel = getattr(ipython, "kernel", None)
+    if kernel is not None:
+        from a3s_notebook._kernel_info import answer_info_requests_at_once
+
+        # a page reloaded while %%ask awaits must be able to connect (see _kernel_info)
+        try:
+            answer_info_requests_at_once(kernel)
+        except Exception:  # a convenience: never keep the extension from loading
+            logging.getLogger("a3s_notebook").exception("could not hook the kernel's requests")
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:
