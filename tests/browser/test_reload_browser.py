@@ -14,9 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.browser.test_magics_browser import magics_notebook, run_all, wait_for_pending_write
+import nbformat
+
+from tests.browser.test_magics_browser import (
+    LS,
+    magics_notebook,
+    run_all,
+    wait_for_pending_write,
+)
 
 SUBSHELL_CONSOLE = "New Subshell Console for Notebook"
+VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 class KernelFrames:
@@ -117,3 +125,47 @@ def test_reload_mid_approval_then_approve_from_a_subshell_console(
     wait_for_file(ws / "notes.md")
     assert (ws / "notes.md").read_text().startswith("# Notes")
     bpage.screenshot(path=str(artifacts / "reload-approved-from-console.png"), full_page=True)
+
+
+def saved_view_text(notebook: Path, timeout_s: float = 30) -> str:
+    """The text/markdown saved next to the %%ask cell's widget view, once it is saved."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for output in nbformat.read(notebook, as_version=4).cells[1].get("outputs", []):
+            if VIEW in output.get("data", {}):
+                return str(output["data"]["text/markdown"])
+        assert time.monotonic() < deadline, "the notebook was not saved with the view"
+        time.sleep(0.2)
+
+
+def test_save_mid_approval_then_reload_restores_the_card(
+    lab: Any, bpage: Any, artifacts: Path
+) -> None:
+    """Saved while the card waits (Ctrl+S, or JupyterLab's autosave): the file shows the
+    work so far, and after a reload the card is back in the cell and decides the run."""
+    from playwright.sync_api import expect
+
+    notebook, ws = magics_notebook(lab.root / "save-reload")
+    run_all(bpage, lab.url(notebook))
+    wait_for_pending_write(bpage)
+    bpage.locator(".jp-Notebook .jp-CodeCell").first.click()
+    bpage.keyboard.press("Control+s")
+    text = saved_view_text(notebook)
+    assert "No events yet" not in text
+    assert "`ls` ." in text
+    assert "`write` notes.md needs approval" in text
+
+    reload_page(bpage)
+    # the widget manager restored the models from the kernel: the live card is back
+    card = bpage.locator(".jp-Notebook .a3s-card--pending")
+    expect(card.locator(".a3s-card-tool")).to_have_text("write", timeout=60_000)
+    expect(bpage.locator(".jp-Notebook .a3s-events .a3s-tool-name", has_text=LS)).to_have_count(1)
+    assert not (ws / "notes.md").exists()
+
+    card.locator("button[data-decision='approve']").click()
+    expect(bpage.locator(".jp-Notebook .a3s-card--approved .a3s-card-title")).to_contain_text(
+        "Approved by user", timeout=60_000
+    )
+    expect(bpage.locator(".jp-Notebook .a3s-events .a3s-end")).to_contain_text("run finished")
+    wait_for_file(ws / "notes.md")
+    bpage.screenshot(path=str(artifacts / "reload-after-save-approved.png"), full_page=True)
