@@ -127,15 +127,45 @@ def test_reload_mid_approval_then_approve_from_a_subshell_console(
     bpage.screenshot(path=str(artifacts / "reload-approved-from-console.png"), full_page=True)
 
 
-def saved_view_text(notebook: Path, timeout_s: float = 30) -> str:
-    """The text/markdown saved next to the %%ask cell's widget view, once it is saved."""
+def saved_view_text(notebook: Path, until: str = "", timeout_s: float = 30) -> str:
+    """The text/markdown saved next to the %%ask cell's widget view, once the saved file
+    holds one that contains ``until``."""
     deadline = time.monotonic() + timeout_s
     while True:
         for output in nbformat.read(notebook, as_version=4).cells[1].get("outputs", []):
-            if VIEW in output.get("data", {}):
-                return str(output["data"]["text/markdown"])
-        assert time.monotonic() < deadline, "the notebook was not saved with the view"
+            text = str(output.get("data", {}).get("text/markdown", ""))
+            if VIEW in output.get("data", {}) and until in text:
+                return text
+        assert time.monotonic() < deadline, f"the notebook was not saved with {until!r}"
         time.sleep(0.2)
+
+
+def save(page: Any) -> None:
+    page.locator(".jp-Notebook .jp-CodeCell").first.click()
+    page.keyboard.press("Control+s")
+
+
+def test_a_notebook_saved_after_the_run_shows_the_work(
+    lab: Any, bpage: Any, artifacts: Path
+) -> None:
+    """Saved in JupyterLab after the run: the text next to the widget (what GitHub and
+    nbviewer show) has the transcript, the decision and the cost."""
+    from playwright.sync_api import expect
+
+    notebook, ws = magics_notebook(lab.root / "save-after")
+    run_all(bpage, lab.url(notebook))
+    card, *_ = wait_for_pending_write(bpage)
+    card.locator("button[data-decision='approve']").click()
+    expect(bpage.locator(".a3s-events .a3s-end")).to_contain_text("run finished", timeout=60_000)
+    save(bpage)
+    text = saved_view_text(notebook, until="run finished")
+    assert "No events yet" not in text
+    assert "**You:** Look at my workspace and write notes" in text
+    assert "`ls` ." in text
+    assert "`write` notes.md: approved by user" in text
+    assert "I listed the workspace and wrote my notes to `notes.md`." in text
+    assert "cost no price (scripted)" in text
+    assert (ws / "notes.md").exists()
 
 
 def test_save_mid_approval_then_reload_restores_the_card(
@@ -148,9 +178,8 @@ def test_save_mid_approval_then_reload_restores_the_card(
     notebook, ws = magics_notebook(lab.root / "save-reload")
     run_all(bpage, lab.url(notebook))
     wait_for_pending_write(bpage)
-    bpage.locator(".jp-Notebook .jp-CodeCell").first.click()
-    bpage.keyboard.press("Control+s")
-    text = saved_view_text(notebook)
+    save(bpage)
+    text = saved_view_text(notebook, until="needs approval")
     assert "No events yet" not in text
     assert "`ls` ." in text
     assert "`write` notes.md needs approval" in text
