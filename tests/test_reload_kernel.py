@@ -154,3 +154,20 @@ def test_pending_says_when_nothing_waits(kernel: tuple[KernelManager, Any], tmp_
     run(kc, f"%config A3sMagics.sessions_dir = {str(tmp_path / 's')!r}")
     run(kc, f"%a3s_session new idle --model scripted/demo --workspace {str(tmp_path)!r}")
     assert run(kc, "%a3s_session pending")["stream"] == ["'idle' waits for no approval\n"]
+
+
+def test_another_kernel_is_left_as_it_is() -> None:
+    """Without ipykernel 7's hooks nothing is changed, and the caller is told."""
+    from a3s_notebook._kernel_info import answer_info_requests_at_once
+
+    class OldKernel:
+        session = object()
+        shell_stream = None
+
+        def dispatch_shell(self, msg: Any) -> None:  # ipykernel 6: no `concurrent`
+            raise AssertionError("never called")
+
+    kernel = OldKernel()
+    assert answer_info_requests_at_once(kernel) is False
+    assert answer_info_requests_at_once(object()) is False
+    assert not hasattr(kernel, "_a3s_info_requests_at_once")
