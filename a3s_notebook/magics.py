@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from a3s_notebook.engine import AgentResult, Session, SessionManager
+    from a3s_notebook.widgets import SessionView
 
 __all__ = ["A3sMagics", "AskResult", "interpolate", "load_ipython_extension", "run_ask_cell"]
 
@@ -489,8 +491,9 @@ class A3sMagics(Magics):
                 )
             finally:
                 if view is not None:
-                    # the cell's run is over: its view keeps what it shows and stops
-                    # following the session, so the next cells' events never reach it
+                    # a run that failed or was cancelled ends without agent_end: the text
+                    # saved with the view must still show what happened
+                    view.refresh()
                     view.detach()
             return AskResult(result, session, args.format)
 
@@ -563,11 +566,9 @@ class A3sMagics(Magics):
     def _in_kernel(self) -> bool:
         return self.shell is not None and getattr(self.shell, "kernel", None) is not None
 
-    def _show(self, session: Session) -> Any:
-        """Show the run: a SessionView in a kernel (returned, to be detached when the
-        run ends), else printed events (None)."""
-        from IPython.display import display
-
+    def _show(self, session: Session) -> SessionView | None:
+        """Display the live view (kept current in a saved notebook) and return it, to be
+        detached when the run ends; None in a terminal (events are printed)."""
         if not self._in_kernel():
             self._attach_console(session)
             return None
@@ -578,7 +579,7 @@ class A3sMagics(Magics):
             self._attach_console(session)
             return None
         view = SessionView(session)
-        display(view)
+        view.show()
         return view
 
     def _attach_console(self, session: Session) -> None:
@@ -1000,6 +1001,36 @@ class A3sMagics(Magics):
             return session
         return SessionView(session)
 
+    def _cmd_pending(self, args: list[str]) -> Any:
+        self._parser(
+            "pending",
+            "The approvals the current session waits for, as cards to decide. After a page "
+            "reload while %%ask waits, run it in a subshell console (JupyterLab: right-click "
+            "the notebook > New Subshell Console for Notebook): a normal cell would wait "
+            "behind the %%ask cell.",
+        ).parse_args(args)
+        s = self.current
+        if s is None:
+            print("No session yet. Start one with: %a3s_session new NAME [--model provider/model]")
+            return None
+        from a3s_notebook.widgets._text import args_summary
+
+        pending = s.pending_confirmations()
+        if not pending:
+            print(f"'{s.name}' waits for no approval")
+            return None
+        for p in pending:
+            what = f"{p.tool_name} {args_summary(p.args)}".rstrip()
+            print(f"{what}: waits for approval ({round(p.remaining_ms / 1000)} s left)")
+        if not self._in_kernel():
+            return None
+        try:
+            from a3s_notebook.widgets import ApprovalCards
+        except Exception as exc:  # the front end was not built: the lines above still help
+            print(f"(a3s: approval cards unavailable: {exc})", file=sys.stderr)
+            return None
+        return ApprovalCards(s)
+
     _CONFIG_KEYS = (
         "model",
         "name",
@@ -1316,6 +1347,8 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   use NAME            make a session current (restores it from its file)
   list                the sessions, as a table
   show                the live view of the current session
+  pending             the approvals waiting, as cards (after a page reload: in a subshell
+                      console, New Subshell Console for Notebook)
   config KEY          print a setting;  config KEY=VALUE [KEY=VALUE...]  sets them
                       e.g. config planning_enabled=true goal_tracking=true
   pause | resume | clear | compact
@@ -1426,6 +1459,15 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     ipython.register_magics(A3sMagics)
     if _rewrite_ask not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(_rewrite_ask)
+    kernel = getattr(ipython, "kernel", None)
+    if kernel is not None:
+        from a3s_notebook._kernel_info import answer_info_requests_at_once
+
+        # a page reloaded while %%ask awaits must be able to connect (see _kernel_info)
+        try:
+            answer_info_requests_at_once(kernel)
+        except Exception:  # a convenience: never keep the extension from loading
+            logging.getLogger("a3s_notebook").exception("could not hook the kernel's requests")
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:

@@ -274,12 +274,21 @@ def test_a_finished_ask_view_detaches_and_keeps_its_rows(
     import IPython.display
 
     shown: list[Any] = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+
+    class Handle:  # what display(..., display_id=True) returns in a kernel
+        def update(self, obj: Any) -> None:
+            shown.append(obj)
+
+    def display(obj: Any, **kw: Any) -> Handle:
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
     kernel_shell.run_line_magic("a3s_session", "new quiet")
     session = kernel_shell.magics_manager.registry["A3sMagics"].current
     for i in range(3):
         kernel_shell.run_cell_magic("ask", "", f"question {i}")
-    views = [v for v in shown if isinstance(v, SessionView)]
+    views = list({id(v): v for v in shown if isinstance(v, SessionView)}.values())
     assert len(views) == 3
     widget_subscribers = [
         cb

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets
@@ -20,10 +22,21 @@ from a3s_notebook.widgets._text import md_escape
 from a3s_notebook.widgets._usage_panel import UsagePanel
 
 if TYPE_CHECKING:
+    from IPython.display import DisplayHandle
+
     from a3s_notebook.engine.events import AgentEvent
     from a3s_notebook.engine.session import Session
 
 __all__ = ["SessionHeader", "SessionView"]
+
+logger = logging.getLogger("a3s_notebook.widgets")
+
+REFRESH_ON = frozenset(
+    {"confirmation_required", "confirmation_received", "confirmation_timeout", "agent_end"}
+)
+"""Events after which :meth:`SessionView.show` rewrites the display's saved text: a
+notebook saved while an approval waits, or after the run, holds the work so far (not
+every event: each rewrite re-sends the whole Markdown)."""
 
 
 def model_info(session: Session) -> dict[str, Any]:
@@ -149,6 +162,8 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
         )
         self.add_class("a3s-session-view")
         self._session: Session | None = None
+        self._handles: list[DisplayHandle] = []
+        self._unsubscribe: Callable[[], None] | None = None
         if session is not None:
             self.attach(session)
 
@@ -174,14 +189,53 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
         """Show ``session`` in every part (detaching from the previous one)."""
         for part in self.parts:
             part.attach(session)
+        self._stop_refreshing()
         self._session = session
+        # subscribed after the parts, so a refresh sees the event already applied
+        self._unsubscribe = session.subscribe(self._on_event)
         return self
 
     def detach(self) -> None:
         """Stop following the session in every part."""
         for part in self.parts:
             part.detach()
+        self._stop_refreshing()
         self._session = None
+
+    def show(self) -> DisplayHandle:
+        """Display the view and keep the text saved with it current.
+
+        A widget's text/Markdown form (what a saved notebook shows on GitHub, nbviewer
+        or in an export, where no kernel runs the widget) is written when it is
+        displayed, when the run has not started. This display is rewritten in place
+        (``update_display``) when an approval is asked or settled and when a run ends,
+        so it holds the transcript, the decisions and the cost. ``refresh()`` rewrites
+        it on demand. Returns the display handle.
+        """
+        from IPython.display import display
+
+        handle: DisplayHandle | None = display(self, display_id=True)  # type: ignore[no-untyped-call]
+        if handle is None:  # not in IPython: nothing to keep current
+            raise RuntimeError("SessionView.show() needs IPython (a kernel or a terminal)")
+        self._handles.append(handle)
+        return handle
+
+    def refresh(self) -> None:
+        """Rewrite every display made by :meth:`show` with the view's current text."""
+        for handle in list(self._handles):
+            handle.update(self)  # type: ignore[no-untyped-call]
+
+    def _on_event(self, event: AgentEvent) -> None:
+        if event.type in REFRESH_ON and self._handles:
+            try:
+                self.refresh()
+            except Exception:  # the display is a convenience: never break the run
+                logger.exception("SessionView: could not refresh its display")
+
+    def _stop_refreshing(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
     def close(self) -> None:
         """Detach and close every part."""

@@ -279,6 +279,12 @@ export function pendingBanner(pending: number): HTMLElement | null {
     "div",
     { class: "a3s-pending-banner", role: "status" },
     `Waiting for your approval${pending > 1 ? "s" : ""} below: the kernel is running this cell, so cells you run now wait too, until you decide or the approval times out.`,
+    // a reloaded page has no output for this cell unless the notebook was saved
+    h(
+      "div",
+      { class: "a3s-note" },
+      "Reloading the page? Save first and the card comes back; otherwise right-click the notebook > New Subshell Console for Notebook and run %a3s_session pending.",
+    ),
   );
 }
 

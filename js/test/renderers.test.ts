@@ -438,6 +438,7 @@ test("a pending approval says later cells wait, and marks the page title until d
   assert.equal(pendingBanner(0), null);
   assert.match(pendingBanner(1)?.textContent ?? "", /Waiting for your approval below.*cells you run now wait too/);
   assert.match(pendingBanner(2)?.textContent ?? "", /approvals below/);
+  assert.match(pendingBanner(1)?.textContent ?? "", /Reloading the page\? Save first.*%a3s_session pending\.$/);
   document.title = "Untitled.ipynb - JupyterLab";
   const a = {};
   const b = {};
