@@ -287,6 +287,15 @@ class AskHandle:
         from IPython.display import display
 
         data, meta = self._repr_mimebundle_()
+        if _in_voila() and not self.task.done():
+            # Voila's page ignores display updates: an Output widget's outputs can change
+            import ipywidgets
+
+            out = ipywidgets.Output()
+            out.outputs = (_display_data(data, meta),)
+            display(out)  # type: ignore[no-untyped-call]
+            self._displays.append(out)
+            return
         # a display id, so the output can be replaced when the run ends (see _refresh)
         handle = display(data, metadata=meta, raw=True, display_id=True)  # type: ignore[no-untyped-call]
         if handle is not None and not self.task.done():
@@ -295,9 +304,17 @@ class AskHandle:
     def _refresh(self, task: asyncio.Task[Any]) -> None:
         """The run ended: every place showing this handle now shows its result."""
         data, meta = self._repr_mimebundle_()
-        for handle in self._displays:
-            handle.update(data, metadata=meta, raw=True)
+        for shown in self._displays:
+            if hasattr(shown, "outputs"):  # the Output widget of a Voila page
+                shown.outputs = (_display_data(data, meta),)
+            else:
+                shown.update(data, metadata=meta, raw=True)
         self._displays.clear()
+
+
+def _display_data(data: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """A display_data output (the form an Output widget's ``outputs`` hold)."""
+    return {"output_type": "display_data", "data": data, "metadata": metadata}
 
 
 def cost_summary_table(frame: pd.DataFrame) -> pd.DataFrame:
