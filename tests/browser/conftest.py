@@ -375,6 +375,19 @@ def voila_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedVoila
     server.server.stop()
 
 
+def host_page_error(error: Any) -> bool:
+    """Whether an uncaught page error is a known one of the host itself, not of our widgets.
+
+    Notebook 7.6.5 throws ``Cannot read properties of undefined (reading 'schema')`` on every
+    page, ``/tree`` and a notebook without any output alike, with every third-party lab
+    extension disabled (anywidget, the widget manager, voila's preview): its shortcuts
+    plugin (in ``static/notebook/notebook_core.*.js``) reads the schema of a settings plugin
+    Notebook 7 does not load. Matched on the message and the file it comes from.
+    """
+    stack = getattr(error, "stack", None) or ""
+    return "reading 'schema'" in str(error) and "/static/notebook/notebook_core." in stack
+
+
 @pytest.fixture
 def bpage(chromium: str, request: pytest.FixtureRequest, servers: list[Server]) -> Iterator[Any]:
     """A Playwright page in Debian's chromium (not named `page`: pytest-playwright owns that).
@@ -388,7 +401,7 @@ def bpage(chromium: str, request: pytest.FixtureRequest, servers: list[Server]) 
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 1000}, device_scale_factor=1)
         errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("pageerror", lambda e: None if host_page_error(e) else errors.append(str(e)))
         page.on(
             "console",
             lambda m: print("console", m.type, m.text) if m.type == "error" else None,
