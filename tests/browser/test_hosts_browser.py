@@ -122,7 +122,9 @@ def output_text(output: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
-def test_notebook_runs_clean_in_notebook7(notebook7: Any, bpage: Any, notebook: Path) -> None:
+def test_notebook_runs_clean_in_notebook7(
+    notebook7: Any, bpage: Any, notebook: Path, artifacts: Path
+) -> None:
     from playwright.sync_api import expect
 
     serve_copy(notebook7.root)
@@ -137,6 +139,7 @@ def test_notebook_runs_clean_in_notebook7(notebook7: Any, bpage: Any, notebook: 
         if shows_widgets(notebook):
             expect(bpage.locator("[class*='a3s-']").first).to_be_visible(timeout=30_000)
         check_console(errors)
+        bpage.screenshot(path=str(artifacts / f"hosts-notebook7-{notebook.stem}.png"))
     finally:
         notebook7.shutdown_kernels()
 
@@ -156,7 +159,9 @@ def test_notebook7_tree_lists_the_notebooks(notebook7: Any, bpage: Any) -> None:
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
-def test_notebook_runs_clean_in_voila(voila_tree: Any, bpage: Any, notebook: Path) -> None:
+def test_notebook_runs_clean_in_voila(
+    voila_tree: Any, bpage: Any, notebook: Path, artifacts: Path
+) -> None:
     from playwright.sync_api import expect
 
     serve_copy(voila_tree.root)
@@ -177,3 +182,4 @@ def test_notebook_runs_clean_in_voila(voila_tree: Any, bpage: Any, notebook: Pat
         expect(outputs.filter(has_text="running in the background")).to_have_count(0)
         expect(outputs.filter(has_text="notes.md")).not_to_have_count(0)
     check_console(errors)
+    bpage.screenshot(path=str(artifacts / f"hosts-voila-{notebook.stem}.png"), full_page=True)
