@@ -351,6 +351,31 @@ def test_a_background_handle_becomes_its_result_and_updates_its_display(
     assert [p["data"] for p in published] == [result._repr_mimebundle_()[0]]
 
 
+def test_in_voila_a_running_handle_shows_in_an_output_widget_that_becomes_the_answer(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Voila's page ignores display updates, so the handle shows in an Output widget
+    import ipywidgets
+
+    shown: list[Any] = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj))
+    monkeypatch.setenv("VOILA_BASE_URL", "/")
+    run(ip, "%a3s_session new o --model scripted/echo")
+    handle = run(ip, "%%ask --background\nlater")
+    (out,) = shown  # the cell's value, shown by the shell's displayhook
+    assert isinstance(out, ipywidgets.Output)
+    (running,) = out.outputs
+    assert "running in the background" in running["data"]["text/markdown"]
+    ip.user_ns["h"] = handle
+    result = run(ip, "await h")
+    (answer,) = out.outputs
+    assert answer == {
+        "output_type": "display_data",
+        "data": result._repr_mimebundle_()[0],
+        "metadata": result._repr_mimebundle_()[1],
+    }
+
+
 def test_a_failed_or_cancelled_background_run_says_so(ip: InteractiveShell) -> None:
     run(ip, "%a3s_session new c --model scripted/demo-fast --timeout 30")
     handle = run(ip, "%%ask --background\nwrite notes")
