@@ -13,6 +13,7 @@ from a3s_notebook._version import __version__
 
 if TYPE_CHECKING:
     from a3s_notebook.analysis import load_sessions
+    from a3s_notebook.batch import run_batch, run_batch_async
     from a3s_notebook.engine import (
         AgentResult,
         ConfirmationPolicy,
@@ -38,6 +39,8 @@ __all__ = [
     "__version__",
     "export_session",
     "load_sessions",
+    "run_batch",
+    "run_batch_async",
 ]
 
 _LAZY = {
@@ -52,6 +55,8 @@ _LAZY = {
     "ScriptedTurn": "a3s_notebook.llm.scripted",
     "load_sessions": "a3s_notebook.analysis",
     "export_session": "a3s_notebook.export",
+    "run_batch": "a3s_notebook.batch",
+    "run_batch_async": "a3s_notebook.batch",
 }
 
 

@@ -59,7 +59,7 @@ async def _demo(args: argparse.Namespace) -> int:
     print(f"  input tokens:   {usage.prompt_tokens}")
     print(f"  output tokens:  {usage.completion_tokens}")
     print(f"  total tokens:   {usage.total_tokens}{' (estimated)' if usage.estimated else ''}")
-    shown = "unknown (no price for this model)" if cost is None else f"${cost:.6f}"
+    shown = "no price for this model" if cost is None else f"${cost:.6f}"
     print(f"  cost:           {shown}")
     cu = session.context_usage
     print(f"  context:        {cu.used_tokens}/{cu.max_tokens} tokens ({cu.percent:.1%})")

@@ -34,6 +34,29 @@ def _fence(text: str, lang: str = "") -> str:
     return f"{fence}{lang}\n{text.rstrip()}\n{fence}"
 
 
+TOOL_RESULT_MAX = 4000
+"""Characters of a tool result an export shows before saying how much was left out."""
+ARGS_FOLD_LINES = 12
+"""Tool-call arguments longer than this (as indented JSON) are folded (``<details>``)."""
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` up to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit].rstrip()}\n… ({len(text) - limit:,} more characters)"
+
+
+def _cell(text: str, limit: int = 120) -> str:
+    """One line of a Markdown table cell: pipes escaped, cut with an ellipsis."""
+    one = " ".join(text.split()).replace("|", "\\|")
+    return one if len(one) <= limit else one[: limit - 1].rstrip() + "…"
+
+
+def _clock(ts: float | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts, tz=UTC).strftime("%H:%M:%S")
+
+
 def session_to_markdown(session: Session) -> str:
     """A readable record of a session: transcript, tool calls, audit trail and cost."""
     out = [f"# Session {session.name}", ""]
@@ -56,55 +79,73 @@ def session_to_markdown(session: Session) -> str:
                 thinking = safe_markdown(block.thinking.strip())
                 out += ["*Thinking:*", "", "> " + thinking.replace("\n", "\n> "), ""]
             elif isinstance(block, ToolUseBlock):
-                args = json.dumps(block.input, indent=2, ensure_ascii=False)
-                out += [
-                    f"**Tool call** `{block.name}` (`{block.id}`):",
-                    "",
-                    _fence(args, "json"),
-                    "",
-                ]
+                out += _tool_call(block)
             elif isinstance(block, ToolResultBlock):
                 mark = "error" if block.is_error else "ok"
-                text = (
-                    block.content if len(block.content) <= 4000 else block.content[:4000] + "\n..."
-                )
+                text = _cut(block.content, TOOL_RESULT_MAX)
                 out += [f"**Tool result** (`{block.tool_use_id}`, {mark}):", "", _fence(text), ""]
     out += _audit(session)
     out += _costs(session)
     return "\n".join(out).rstrip() + "\n"
 
 
+def _tool_call(block: ToolUseBlock) -> list[str]:
+    args = json.dumps(block.input, indent=2, ensure_ascii=False)
+    head = f"**Tool call** `{block.name}` (`{block.id}`)"
+    if args.count("\n") < ARGS_FOLD_LINES:
+        return [f"{head}:", "", _fence(args, "json"), ""]
+    # a long argument (a task list, a whole file) folds: the transcript stays readable
+    todos = block.input.get("todos") if isinstance(block.input, dict) else None
+    what = f"{len(todos)} tasks" if isinstance(todos, list) else f"{args.count(chr(10)) + 1} lines"
+    return [
+        f"{head}:",
+        "",
+        f"<details><summary>arguments ({what})</summary>",
+        "",
+        _fence(args, "json"),
+        "",
+        "</details>",
+        "",
+    ]
+
+
 def _audit(session: Session) -> list[str]:
-    events = session.events()
-    asked = {e.tool_id: e for e in events if isinstance(e, ConfirmationRequired)}
+    logged = session.log()
+    asked: dict[str, tuple[float | None, ConfirmationRequired]] = {
+        e.tool_id: (ts, e) for ts, e in logged if isinstance(e, ConfirmationRequired)
+    }
     rows = []
-    for e in events:
-        if isinstance(e, ConfirmationReceived):
-            req = asked.get(e.tool_id)
+    for ts, e in logged:
+        if isinstance(e, (ConfirmationReceived, ConfirmationTimeout)):
+            at, req = asked.get(e.tool_id, (None, None))
             what = (
-                f"`{req.tool_name}` {json.dumps(req.args, ensure_ascii=False)[:80]}"
+                f"`{req.tool_name}` {_cell(json.dumps(req.args, ensure_ascii=False), 80)}"
                 if req
                 else e.tool_id
             )
-            verdict = "approved" if e.approved else "denied"
-            extra = f"; reason: {e.reason}" if e.reason else ""
-            rule = f"; added rule allow `{e.rule_added}`" if e.rule_added else ""
-            why = req.reason if req and req.reason else ""
-            rows.append(f"| {what} | {why} | {verdict} by {e.decided_by or 'user'}{extra}{rule} |")
-        elif isinstance(e, ConfirmationTimeout):
-            req = asked.get(e.tool_id)
-            what = f"`{req.tool_name}`" if req else e.tool_id
-            why = req.reason if req and req.reason else ""
-            rows.append(f"| {what} | {why} | timed out: {e.action_taken} |")
+            why = _cell(req.reason) if req and req.reason else ""
+            waited = f" ({ts - at:.1f} s)" if ts is not None and at is not None else ""
+            when = f"{_clock(at)} → {_clock(ts)}{waited}" if at is not None else _clock(ts)
+            if isinstance(e, ConfirmationReceived):
+                verdict = f"{'approved' if e.approved else 'denied'} by {e.decided_by or 'user'}"
+                if e.reason:
+                    verdict += f"; reason: {_cell(e.reason)}"
+                if e.rule_added:
+                    verdict += f"; added rule allow `{e.rule_added}`"
+            else:
+                verdict = f"timed out: {e.action_taken}"
+            rows.append(f"| {what} | {why} | {when} | {verdict} |")
         elif isinstance(e, PermissionDenied):
-            rows.append(f"| `{e.tool_name}` | {e.reason} | denied by rule |")
+            rows.append(f"| `{e.tool_name}` | {_cell(e.reason)} | {_clock(ts)} | denied by rule |")
     if not rows:
         return []
     return [
         "## Approvals and denials",
         "",
-        "| call | why asked | decision |",
-        "|---|---|---|",
+        "Times are UTC: asked → decided (how long the call waited).",
+        "",
+        "| call | why asked | asked → decided | decision |",
+        "|---|---|---|---|",
         *rows,
         "",
     ]
@@ -121,8 +162,8 @@ def _costs(session: Session) -> list[str]:
         "## Cost",
         "",
         f"- LLM calls: {len(records)}",
-        f"- tokens: {usage.prompt_tokens} in, {usage.completion_tokens} out{est}",
-        f"- cost: {'unknown (no price for this model)' if cost is None else f'${cost:.6f}'}",
+        f"- tokens: {usage.prompt_tokens:,} in, {usage.completion_tokens:,} out{est}",
+        f"- cost: {'no price for this model' if cost is None else f'${cost:.6f}'}",
         "",
     ]
     return lines

@@ -160,7 +160,12 @@ def _ask_parser() -> _ArgParser:
         "filled from your variables; unknown placeholders stay as they are.",
     )
     p.add_argument("-s", "--session", help="session name or id (default: the current one)")
-    p.add_argument("-m", "--model", help="switch the session to this provider/model first")
+    p.add_argument(
+        "-m",
+        "--model",
+        help="switch the session to this provider/model first; several, comma separated "
+        "(-m a,b,c), run the prompt on each model side by side (a fork of the session each)",
+    )
     p.add_argument(
         "--background",
         action="store_true",
@@ -173,6 +178,13 @@ def _ask_parser() -> _ArgParser:
         help="plan this prompt first and run the plan's steps one by one "
         "(as config planning_enabled=true does for every prompt)",
     )
+    p.add_argument(
+        "--thinking",
+        metavar="BUDGET",
+        type=int,
+        help="turn the session's extended thinking on with BUDGET tokens (>= 1024; 0 turns "
+        "it off); it stays set for later prompts",
+    )
     p.add_argument("-f", "--format", choices=["markdown", "text"], default="markdown")
     p.add_argument(
         "--tools",
@@ -180,6 +192,27 @@ def _ask_parser() -> _ArgParser:
         help="give the agent these functions (or tools) from your variables first",
     )
     return p
+
+
+DEFAULT_THINKING_BUDGET = 8000
+"""The budget ``%a3s_session config thinking=on`` uses when none was set."""
+
+
+def _thinking_value(key: str, value: str, manager: Any, session_id: str) -> int | None:
+    """``thinking=on|off`` or ``thinking_budget=N|off`` as a budget (None: off)."""
+    word = value.strip().lower()
+    if word in ("off", "false", "no", "none", "0", ""):
+        return None
+    if key == "thinking":
+        if word in ("on", "true", "yes"):
+            return manager.thinking_budget(session_id) or DEFAULT_THINKING_BUDGET
+        raise _UsageError("thinking takes on or off (set the size with thinking_budget=N)")
+    try:
+        return int(word)
+    except ValueError:
+        raise _UsageError(
+            f"thinking_budget takes a number of tokens (>= 1024) or off, not {value!r}"
+        ) from None
 
 
 class RunStillGoingError(RuntimeError):
@@ -536,8 +569,12 @@ class A3sMagics(Magics):
             return None
         session = self._session(args.session)
         self.current = session
+        if args.model and "," in args.model:
+            return await self._ask_compare(args, session, cell)
         if args.model:
             self.manager.configure(session.id, model=args.model)
+        if args.thinking is not None:
+            self.manager.set_thinking(session.id, args.thinking or None)
         if args.tools:
             for name in [n.strip() for n in args.tools.split(",") if n.strip()]:
                 self._add_user_tool(session, name)
@@ -581,6 +618,39 @@ class A3sMagics(Magics):
                 file=sys.stderr,
             )
             raise
+
+    async def _ask_compare(self, args: argparse.Namespace, session: Session, cell: str) -> Any:
+        """``%%ask -m a,b,c``: the prompt on each model at once, one column per model."""
+        from a3s_notebook._compare import parse_models, run_compare
+
+        models = parse_models(args.model)
+        if args.background:
+            raise _UsageError("%%ask: --background runs one model; drop it to compare models")
+        prompt = interpolate(cell.strip(), self.shell.user_ns if self.shell else {})
+        if not prompt:
+            raise _UsageError("%%ask: the cell is empty; write the prompt below the %%ask line")
+        tools = [n.strip() for n in (args.tools or "").split(",") if n.strip()]
+
+        def prepare(fork: Session) -> None:
+            for name in tools:
+                self._add_user_tool(fork, name)
+            if not self._in_kernel() and not args.quiet:
+                self._attach_console(fork)
+
+        show = None
+        if not args.quiet and self.show_view and self._in_kernel():
+            from IPython.display import display
+
+            show = display
+        return await run_compare(
+            self.manager,
+            session,
+            models,
+            prompt,
+            provenance=self._provenance(),
+            prepare=prepare,
+            display=show,
+        )
 
     async def _until_a_human_is_needed(
         self, session: Session, run: Coroutine[Any, Any, AskResult]
@@ -882,6 +952,45 @@ class A3sMagics(Magics):
             return None
         return self._cmd_show([])
 
+    def _cmd_replay(self, args: list[str]) -> Any:
+        p = self._parser(
+            "replay",
+            "Replay a recorded session (name, id or .jsonl file) into a fresh view, with its "
+            "recorded timing; nothing is run again.",
+        )
+        p.add_argument("name")
+        p.add_argument("--speed", type=float, default=1.0, help="how much faster (default 1)")
+        p.add_argument(
+            "--max-pause", type=float, default=5.0, help="longest pause in seconds (default 5)"
+        )
+        p.add_argument("--step", action="store_true", help="a Next button, one event per click")
+        p.add_argument(
+            "--interactive",
+            action="store_true",
+            help="stop at each approval for the class's click; the recording's outcome plays",
+        )
+        a = p.parse_args(args)
+        if a.interactive and not (self._in_kernel() and self.show_view):
+            raise ValueError(
+                "--interactive needs a notebook: the class decides on the approval "
+                "cards of the view (run it in Jupyter, with the views shown)"
+            )
+        replay = self.manager.replay(
+            a.name,
+            speed=a.speed,
+            max_pause=a.max_pause,
+            step_by_step=a.step,
+            interactive=a.interactive,
+        )
+        if self._in_kernel() and self.show_view:
+            from IPython.display import display
+
+            display(replay)  # type: ignore[no-untyped-call,unused-ignore]  # plays as a task
+            return None
+        self._attach_console(replay.session)
+        replay.play()
+        return None
+
     def _cmd_help(self, args: list[str]) -> None:
         print(_HELP)
 
@@ -1012,6 +1121,8 @@ class A3sMagics(Magics):
         "workspace",
         "timeout",
         "request_timeout",
+        "thinking",
+        "thinking_budget",
         "yolo",
         "auto_compact",
         "auto_compact_threshold",
@@ -1076,6 +1187,10 @@ class A3sMagics(Magics):
             return s.confirmations.policy.default_timeout_ms / 1000
         if key == "request_timeout":
             return (s.llm_config or {}).get("timeout")
+        if key == "thinking":
+            return self.manager.thinking_budget(s.id) is not None
+        if key == "thinking_budget":
+            return self.manager.thinking_budget(s.id)
         if key == "yolo":
             return sorted(lane.value.lower() for lane in s.confirmations.policy.yolo_lanes)
         return getattr(s.config, key)
@@ -1087,6 +1202,9 @@ class A3sMagics(Magics):
         if key == "request_timeout":
             seconds = None if value.lower() in ("", "none", "default") else float(value)
             self.manager.set_request_timeout(s.id, seconds)
+            return
+        if key in ("thinking", "thinking_budget"):
+            self.manager.set_thinking(s.id, _thinking_value(key, value, self.manager, s.id))
             return
         if key == "timeout":
             policy = s.confirmations.policy.with_timeout(
@@ -1317,6 +1435,8 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   pause | resume | clear | compact
   fork NAME           copy the current session and switch to the copy
   delete NAME
+  replay NAME [--speed 4] [--max-pause SECONDS] [--step] [--interactive]
+                                         replay a recorded session or file
   allow RULE | deny RULE | ask RULE      e.g. allow 'Bash(git:*)'
   rules [--remove RULE]
   tasks               the agent's task list
@@ -1334,7 +1454,8 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
 
 %%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text] [--tools FN1,FN2]
       [--plan]
-  the cell body is the prompt; {name} is filled from your variables"""
+  the cell body is the prompt; {name} is filled from your variables;
+  -m A,B,C runs it on each model side by side"""
 
 
 def _in_voila() -> bool:

@@ -662,6 +662,253 @@ manager.close()
 """),
 ]
 
+MEMORY_PLANNING_SUBAGENTS = [
+    md("""
+# Memory, plans and sub-agents
+
+Three things an agent needs for work longer than one prompt, shown offline on scripted
+models:
+
+1. **memory** that outlives a session: what one run remembers, the next session recalls;
+2. a **plan** in the task table and a **goal** whose progress is tracked step by step;
+3. **sub-agents**: child sessions that work in parallel and report back, shown nested in
+   their parent's view.
+
+Nothing here waits for a human: the only tool that would need an approval (`ls` in the
+sub-agents) is allowed by a rule.
+"""),
+    code("""
+import shutil
+from pathlib import Path
+
+from a3s_notebook import ScriptedClient, ScriptedTurn, SessionConfig, SessionManager
+from a3s_notebook.widgets import SessionView
+
+root = Path(".a3s/nb07")
+shutil.rmtree(root, ignore_errors=True)
+ws = root / "ws"
+ws.mkdir(parents=True)
+(ws / "sales.csv").write_text("city,units\\nOslo,12\\nLima,30\\nPune,21\\n")
+(ws / "notes.md").write_text("# Notes\\nThe chart goes in the quarterly report.\\n")
+manager = SessionManager(root / "sessions")
+
+
+def call(tool_name, **args):
+    return {"name": tool_name, "args": args}
+"""),
+    md("""
+## 1. Memory across two runs
+
+`memory="file"` keeps memories in the workspace (`.a3s/memories/memories.jsonl`), so every
+session on that workspace shares them. On Monday the model calls the `remember` tool; the
+finished run is remembered too (what worked, as a procedural memory).
+"""),
+    code("""
+config = SessionConfig(workspace=str(ws), memory="file")
+monday = manager.create_session(config, session_id="monday", llm=ScriptedClient([
+    ScriptedTurn(text="I'll keep that.", tool_calls=[call(
+        "remember", content="The user wants every chart in plotly",
+        importance=0.9, tags=["prefs"], memory_type="semantic")]),
+    "Noted: plotly it is.",
+]))
+print((await monday.send_async("Remember: I like my charts in plotly.")).text)
+print(monday.memories()[["content", "type", "importance", "tags"]].to_string())
+""", check=True),
+    md("""
+On Tuesday a **new session** (a new kernel would do the same) works on the same workspace.
+The memory context provider puts the relevant memories into the model's system prompt
+before the run, and the model can also `recall` on its own:
+"""),
+    code("""
+tuesday_model = ScriptedClient([
+    ScriptedTurn(tool_calls=[call("recall", query="plotly charts")]),
+    "A plotly bar chart of units by city, as you asked on Monday.",
+])
+tuesday = manager.create_session(config, session_id="tuesday", llm=tuesday_model)
+print((await tuesday.send_async("How should the sales chart look?")).text)
+print("--- what recall returned to the model:")
+print(tuesday_model.requests[1][-1].tool_results()[0].content)
+print("--- the memory part of the system prompt:")
+print(tuesday_model.systems[0][tuesday_model.systems[0].index("<context"):])
+""", check=True),
+    md("""
+## 2. A plan in the task table, a goal with its progress
+
+`planning_enabled` asks the model for a plan before the prompt runs: its steps become the
+task table and are run one at a time. `goal_tracking` extracts the goal, reports progress
+after each step and asks the model at the end whether the goal is achieved. The view
+below shows the header (with the goal), the event stream and the task table as the run
+goes (`scripted/echo` plans offline).
+"""),
+    code("""
+planner = manager.create_session(
+    SessionConfig(workspace=str(ws), planning_enabled=True, goal_tracking=True),
+    model="scripted/echo", session_id="planner",
+)
+plan_view = SessionView(planner)
+plan_view
+"""),
+    code("""
+result = await planner.send_async("List the files, then count the lines")
+print(result.text)
+for e in planner.events():
+    if e.type == "goal_progress":
+        print(f"goal progress: {e.completed_steps}/{e.total_steps} steps = {e.progress:.0%}")
+print("goal:", planner.goal.description, "| achieved:", planner.goal.achieved)
+print("criteria:", planner.goal.success_criteria)
+""", check=True),
+    code("""
+print(plan_view.tasks_widget._repr_markdown_())
+""", check=True),
+    md("""
+## 3. Two sub-agents in parallel
+
+With `max_subagent_depth=1` the model gets the `task` tool: each call starts a child
+session with its own history and log, and several calls in one response run in parallel
+(`max_parallel_subagents`, 2 by default). `scripted/team` starts two `explore` sub-agents
+and sums up their reports. The children get copies of the parent's rules: allowing `ls`
+here lets them list the workspace without asking anyone.
+
+In the view, each `task` row holds its sub-agent's tool calls and answer (open it).
+"""),
+    code("""
+project = root / "project"
+(project / "src").mkdir(parents=True)
+(project / "README.md").write_text("# Project\\n")
+(project / "src" / "app.py").write_text("print('hi')\\n")
+lead = manager.create_session(
+    SessionConfig(workspace=str(project), max_subagent_depth=1, max_parallel_subagents=2),
+    model="scripted/team", session_id="lead",
+)
+lead.allow("ls")
+team_view = SessionView(lead)
+team_view
+"""),
+    code("""
+order = []
+lead.subscribe(lambda e: order.append(e.type) if e.type in ("subagent_start", "subagent_end")
+               else None)
+print((await lead.send_async("map the project")).text)
+print("order:", order)  # both started before either finished: they ran in parallel
+""", check=True),
+    md("The nested rows of the view, as data: each `task` call and what its sub-agent did."),
+    code("""
+for row in team_view.events_widget.transcript():
+    if row.get("name") == "task":
+        print(f"task {row['args']['description']!r} ({row['args']['agent']}): {row['status']}")
+        for child in row["children"]:
+            detail = f"{child['name']} {child['args']}" if child["kind"] == "tool" else ""
+            print(f"    {child['kind']:6} {detail or child['text'][:70]}")
+children = manager.get_child_sessions(lead.id)
+print([c.config.name for c in children], {c.parent_session_id for c in children})
+""", check=True),
+    code("manager.close()"),
+]
+
+BATCH = [
+    md("""
+# Batch runs, models side by side, and replay
+
+Three tools for when one conversation is not enough, all offline here (scripted models):
+
+1. `run_batch`: a grid of prompts x models (x settings), one real, logged session per cell,
+   gathered into a DataFrame; resumable, with a budget, and on a Dask cluster if you like.
+2. `%%ask -m a,b,c`: one prompt on several models at once, one column each.
+3. `manager.replay(...)`: a recorded session played back into a fresh view, for a class.
+"""),
+    code("""
+%load_ext a3s_notebook
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from a3s_notebook import PermissionPolicy, SessionConfig, SessionManager, run_batch
+
+root = Path(".a3s/nb08")
+shutil.rmtree(root, ignore_errors=True)
+pd.set_option("display.max_colwidth", 60)
+"""),
+    md("""
+## A 3 x 2 grid
+
+Each cell of the grid is a session with its own log in `folder` (and its own workspace).
+Nobody watches a batch, so approvals are settled by the rules alone: here `ls` and
+`todo_write` are allowed, and the `write` that `scripted/demo-fast` asks for would need a
+human, so it is **denied** with the reason *batch run: no human to approve*, which the model
+sees, and counted in `approvals_denied`. A progress bar shows cells done, running, failed and
+the cost so far.
+"""),
+    code("""
+prompts = ["Summarise the sales", "List the open questions", "Draft the weekly note"]
+models = ["scripted/echo", "scripted/demo-fast"]
+rules = SessionConfig(permission_policy=PermissionPolicy(allow=["ls", "todo_write"]))
+grid = run_batch(prompts, models=models, config=rules, concurrency=4, folder=root / "batch")
+"""),
+    code("""
+grid[["prompt", "model", "status", "tool_calls", "approvals_denied", "tokens"]]
+""", check=True),
+    code("""
+print(grid.answer[1])
+""", check=True),
+    md("""
+Run it again and nothing runs: every cell's log is complete, so its row is read back from
+the log (`resumed`). Cells that failed, or were skipped because `budget_usd` was spent, run
+on the next call.
+"""),
+    code("""
+again = run_batch(prompts, models=models, config=rules, folder=root / "batch", progress=None)
+again[["prompt", "model", "status", "resumed"]]
+""", check=True),
+    md("""
+The logs are ordinary session logs, so the usual readers work on the folder:
+`a3s_notebook.load_sessions(root / "batch")`.
+
+On a Dask cluster, pass `client=`: each worker makes its own session manager on the shared
+`folder` and writes its own log (the folder must be shared by the workers, e.g. NFS).
+
+```python
+from distributed import Client
+client = Client("tcp://scheduler:8786")        # or Client(LocalCluster(n_workers=4))
+run_batch(prompts, models=models, folder="/shared/a3s/batch", client=client)
+```
+
+## Side by side
+
+`%%ask -m a,b` runs the prompt on each model at once, each in a fork of the current session
+(same history and rules), one column per model with its live stream, approvals, answer,
+tokens, cost and latency. The cell's value holds the runs (`.frame()` for a table).
+"""),
+    code("""
+%a3s_session new compare --model scripted/echo --workspace .a3s/nb08/ws
+%a3s_session allow write
+"""),
+    code("""
+%%ask -m scripted/echo,scripted/demo-fast
+Look at the workspace and write notes.
+"""),
+    code("""
+_.frame()[["model", "tool_calls", "error"]]
+""", check=True),
+    md("""
+## Replay for teaching
+
+Record a run before class; replay it in front of the class: the same events, in a fresh
+view, with the recorded timing (here four times as fast, no pause longer than 5 s). Nothing
+runs again: no model, no network, no tool. Approvals show as they were decided.
+"""),
+    code("""
+manager = SessionManager(root / "batch")
+recorded = grid.session_id[1]          # the demo-fast cell of the first prompt
+manager.replay(recorded, speed=4)
+"""),
+    md("Without a view (for a script, or to check what a replay shows):"),
+    code("""
+replay = await manager.replay(recorded, speed=1000).play_async()
+print(replay.played, "events replayed;", len(replay.session.messages), "messages")
+print(replay.session.messages[-1].text()[:60])
+""", check=True),
+]
+
 NOTEBOOKS = {
     "01-quickstart.ipynb": QUICKSTART,
     "02-approvals-and-permissions.ipynb": APPROVALS,
@@ -669,6 +916,8 @@ NOTEBOOKS = {
     "04-teaching-demo.ipynb": TEACHING,
     "05-sessions.ipynb": SESSIONS,
     "06-your-tools.ipynb": YOUR_TOOLS,
+    "07-memory-planning-subagents.ipynb": MEMORY_PLANNING_SUBAGENTS,
+    "08-batch-and-replay.ipynb": BATCH,
 }
 
 

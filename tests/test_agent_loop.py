@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -276,11 +275,8 @@ async def test_query_tools_run_in_parallel_and_keep_call_order(make_session: Any
     calls = [("grep", {"pattern": f"p{i}"}) for i in range(8)]
     session = make_session([turn("", *calls), turn("ok")], allow=["grep"])
     session.tools.register(slow)
-    t0 = time.perf_counter()
     await session.send_async("search")
-    elapsed = time.perf_counter() - t0
-    assert slow.peak == 4  # the Query lane's default concurrency
-    assert elapsed < 0.6  # 8 x 100 ms one by one would take 0.8 s
+    assert slow.peak == 4  # the Query lane's default concurrency: four ran at once
     results = session.messages[2].tool_results()
     assert [r.content for r in results] == [f"found p{i}" for i in range(8)]
 
@@ -399,9 +395,9 @@ async def test_todo_write_updates_tasks_with_event(make_session: Any) -> None:
     assert session.active_task_count() == 2
 
 
-def test_default_registry_has_the_eight_tools() -> None:
+def test_default_registry_has_the_ten_tools() -> None:
     assert sorted(default_registry().names()) == sorted(
-        ["read", "write", "edit", "bash", "grep", "glob", "ls", "todo_write"]
+        ["read", "write", "edit", "patch", "bash", "grep", "glob", "ls", "web_fetch", "todo_write"]
     )
 
 

@@ -191,7 +191,7 @@ def test_demo_command_approves(tmp_path: Path) -> None:
         "agent_end",
         "notes.md:       written",
         "(estimated)",
-        "cost:           unknown",
+        "cost:           no price for this model",
     ):
         assert needle in text, needle
     assert (tmp_path / "w" / "notes.md").read_text().startswith("# Notes")

@@ -195,22 +195,22 @@ CASES: list[tuple[str, PermissionPolicy, str, dict[str, Any], PermissionDecision
     ("ls-path", policy(allow=("Ls(/tmp/*)",)), "ls", {"path": "/tmp/x"}, ALLOW),
     (
         "unknown-tool-json-globstar",
-        policy(allow=("WebFetch(**github.com**)",)),
-        "web_fetch",
+        policy(allow=("HttpGet(**github.com**)",)),
+        "http_get",
         {"url": "https://github.com/a3s"},
-        ASK,  # "WebFetch" != "web_fetch": names compare case-insensitively, not by spelling
+        ASK,  # "HttpGet" != "http_get": names compare case-insensitively, not by spelling
     ),
     (
         "unknown-tool-json",
-        policy(allow=("web_fetch(**github.com**)",)),
-        "web_fetch",
+        policy(allow=("http_get(**github.com**)",)),
+        "http_get",
         {"url": "https://github.com/a3s"},
         ALLOW,
     ),
     (
         "unknown-tool-json-star-stops-at-slash",
-        policy(allow=("web_fetch(*github.com*)",)),
-        "web_fetch",
+        policy(allow=("http_get(*github.com*)",)),
+        "http_get",
         {"url": "https://github.com/a3s"},
         ASK,
     ),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -219,17 +218,15 @@ def test_provider_falls_back_to_model_name() -> None:
     assert price_call("GPT-4o", "OpenAI", input_tokens=1_000, output_tokens=10) == openai
 
 
-def test_lookups_are_cached_and_fast() -> None:
+def test_lookups_are_cached() -> None:
     price_call("gpt-4o", "openai", input_tokens=1, output_tokens=1)
     before = pricing._resolve.cache_info()
-    start = time.perf_counter()
     for i in range(20_000):
         price_call("gpt-4o", "openai", input_tokens=1_000 + i, output_tokens=50)
-    elapsed = time.perf_counter() - start
     after = pricing._resolve.cache_info()
+    # every lookup after the first is a cache hit: the model is resolved once, not per call
     assert after.misses == before.misses
     assert after.hits - before.hits == 20_000
-    assert elapsed < 2.0  # ~5 us a call; genai-prices' calc_price is ~150 us
 
 
 def test_get_price_from_genai_prices() -> None:

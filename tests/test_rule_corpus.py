@@ -946,6 +946,139 @@ PROTECTED_ROWS: list[Row] = [
     ("protected-write-other", "write", fp("notes.md"), rules(allow=("Write",)), ALLOW),
 ]
 
+# -- web_fetch: WebFetch(domain:...) matches the host the tool would contact ---------------------
+
+
+def url(u: str) -> dict[str, Any]:
+    return {"url": u}
+
+
+EXAMPLE = rules(allow=("WebFetch(domain:example.com)",))
+SUBS = rules(allow=("WebFetch(domain:*.example.com)",))
+
+WEB_ROWS: list[Row] = [
+    ("web-domain", "web_fetch", url("https://example.com/a"), EXAMPLE, ALLOW),
+    ("web-domain-case", "web_fetch", url("https://EXAMPLE.com./a"), EXAMPLE, ALLOW),
+    ("web-domain-port", "web_fetch", url("http://example.com:8080/"), EXAMPLE, ALLOW),
+    ("web-domain-sub-not-apex", "web_fetch", url("https://www.example.com/"), EXAMPLE, ASK),
+    ("web-domain-suffix-trick", "web_fetch", url("https://example.com.evil.net/"), EXAMPLE, ASK),
+    ("web-domain-prefix-trick", "web_fetch", url("https://evilexample.com/"), EXAMPLE, ASK),
+    ("web-domain-userinfo-trick", "web_fetch", url("https://example.com@evil.net/"), EXAMPLE, ASK),
+    ("web-domain-in-path", "web_fetch", url("https://evil.net/example.com"), EXAMPLE, ASK),
+    ("web-domain-in-query", "web_fetch", url("https://evil.net/?u=example.com"), EXAMPLE, ASK),
+    ("web-domain-backslash", "web_fetch", url("https://evil.net\\@example.com/"), EXAMPLE, ASK),
+    ("web-domain-file-scheme", "web_fetch", url("file://example.com/etc/passwd"), EXAMPLE, ASK),
+    ("web-domain-no-url", "web_fetch", {}, EXAMPLE, ASK),
+    ("web-subs", "web_fetch", url("https://docs.example.com/x"), SUBS, ALLOW),
+    ("web-subs-deep", "web_fetch", url("https://a.b.example.com/x"), SUBS, ALLOW),
+    ("web-subs-not-apex", "web_fetch", url("https://example.com/x"), SUBS, ASK),
+    (
+        "web-idna",
+        "web_fetch",
+        url("https://bücher.de/"),
+        rules(allow=("WebFetch(domain:xn--bcher-kva.de)",)),
+        ALLOW,
+    ),
+    (
+        "web-idna-rule",
+        "web_fetch",
+        url("https://xn--bcher-kva.de/"),
+        rules(allow=("WebFetch(domain:bücher.de)",)),
+        ALLOW,
+    ),
+    ("web-bare", "web_fetch", url("https://anything.net/"), rules(allow=("WebFetch",)), ALLOW),
+    (
+        "web-lower-name",
+        "web_fetch",
+        url("https://example.com/"),
+        rules(allow=("web_fetch(domain:example.com)",)),
+        ALLOW,
+    ),
+    (
+        "web-deny-wins",
+        "web_fetch",
+        url("https://example.com/"),
+        rules(allow=("WebFetch",), deny=("WebFetch(domain:example.com)",)),
+        DENY,
+    ),
+    (
+        "web-deny-case",
+        "web_fetch",
+        url("https://Example.COM/"),
+        rules(deny=("WebFetch(domain:example.com)",), default=ALLOW),
+        DENY,
+    ),
+    (
+        "web-ask-wins",
+        "web_fetch",
+        url("https://example.com/"),
+        rules(allow=("WebFetch",), ask=("WebFetch(domain:example.com)",)),
+        ASK,
+    ),
+    ("web-rule-other-tool", "read", fp("notes.md"), EXAMPLE, ASK),
+    ("web-search-family", "web_search", {"query": "x"}, rules(allow=("WebSearch",)), ALLOW),
+    ("web-fetch-not-search", "web_search", {"query": "x"}, rules(allow=("WebFetch",)), ASK),
+]
+
+# -- patch: every file the diff names is judged like a write of it -------------------------------
+
+
+def diff(*paths: str) -> dict[str, Any]:
+    return {"diff": "".join(f"--- a/{p}\n+++ b/{p}\n@@ -1 +1 @@\n-x\n+y\n" for p in paths)}
+
+
+PATCH_ROWS: list[Row] = [
+    ("patch-one", "patch", diff("notes.md"), rules(allow=("Edit(notes.md)",)), ALLOW),
+    (
+        "patch-two-one-allowed",
+        "patch",
+        diff("notes.md", "src/a.py"),
+        rules(allow=("Edit(notes.md)",)),
+        ASK,
+    ),
+    (
+        "patch-two-allowed",
+        "patch",
+        diff("notes.md", "src/a.py"),
+        rules(allow=("Edit(notes.md)", "Write(src/**)")),
+        ALLOW,
+    ),
+    (
+        "patch-deny-second",
+        "patch",
+        diff("notes.md", "secret.txt"),
+        rules(allow=("Edit",), deny=("Edit(secret.txt)",)),
+        DENY,
+    ),
+    (
+        "patch-deny-via-symlink",
+        "patch",
+        diff("link_to_secret"),
+        rules(allow=("Edit",), deny=("Edit(secret.txt)",)),
+        DENY,
+    ),
+    ("patch-env", "patch", diff("notes.md", ".env"), rules(allow=("Edit",)), ASK),
+    ("patch-git-config", "patch", diff(".git/config"), rules(allow=("Edit(**)",)), ASK),
+    ("patch-a3s", "patch", diff(".a3s/sessions/x.jsonl"), rules(default=ALLOW), ASK),
+    ("patch-env-disabled", "patch", diff(".env"), rules(enabled=False), ASK),
+    ("patch-outside", "patch", diff("../outside.txt"), rules(allow=("Edit(notes.md)",)), ASK),
+    (
+        "patch-file-path",
+        "patch",
+        {"diff": "@@ -1 +1 @@\n-x\n+y\n", "file_path": ".env"},
+        rules(allow=("Edit",)),
+        ASK,
+    ),
+    (
+        "patch-file-path-wins",
+        "patch",
+        {**diff("notes.md"), "file_path": "secret.txt"},
+        rules(allow=("Edit(notes.md)",)),
+        ASK,
+    ),
+    ("patch-read-rule-no", "patch", diff("notes.md"), rules(allow=("Read",)), ASK),
+]
+
 CORPUS: list[Row] = (
     BASH_ALLOW_ROWS
     + BASH_DENY_ROWS
@@ -953,6 +1086,8 @@ CORPUS: list[Row] = (
     + BASH_PROTECTED_ROWS
     + PATH_ROWS
     + PROTECTED_ROWS
+    + WEB_ROWS
+    + PATCH_ROWS
 )
 
 
@@ -1168,7 +1303,8 @@ def test_calls_without_workspace_still_work() -> None:
         ("write", fp("a*b.md"), None),
         ("grep", at("src"), "grep"),
         ("mcp__x__y", {}, "mcp__x__y"),
-        ("web_fetch", {"url": "https://x"}, "web_fetch"),
+        ("web_fetch", {"url": "https://X.example/a"}, "WebFetch(domain:x.example)"),
+        ("web_fetch", {"url": "file:///etc/passwd"}, None),
     ],
 )
 def test_suggest_rule(ws: Path, tool: str, args: dict[str, Any], expected: str | None) -> None:
@@ -1357,3 +1493,23 @@ def test_property_random_text_never_crashes_and_rm_never_allowed(text: str) -> N
 
 def test_symlink_fixture_is_real(ws: Path) -> None:
     assert os.path.islink(ws / "dotlink")
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("WebFetch(example.com)", "takes 'domain:<host>'"),
+        ("WebFetch(**github.com**)", "takes 'domain:<host>'"),
+        ("web_fetch(url:https://x)", "takes 'domain:<host>'"),
+        ("WebFetch(domain:)", "is not a host name"),
+        ("WebFetch(domain:exa mple.com)", "is not a host name"),
+        ("WebFetch(domain:*.)", "is not a host name"),
+    ],
+)
+def test_web_fetch_rules_that_do_not_parse(rule: str, problem: str) -> None:
+    from a3s_notebook.engine.permissions import PermissionRule, PermissionRuleError
+
+    with pytest.raises(PermissionRuleError, match=problem):
+        PermissionRule.parse(rule)
+    with pytest.raises(ValueError, match=problem):
+        PermissionPolicy(allow=[rule])

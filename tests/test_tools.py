@@ -658,9 +658,20 @@ class _Echo:
 
 def test_default_registry_contents() -> None:
     registry = default_registry()
-    names = ["read", "write", "edit", "bash", "grep", "glob", "ls", "todo_write"]
+    names = [
+        "read",
+        "write",
+        "edit",
+        "patch",
+        "bash",
+        "grep",
+        "glob",
+        "ls",
+        "web_fetch",
+        "todo_write",
+    ]
     assert registry.names() == names
-    assert len(registry) == 8
+    assert len(registry) == 10
     definitions = registry.definitions()
     assert all(isinstance(d, ToolDefinition) for d in definitions)
     assert [d.name for d in definitions] == names
@@ -681,7 +692,8 @@ async def test_registry_unknown_tool(ctx: ToolContext) -> None:
     result = await default_registry().execute("nope", {}, ctx)
     assert result.exit_code == 1
     assert result.output == (
-        "Unknown tool: nope. Available tools: bash, edit, glob, grep, ls, read, todo_write, write"
+        "Unknown tool: nope. Available tools: bash, edit, glob, grep, ls, patch, read, todo_write, "
+        "web_fetch, write"
     )
 
 
@@ -724,7 +736,7 @@ async def test_registry_register_replaces_and_unregisters() -> None:
     registry = default_registry()
     replacement = ReadTool()
     registry.register(replacement)
-    assert registry.get("read") is replacement and len(registry) == 8
+    assert registry.get("read") is replacement and len(registry) == 10
     assert registry.unregister("READ") and not registry.unregister("read")
     assert "read" not in registry.names()
 

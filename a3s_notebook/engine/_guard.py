@@ -10,7 +10,9 @@ The agent loop asks :func:`gate_tool_call` for a decision; the decision combines
    since one of its names may lie outside the workspace.
 
 Asks that come from the guard itself (a protected file, a hard link) cannot be skipped by
-YOLO lanes: they need a human or they are refused.
+YOLO lanes: they need a human or they are refused. Nor can an ask for ``web_fetch`` or
+``web_search`` (they are in the Query lane, but a request can carry data to any host): only
+an allow rule lets them run unasked.
 
 The ``pre_tool_use`` hooks (:mod:`a3s_notebook.engine.hooks`) run between 1 and 2: the
 guard's interceptor acts as the reference's priority-1 hook (a call it blocks reaches no
@@ -56,6 +58,10 @@ class GateDecision:
     """The hook that decided (deny, ask or allow), if one did."""
     args: dict[str, Any] | None = None
     """The arguments a hook rewrote: the call runs with these (None: unchanged)."""
+
+
+_NETWORK_TOOLS = frozenset({"web_fetch", "web_search"})
+"""Tools whose asks YOLO lanes cannot skip (they reach other hosts)."""
 
 
 def _path_arg(args: dict[str, Any]) -> str | None:
@@ -205,7 +211,9 @@ def _policy_gate(deps: RunDeps, call: ToolCall) -> GateDecision:
             decision,
             rule,
             why,
-            must_ask=guard_ask,
+            # a request to any host can carry data out: a YOLO lane does not skip it, only
+            # an allow rule (WebFetch(domain:...), WebSearch) does
+            must_ask=guard_ask or name.lower() in _NETWORK_TOOLS,
             suggested_rule=None if guard_ask else suggestion,
         )
     return GateDecision(decision, rule, f"allowed by {rule}" if rule else "allowed")

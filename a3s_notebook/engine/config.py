@@ -17,6 +17,7 @@ from a3s_notebook.engine.hitl import ConfirmationPolicy
 from a3s_notebook.engine.lanes import SessionQueueConfig
 from a3s_notebook.engine.permissions import PermissionPolicy
 from a3s_notebook.engine.security import SecurityConfig
+from a3s_notebook.engine.web import WebFetchConfig, WebSearchConfig
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -167,6 +168,14 @@ class SessionConfig(BaseModel):
     auto_title: bool = False
     """Ask the model for a ``title`` once, after the first answer (one small call, with
     its own ledger row, purpose ``title``)."""
+    web_fetch: WebFetchConfig | None = None
+    """Settings of the ``web_fetch`` tool (None: the defaults, no private address reachable):
+    see :mod:`a3s_notebook.engine.web`. A plain dict is accepted."""
+    web_search: WebSearchConfig | None = None
+    """The search API ``web_search`` asks; None leaves the tool out. A plain dict is
+    accepted: ``{"url": "https://api.search.brave.com/res/v1/web/search?q={query}",
+    "api_key_env": "BRAVE_API_KEY", "key_header": "X-Subscription-Token", "key_prefix": "",
+    "results": "web.results", "snippet": "description"}``."""
 
     def __init__(self, **data: Any) -> None:
         try:

@@ -70,6 +70,7 @@ __all__ = [
     "SessionLane",
     "SessionQueueConfig",
     "TaskHandlerMode",
+    "TokenBucket",
 ]
 
 T = TypeVar("T")
@@ -500,14 +501,18 @@ Emit = Callable[[Any], None]
 """Where the queue's events go (the session's ``_emit``)."""
 
 
-class _Bucket:
-    """A token bucket on the queue's clock: ``max_operations`` tokens, refilled evenly."""
+class TokenBucket:
+    """A token bucket: at most ``capacity`` tokens, refilled at ``rate`` tokens a second.
 
-    def __init__(self, limit: RateLimit, now: float) -> None:
-        self.limit = limit
-        self.rate = limit.rate_per_second() or 0.0
-        self.capacity = float(limit.max_operations or 0)
-        self.tokens = self.capacity
+    The one rate limiter of the package: the lanes' :class:`RateLimit` and a batch's
+    requests per minute per provider (:mod:`a3s_notebook.llm.rate_limit`) both use it. Not
+    locked: its owner takes its own lock around :meth:`take`.
+    """
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
         self.last = now
 
     def take(self, now: float) -> float:
@@ -518,6 +523,14 @@ class _Bucket:
             self.tokens -= 1.0
             return 0.0
         return (1.0 - self.tokens) / self.rate
+
+
+class _Bucket(TokenBucket):
+    """A lane's bucket on the queue's clock: ``max_operations`` tokens, refilled evenly."""
+
+    def __init__(self, limit: RateLimit, now: float) -> None:
+        self.limit = limit
+        super().__init__(limit.rate_per_second() or 0.0, float(limit.max_operations or 0), now)
 
 
 @dataclass

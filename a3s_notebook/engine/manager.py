@@ -44,6 +44,21 @@ DEFAULT_MODEL = "scripted/demo"
 """The offline default: needs no key and no network."""
 
 
+MIN_THINKING_BUDGET = 1024
+"""The smallest thinking budget (Anthropic's minimum ``budget_tokens``)."""
+
+
+def check_thinking_budget(budget: object) -> None:
+    """Raise :class:`ConfigError` unless ``budget`` is None or an int >= 1024."""
+    if budget is None:
+        return
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+        raise ConfigError(
+            f"thinking_budget must be a number of tokens of at least {MIN_THINKING_BUDGET} "
+            f"(e.g. 8000), or None (off) to turn thinking off; got {budget!r}"
+        )
+
+
 @dataclass(frozen=True)
 class _ClientFactory:
     """Makes a session's client. The key lives only here, in memory: never in the config,
@@ -54,6 +69,7 @@ class _ClientFactory:
     base_url: str | None = None
     api_key_env: str | None = None
     timeout: float | None = None
+    thinking_budget: int | None = None
 
     def __call__(self) -> LlmClient:
         from a3s_notebook.llm.factory import create_client
@@ -64,6 +80,7 @@ class _ClientFactory:
             api_key_env=self.api_key_env,
             base_url=self.base_url,
             timeout=self.timeout,
+            thinking_budget=self.thinking_budget,
         )
 
 
@@ -82,13 +99,17 @@ def _restored_factory(model: str, llm_config: dict[str, Any] | None) -> _ClientF
     """The client of a restored session, made at its first prompt (a restore needs no key)."""
     cfg = llm_config or {}
     timeout = cfg.get("timeout")
-    return _client_factory(
+    budget = cfg.get("thinking_budget")
+    factory = _client_factory(
         model,
         None,
         cfg.get("base_url"),
         api_key_env=cfg.get("api_key_env"),
         timeout=float(timeout) if isinstance(timeout, (int, float)) else None,
     )
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        factory = replace(factory, thinking_budget=budget)
+    return factory
 
 
 def _open(store: SessionStore | None, session_id: str) -> None:
@@ -416,12 +437,23 @@ class SessionManager:
         llm: LlmClient | None = None,
         api_key_env: str | None = None,
         timeout: float | None = None,
+        thinking_budget: int | None = None,
     ) -> Session:
-        """Switch a session's model (the key is kept in memory only)."""
+        """Switch a session's model (the key is kept in memory only); ``thinking_budget``
+        turns thinking on for it (see :meth:`set_thinking`)."""
         session = self.get_session(session_id)
+        check_thinking_budget(thinking_budget)
         name, llm_config, factory = self._resolve_model(
             model, llm, api_key, base_url, api_key_env=api_key_env, timeout=timeout
         )
+        if thinking_budget is not None:
+            if not isinstance(factory, _ClientFactory):
+                raise ConfigError(
+                    "thinking_budget needs a model name, not a ready client (llm=...): "
+                    "configure thinking on that client"
+                )
+            factory = replace(factory, thinking_budget=thinking_budget)
+            llm_config = {**(llm_config or {}), "thinking_budget": thinking_budget}
         if factory is not None and llm is None:
             llm = factory()
         _register_credentials(session, api_key, base_url)
@@ -454,6 +486,42 @@ class SessionManager:
             llm_config["timeout"] = seconds
         session._emit(ModelChanged(model=session.model_name, llm_config=llm_config))
         return session
+
+    def set_thinking(self, session_id: str, budget: int | None) -> Session:
+        """Turn a session's extended thinking on with ``budget`` tokens (at least
+        :data:`MIN_THINKING_BUDGET`), or off with ``None``. Same model, server, key and
+        timeout; logged, so a restore keeps it.
+
+        Anthropic models get ``thinking={"type": "enabled", "budget_tokens": budget}`` (and
+        ``max_tokens`` grows to leave room for the answer); OpenAI-compatible models get
+        ``reasoning_effort`` low (under 4096), medium (under 16384) or high. A session
+        given a ready client (``llm=...``) cannot change it: configure that client.
+        """
+        check_thinking_budget(budget)
+        session = self.get_session(session_id)
+        factory = session._llm_factory
+        if not isinstance(factory, _ClientFactory):
+            raise ConfigError(
+                f"session {session_id} was given a ready client (llm=...): turn thinking on "
+                "on that client (thinking_budget=... / reasoning_effort=...), or use "
+                "configure(model=..., thinking_budget=...)"
+            )
+        factory = replace(factory, thinking_budget=budget)
+        llm = factory()  # before any change: a bad combination raises and changes nothing
+        session._llm_factory = factory
+        session._llm = llm
+        llm_config = dict(session.llm_config or {})
+        if budget is None:
+            llm_config.pop("thinking_budget", None)
+        else:
+            llm_config["thinking_budget"] = budget
+        session._emit(ModelChanged(model=session.model_name, llm_config=llm_config))
+        return session
+
+    def thinking_budget(self, session_id: str) -> int | None:
+        """The session's thinking budget in tokens, or None when thinking is off."""
+        value = (self.get_session(session_id).llm_config or {}).get("thinking_budget")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     # --- fork and children ---------------------------------------------------------
 
@@ -604,6 +672,40 @@ class SessionManager:
             except Exception as exc:
                 logger.warning("could not restore session %s: %s", sid, exc)
         return n
+
+    def replay(
+        self,
+        session_id_or_file: str | Path,
+        speed: float = 1.0,
+        *,
+        max_pause: float | None = 5.0,
+        sleep: Callable[[float], Any] | None = None,
+        stream_text: bool = True,
+        step_by_step: bool = False,
+        interactive: bool = False,
+        decide: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """A recorded session (an id in this store, a name, or a ``.jsonl`` file) ready to
+        replay: a :class:`a3s_notebook.replay.Replay`. Shown in a notebook, it plays its
+        events into a fresh view with the recorded timing divided by ``speed``; nothing is
+        run again (no network, no tools). ``.play()`` plays it without a view;
+        ``step_by_step=True`` shows a "Next" button instead of the recorded timing;
+        ``interactive=True`` stops at each approval for the class's click (or
+        ``decide(event)``), then plays the recorded outcome, the card showing both."""
+        from a3s_notebook.replay import Replay, load_recording
+
+        sid, entries = load_recording(session_id_or_file, self)
+        return Replay(
+            entries,
+            speed=speed,
+            max_pause=max_pause,
+            sleep=sleep,
+            source=sid,
+            stream_text=stream_text,
+            step_by_step=step_by_step,
+            interactive=interactive,
+            decide=decide,
+        )
 
     # --- runs and costs ------------------------------------------------------------
 

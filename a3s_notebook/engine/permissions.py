@@ -106,6 +106,19 @@ the protected directories themselves (``.a3s``, ``.ssh``) and everything inside 
   itself lies in, say, a ``.a3s`` folder is not protected as a whole; a path outside the
   workspace (or any path when no workspace is given) is checked as written, at any depth.
 
+**Web tools.** ``WebFetch(domain:example.com)`` covers ``web_fetch`` of a URL whose host is
+``example.com`` (case-insensitive, a trailing dot and IDNA spellings normalised, the port
+ignored); ``WebFetch(domain:*.example.com)`` covers its subdomains, not ``example.com``
+itself. The host is read with the parser the tool uses, so a rule and the request cannot
+disagree about it. A ``WebFetch`` pattern that is not ``domain:<host>`` does not parse.
+``WebFetch`` alone covers every fetch and ``WebSearch`` every ``web_search``. The tool also
+refuses private addresses and follows no redirect to another host (see
+:mod:`a3s_notebook.engine.web`), so a rule for one domain is all that domain's rule allows.
+
+**patch** is checked file by file: every file its diff names (``---``/``+++`` headers, or its
+``file_path``) is judged like a ``write`` of that file, and the strictest answer wins (one
+denied file denies the patch, one protected file asks).
+
 **Other tools** match the pattern against the compact JSON of their arguments (see
 :func:`argument_text` and :func:`glob_match`).
 
@@ -132,6 +145,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from a3s_notebook.engine._diff import patch_targets
 from a3s_notebook.engine._shell import (
     ShellCommand,
     SimpleCommand,
@@ -139,6 +153,7 @@ from a3s_notebook.engine._shell import (
     parse_command,
     split_words,
 )
+from a3s_notebook.engine.web import fetch_host, normalize_host
 
 __all__ = [
     "EDIT_FAMILY",
@@ -184,7 +199,11 @@ _FAMILY_RULES: dict[str, frozenset[str]] = {
     "read": READ_FAMILY,
     "write": EDIT_FAMILY,
     "edit": EDIT_FAMILY,
+    "webfetch": frozenset({"web_fetch"}),
+    "websearch": frozenset({"web_search"}),
 }
+_WEB_FETCH_RULES = frozenset({"webfetch", "web_fetch"})
+_DOMAIN = "domain:"
 
 _RuleKind = Literal["deny", "allow", "ask"]
 _KINDS: tuple[_RuleKind, ...] = ("deny", "allow", "ask")
@@ -243,7 +262,34 @@ def _split_rule(rule: str) -> tuple[str, str | None]:
         else:
             problem = f"the tool name '{name}' has characters other than letters, digits, '_', '-'"
         raise PermissionRuleError(rule, problem)
+    if name.lower() in _WEB_FETCH_RULES and pattern is not None:
+        _check_domain_pattern(rule, pattern)
     return name, pattern
+
+
+def _check_domain_pattern(rule: str, pattern: str) -> None:
+    if not pattern.startswith(_DOMAIN):
+        raise PermissionRuleError(
+            rule,
+            "a WebFetch rule takes 'domain:<host>', e.g. 'WebFetch(domain:example.com)' or "
+            "'WebFetch(domain:*.example.com)'",
+        )
+    host = pattern[len(_DOMAIN) :]
+    if host.startswith("*."):
+        host = host[2:]
+    if normalize_host(host) is None:
+        raise PermissionRuleError(rule, f"'{pattern[len(_DOMAIN) :]}' is not a host name")
+
+
+def _domain_match(pattern: str, host: str | None) -> bool:
+    """Whether a ``domain:`` pattern covers ``host`` (normalised; None matches nothing)."""
+    if host is None:
+        return False
+    wanted = pattern[len(_DOMAIN) :]
+    if wanted.startswith("*."):
+        base = normalize_host(wanted[2:])
+        return base is not None and host.endswith("." + base)
+    return normalize_host(wanted) == host
 
 
 @functools.lru_cache(maxsize=1024)
@@ -637,6 +683,7 @@ class _Call:
     path: str = ""
     variants: tuple[tuple[str, ...], ...] = ()
     walker: bool = False
+    host: str | None = None
 
     @classmethod
     def of(
@@ -657,6 +704,8 @@ class _Call:
             call.path = _call_path(tool, args)
             call.variants = tuple(_path_variants(call.path, workspace))
             call.walker = tool in _WALKERS
+        elif tool == "web_fetch":
+            call.host = fetch_host(_str_field(args, "url"))
         return call
 
     def spellings(self) -> list[str]:
@@ -707,6 +756,8 @@ def _deny_match(rule: PermissionRule, call: _Call) -> bool:
             if any(_protected_by(protected, s) for s in call.spellings()):
                 return True
         return _path_glob(pattern, call.spellings(), walker=call.walker, ignore_case=True)
+    if call.tool == "web_fetch" and pattern.startswith(_DOMAIN):
+        return _domain_match(pattern, call.host)
     return glob_match(pattern, call.text)
 
 
@@ -722,6 +773,8 @@ def _allow_match(rule: PermissionRule, call: _Call) -> bool:
             or (protected in PROTECTED_PATHS and any(_protected_by(protected, s) for s in v))
             for v in call.variants
         )
+    if call.tool == "web_fetch" and pattern.startswith(_DOMAIN):
+        return _domain_match(pattern, call.host)
     return glob_match(pattern, call.text)
 
 
@@ -997,6 +1050,34 @@ class PermissionVerdict:
 
 def _verdict(decision: PermissionDecision, rule: str | None, reason: str) -> PermissionVerdict:
     return PermissionVerdict(decision, rule, reason)
+
+
+def _patch_files(args: Mapping[str, Any] | None) -> list[str] | None:
+    """The files a ``patch`` call without ``file_path`` changes (None: judge it as given)."""
+    args = args or {}
+    if _str_field(args, "file_path"):
+        return None
+    targets = patch_targets(_str_field(args, "diff"))
+    return targets or None
+
+
+def _strictest(verdicts: Sequence[PermissionVerdict]) -> PermissionVerdict:
+    """Deny over a protected file's ask over ask over allow; allow only if all allow."""
+    for verdict in verdicts:
+        if verdict.decision is PermissionDecision.DENY:
+            return verdict
+    asks = [v for v in verdicts if v.decision is PermissionDecision.ASK]
+    for verdict in asks:
+        if verdict.rule is not None and verdict.rule.startswith(_PROTECTED_PREFIX):
+            return verdict
+    if asks:
+        return asks[0]
+    rules = list(dict.fromkeys(v.rule for v in verdicts if v.rule))
+    return _verdict(
+        PermissionDecision.ALLOW,
+        ", ".join(rules) or None,
+        verdicts[0].reason if len(rules) <= 1 else f"allowed by rules {', '.join(rules)}",
+    )
 
 
 def _exact_first(rules: Sequence[PermissionRule], tool: str) -> list[PermissionRule]:
@@ -1314,6 +1395,12 @@ class PermissionPolicy(BaseModel):
         workspace: str | Path | None = None,
     ) -> PermissionVerdict:
         """The decision, the rule that made it and the reason in words."""
+        if tool_name.lower() == "patch":
+            many = _patch_files(args)
+            if many is not None:
+                return _strictest(
+                    [self.evaluate(tool_name, {"file_path": p}, workspace=workspace) for p in many]
+                )
         return _evaluate(
             _Call.of(tool_name, args, workspace),
             deny=self.deny,
@@ -1585,6 +1672,15 @@ class PermissionManager:
         workspace: str | Path | None = None,
     ) -> PermissionDecision:
         """Decide one tool call of one session."""
+        if tool_name.lower() == "patch" and (many := _patch_files(args)) is not None:
+            decisions = {
+                self.check(session_id, tool_name, {"file_path": p}, workspace=workspace)
+                for p in many
+            }
+            for strictest in (PermissionDecision.DENY, PermissionDecision.ASK):
+                if strictest in decisions:
+                    return strictest
+            return PermissionDecision.ALLOW
         own = self._sessions.get(session_id)
         policy = own if own is not None else self.global_policy
         call = _Call.of(tool_name, args, workspace)
@@ -1691,7 +1787,16 @@ def suggest_rule(
     candidate: str | None
     if tool == "bash":
         candidate = _bash_suggestion(_str_field(args, "command"))
-    elif tool in _FILE_RULE_NAMES:
+    elif tool == "web_fetch":
+        host = fetch_host(_str_field(args, "url"))
+        candidate = f"WebFetch(domain:{host})" if host else None
+    elif tool in _FILE_RULE_NAMES or tool == "patch":
+        if tool == "patch":
+            files = [_str_field(args, "file_path")] if _str_field(args, "file_path") else None
+            files = files or patch_targets(_str_field(args, "diff"))
+            if not files or len(files) != 1:
+                return None
+            args, tool = {"file_path": files[0]}, "edit"
         path = normalize_path(_call_path(tool, args), workspace)
         if not path or _has_wildcard(path) or "\n" in path:
             return None

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from a3s_notebook.engine._secrets import SecretMatch, SecretRegistry
 from a3s_notebook.engine.errors import friendly_validation_error
+from a3s_notebook.engine.web import fetch_host
 
 __all__ = [
     "AUDIT_LOG_CAPACITY",
@@ -969,6 +970,31 @@ class SecurityGuard:
             command = args.get("command")
             if isinstance(command, str):
                 return self._check_command(tool_name, command, where)
+        if tool == "web_fetch" and self.config.network_whitelist:
+            return self._check_fetch(tool_name, args.get("url"), where)
+        return None
+
+    def _check_fetch(self, tool_name: str, url: object, where: str) -> GuardVerdict | None:
+        """A ``web_fetch`` URL must name a whitelisted host (the tool follows no redirect
+        to another host, so the first host is the only one)."""
+        whitelist = self.config.network_whitelist
+        host = fetch_host(url) if isinstance(url, str) else None
+        if host is None:
+            return self._verdict(
+                "block",
+                "network_whitelist",
+                f"Blocked {tool_name}: cannot tell which host {str(url)[:80]!r} is; "
+                f"only {', '.join(whitelist)} may be reached",
+                where,
+            )
+        if not _whitelisted(host, whitelist):
+            return self._verdict(
+                "block",
+                "network_whitelist",
+                f"Blocked {tool_name}: {host} is not in the network whitelist "
+                f"({', '.join(whitelist)})",
+                where,
+            )
         return None
 
     def _tainted_in(self, args: Mapping[str, Any]) -> str | None:

@@ -97,6 +97,7 @@ from a3s_notebook.engine.tasks import AgentGoal, ExecutionPlan, Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord, ToolMetrics
 from a3s_notebook.engine.tools import FunctionTool, Tool, ToolRegistry, scrubbed_environ
 from a3s_notebook.engine.tools._memory import MEMORY_TOOL_NAMES, memory_tools
+from a3s_notebook.engine.tools._web import install_web_tools
 from a3s_notebook.llm.types import (
     LlmClient,
     LlmResponse,
@@ -165,6 +166,7 @@ class Session:
         self._data = initial_state(self._created)
         self._data.config = config
         self.tools = tools
+        install_web_tools(tools, config.web_fetch, config.web_search)
         self.tool_metrics = ToolMetrics()
         # the last whole values tools returned, by call id (bounded: objects can be large)
         self._tool_values: _BoundedValues = _BoundedValues(100)

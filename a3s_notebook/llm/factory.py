@@ -40,6 +40,7 @@ from a3s_notebook.llm.openai_provider import (
     DEFAULT_OPENAI_BASE_URL,
     NO_KEY_PLACEHOLDER,
     OpenAIClient,
+    reasoning_effort_for,
 )
 from a3s_notebook.llm.pricing import known_context_window
 from a3s_notebook.llm.types import LlmClient
@@ -301,7 +302,12 @@ def create_client(
             (``OPENAI_API_KEY``...) is not read: see the module doc.
         temperature: sampling temperature; the provider's default when ``None``.
         max_tokens: cap on generated tokens (Anthropic: 8192 unless given).
-        thinking_budget: Anthropic extended thinking; ignored by other providers.
+        thinking_budget: thinking tokens: Anthropic's extended thinking
+            (``thinking={"type": "enabled", "budget_tokens": N}``, N >= 1024); for
+            OpenAI-compatible providers the ``reasoning_effort`` level
+            :func:`~a3s_notebook.llm.openai_provider.reasoning_effort_for` maps it to
+            (under 4096 low, under 16384 medium, else high), which reasoning models read
+            and other models may refuse.
         retry: retry rules; :class:`RetryConfig` defaults when ``None``.
         timeout: seconds to wait for a connection and for each piece of the answer, or an
             ``httpx.Timeout``; ``None`` keeps the default (600 s, 10 s to connect).
@@ -349,8 +355,6 @@ def create_client(
             api_key_env=choice.env_var,
             auth_hint=choice.auth_hint,
         )
-    if thinking_budget is not None:
-        logger.info("%s/%s: thinking_budget is Anthropic-only and ignored", provider, model_name)
     return OpenAIClient(
         model_name,
         base_url=url,
@@ -363,6 +367,7 @@ def create_client(
         timeout=timeout,
         own_server=choice.own_server or info.base_url is None or _is_local(url),
         auth_hint=choice.auth_hint,
+        reasoning_effort=None if thinking_budget is None else reasoning_effort_for(thinking_budget),
     )
 
 

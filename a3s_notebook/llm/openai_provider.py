@@ -368,6 +368,21 @@ class _StreamState:
 # --- the client ----------------------------------------------------------------------------
 
 
+REASONING_EFFORTS = ("low", "medium", "high")
+"""The ``reasoning_effort`` values sent to reasoning models (o-series, gpt-5, DeepSeek-R1
+servers that read it)."""
+
+
+def reasoning_effort_for(budget: int) -> str:
+    """The ``reasoning_effort`` for a thinking budget in tokens: under 4096 ``low``, under
+    16384 ``medium``, else ``high`` (OpenAI-compatible APIs take a level, not a budget)."""
+    if budget < 4096:
+        return "low"
+    if budget < 16384:
+        return "medium"
+    return "high"
+
+
 class OpenAIClient:
     """An :class:`~a3s_notebook.llm.types.LlmClient` for any OpenAI-compatible chat API.
 
@@ -414,7 +429,14 @@ class OpenAIClient:
         tool_choice: str | dict[str, Any] | None = None,
         own_server: bool | None = None,
         auth_hint: str | None = None,
+        reasoning_effort: str | None = None,
     ) -> None:
+        if reasoning_effort is not None and reasoning_effort not in REASONING_EFFORTS:
+            raise ValueError(
+                f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, "
+                f"got {reasoning_effort!r}"
+            )
+        self.reasoning_effort = reasoning_effort
         self._model = model
         self._provider = provider
         self._base_url = base_url.rstrip("/")
@@ -582,6 +604,8 @@ class OpenAIClient:
         if self.max_tokens is not None:
             key = "max_completion_tokens" if self._provider == "openai" else "max_tokens"
             request[key] = self.max_tokens
+        if self.reasoning_effort is not None:
+            request["reasoning_effort"] = self.reasoning_effort
         return request
 
     async def stream(

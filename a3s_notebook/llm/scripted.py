@@ -555,9 +555,42 @@ SCRIPTED_MODELS: dict[str, tuple[Behaviour, float]] = {
 """Built-in scripted models: name -> (behaviour, seconds between streamed chunks)."""
 
 
+def recorded_turns(path: str) -> list[ScriptedTurn]:
+    """The model's turns of a recorded session log: each assistant message's text,
+    reasoning and tool calls (with their recorded ids), in order."""
+    from pathlib import Path
+
+    from a3s_notebook.engine._log import read_log
+    from a3s_notebook.engine.events import MessageAdded
+    from a3s_notebook.engine.store import read_records
+
+    file = Path(path).expanduser()
+    if not path or not file.is_file():
+        raise UnknownModelError(
+            f"scripted/replay:{path}: no session log there; write scripted/replay:PATH with "
+            "the path of a session's .jsonl file (e.g. .a3s/sessions/<id>.jsonl)"
+        )
+    turns: list[ScriptedTurn] = []
+    for _ts, event in read_log(read_records(file), source=str(file)):
+        if not isinstance(event, MessageAdded) or event.message.role != "assistant":
+            continue
+        m = event.message
+        calls = [{"id": c.id, "name": c.name, "args": c.args} for c in m.tool_calls()]
+        turns.append(ScriptedTurn(text=m.text(), tool_calls=calls, reasoning=m.reasoning_content))
+    if not turns:
+        raise UnknownModelError(
+            f"scripted/replay:{path}: the log has no answer of a model to play back"
+        )
+    return turns
+
+
 def scripted_client(model: str) -> ScriptedClient:
     """The scripted client for ``scripted/<model>``: ``demo``, ``demo-fast``, ``team`` or
-    ``echo``."""
+    ``echo``; ``replay:PATH`` plays back the model's answers recorded in a session log (the
+    tools run again, for real, under the new session's rules)."""
+    if model.startswith("replay:"):
+        path = model[len("replay:") :]
+        return ScriptedClient(turns=recorded_turns(path), model=model)
     try:
         behaviour, delay = SCRIPTED_MODELS[model]
     except KeyError:

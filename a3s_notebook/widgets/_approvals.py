@@ -72,8 +72,12 @@ def diff_for(workspace: Path, tool_name: str, args: dict[str, Any]) -> dict[str,
     """Old and new text of a ``write`` or ``edit`` call, for the card's diff.
 
     Reads the current file (inside the workspace only); for ``edit``, applies the
-    replacement the way the tool will, so the diff shows real line numbers.
+    replacement the way the tool will, so the diff shows real line numbers. For ``patch``,
+    the diff applied to the current file (the first file of a several-file patch; the note
+    names the others).
     """
+    if tool_name == "patch":
+        return _patch_diff(workspace, args)
     file_path = args.get("file_path")
     if not isinstance(file_path, str) or not file_path:
         return None
@@ -129,6 +133,47 @@ def diff_for(workspace: Path, tool_name: str, args: dict[str, Any]) -> dict[str,
             "note": " ".join(notes) or None,
         }
     return None
+
+
+def _patch_diff(workspace: Path, args: dict[str, Any]) -> dict[str, Any] | None:
+    from a3s_notebook.engine._diff import DiffError, apply_hunks, parse_diff
+
+    diff, file_path = args.get("diff"), args.get("file_path")
+    if not isinstance(diff, str):
+        return None
+    try:
+        sections = parse_diff(diff)
+    except DiffError:
+        return None
+    first = sections[0]
+    path = file_path if isinstance(file_path, str) and file_path else first.target
+    if path is None:
+        return None
+    notes = []
+    others = [s.target or "?" for s in sections[1:]]
+    if others:
+        notes.append(f"The patch also changes {', '.join(others)} (not shown).")
+    target = _inside(workspace, path)
+    old = "" if first.creates else (_read_text(target) if target is not None else None)
+    if old is None:
+        return None
+    try:
+        new = apply_hunks(old, first, path)
+    except DiffError:
+        notes.append("The patch does not apply to the current file: it will fail.")
+        new = old
+    old, cut_old = _cut(old)
+    new, cut_new = _cut(new)
+    if cut_old or cut_new:
+        notes.append(f"Only the first {DIFF_TEXT_MAX:,} characters are compared.")
+    return {
+        "kind": "write" if first.creates else "edit",
+        "path": path,
+        "old": old,
+        "new": new,
+        "new_file": first.creates,
+        "note": " ".join(notes) or None,
+    }
 
 
 class ApprovalCards(SessionWidget):
@@ -274,7 +319,7 @@ class ApprovalCards(SessionWidget):
                     decision_reason=ev.reason,
                     rule_added=ev.rule_added,
                     decided_at=self._now(),
-                    notice=None,
+                    notice=self._decision_note(ev.tool_id),
                 )
                 self._refresh_rules()
         elif t == "confirmation_timeout":
@@ -286,17 +331,34 @@ class ApprovalCards(SessionWidget):
                     decided_by="timeout",
                     action_taken=ev.action_taken,
                     decided_at=self._now(),
+                    notice=self._decision_note(ev.tool_id),
                 )
         elif t == "tool_end":
             ev = event
             card = self._card(ev.id)
             if card is not None and card["status"] == "pending":
-                self._set_card(ev.id, status="cancelled", decided_at=self._now())
+                self._set_card(
+                    ev.id,
+                    status="cancelled",
+                    decided_at=self._now(),
+                    notice=self._decision_note(ev.id),
+                )
         elif t == "confirmations_cancelled":
             for tool_id in event.tool_ids:  # type: ignore[union-attr]
                 card = self._card(tool_id)
                 if card is not None and card["status"] == "pending":
-                    self._set_card(tool_id, status="cancelled", decided_at=self._now())
+                    self._set_card(
+                        tool_id,
+                        status="cancelled",
+                        decided_at=self._now(),
+                        notice=self._decision_note(tool_id),
+                    )
+
+    def _decision_note(self, tool_id: str) -> str | None:
+        """What the session says beside a decision: a replay's player session tells the
+        recorded outcome and the class's choice (``decision_note``); a live one nothing."""
+        note = getattr(self._session, "decision_note", None)
+        return note(tool_id) if callable(note) else None
 
     def _on_custom_msg(self, kind: str, content: dict[str, Any]) -> None:
         if kind == "confirm":
@@ -364,4 +426,6 @@ class ApprovalCards(SessionWidget):
                 elif c.get("decision_reason"):
                     extra = f": {md_escape(c['decision_reason'])}"
                 lines.append(f"- {what}: {c['status']}{by} {when}{extra}".replace("  ", " "))
+                if c.get("notice"):
+                    lines.append(f"  {md_escape(c['notice'])}")
         return "**Approvals**\n\n" + "\n".join(lines)

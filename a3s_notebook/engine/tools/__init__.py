@@ -1,7 +1,7 @@
 """Tools the agent can call: the interface, the registry and the built-in tools (spec section 11).
 
-``default_registry()`` gives the 8 built-ins (read, write, edit, bash, grep, glob, ls,
-todo_write); :func:`tool` / :class:`FunctionTool` make a Python function a tool, and
+``default_registry()`` gives the 10 built-ins (read, write, edit, patch, bash, grep, glob, ls,
+web_fetch, todo_write); :func:`tool` / :class:`FunctionTool` make a Python function a tool, and
 :func:`lane_of` / :func:`needs_approval_of` read what a tool declares. File tools are
 confined to the session's workspace (:func:`resolve_in_workspace`);
 ``bash`` only starts there, with a scrubbed environment (:func:`scrubbed_environ`). The

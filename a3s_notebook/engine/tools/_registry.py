@@ -142,5 +142,6 @@ def _check_arguments(tool: Tool, args: object) -> str | None:
 
 
 def default_registry() -> ToolRegistry:
-    """A registry with the 8 built-in tools: read, write, edit, bash, grep, glob, ls, todo_write."""
+    """A registry with the 10 built-in tools: read, write, edit, patch, bash, grep, glob, ls,
+    web_fetch, todo_write."""
     return ToolRegistry(builtin_tools())

@@ -1,4 +1,5 @@
-"""The built-in tools: read, write, edit, bash, grep, glob, ls and todo_write (spec section 11).
+"""The built-in tools: read, write, edit, patch, bash, grep, glob, ls, web_fetch and todo_write
+(spec section 11; ``patch`` and ``web_fetch`` live in their own modules).
 
 File work runs in a worker thread (``asyncio.to_thread``) so that a large read or search does
 not stall the event loop that also drives the notebook front end. ``read`` and ``ls`` honour
@@ -530,14 +531,25 @@ def _summary(tasks: list[Task]) -> str:
 
 
 def builtin_tools() -> list[Tool]:
-    """Fresh instances of the 8 built-in tools, in the reference's registration order."""
+    """Fresh instances of the 10 built-in tools, in the reference's registration order.
+
+    ``web_search`` is not among them: it needs a search backend the user names
+    (``SessionConfig.web_search``), and the session registers it then.
+    """
+    # imported here: patch builds on this module's file helpers (a top-level import would
+    # be circular)
+    from a3s_notebook.engine.tools._patch import PatchTool
+    from a3s_notebook.engine.tools._web import WebFetchTool
+
     return [
         ReadTool(),
         WriteTool(),
         EditTool(),
+        PatchTool(),
         BashTool(),
         GrepTool(),
         GlobTool(),
         LsTool(),
+        WebFetchTool(),
         TodoWriteTool(),
     ]
