@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +88,16 @@ class AskResult:
 
     def __repr__(self) -> str:
         return self.result.text
+
+    def done(self) -> bool:
+        """Always True (a result is a finished run): code written for :class:`AskHandle`,
+        which Voila's ``%%ask`` may return, works on a result too."""
+        return True
+
+    def __await__(self) -> Any:
+        # `await _` works whether `_` is a result or a background handle
+        return self
+        yield  # pragma: no cover  (makes this a generator: awaiting returns at once)
 
     def _footer(self) -> str:
         r = self.result
@@ -212,19 +222,40 @@ def _thinking_value(key: str, value: str, manager: Any, session_id: str) -> int 
         ) from None
 
 
+class RunStillGoingError(RuntimeError):
+    """Raised when the answer of a background ``%%ask`` run is read before the run ended."""
+
+
 class AskHandle:
-    """What ``%%ask --background`` returns: the running task and, later, its result."""
+    """What ``%%ask --background`` returns (and ``%%ask`` in Voila when the run needs a human).
+
+    While the run goes on it is a handle: ``done()``, ``cancel()``, ``await handle``. Once
+    the run ended it behaves like the :class:`AskResult` it holds: ``.text``, ``.usage``,
+    ``.cost_usd``, ``str()`` and its Markdown; reading those earlier raises
+    :class:`RunStillGoingError`. Displayed (as a cell's value), it updates in place when
+    the run ends.
+    """
 
     def __init__(self, task: asyncio.Task[Any], session: Session) -> None:
         self.task = task
         self.session = session
+        self._displays: list[Any] = []
+        task.add_done_callback(self._refresh)
 
     def done(self) -> bool:
         """Whether the run finished."""
         return self.task.done()
 
     def result(self) -> Any:
-        """The AskResult (raises if the run failed or is still going)."""
+        """The AskResult; re-raises the run's error (RunStillGoingError while it runs)."""
+        return self._result_for("result()")
+
+    def _result_for(self, what: str) -> Any:
+        if not self.task.done():
+            raise RunStillGoingError(
+                f"{what}: the %%ask run in session {self.session.name!r} is still going; "
+                "`await` the handle, or read it once done() is True"
+            )
         return self.task.result()
 
     def cancel(self) -> bool:
@@ -234,9 +265,96 @@ class AskHandle:
     def __await__(self) -> Any:
         return self.task.__await__()
 
+    @property
+    def text(self) -> str:
+        """The final answer (the run must have ended)."""
+        return str(self._result_for(".text").text)
+
+    @property
+    def usage(self) -> Any:
+        """Token usage of the run (the run must have ended)."""
+        return self._result_for(".usage").usage
+
+    @property
+    def cost_usd(self) -> float | None:
+        """USD of the run; None when no price is known (the run must have ended)."""
+        cost: float | None = self._result_for(".cost_usd").cost_usd
+        return cost
+
+    def _state(self) -> str:
+        if not self.task.done():
+            return "running"
+        if self.task.cancelled():
+            return "cancelled"
+        exc = self.task.exception()
+        if exc is not None:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return f"failed: {first}"
+        return "done"
+
+    def _finished(self) -> AskResult | None:
+        if self.task.done() and not self.task.cancelled() and self.task.exception() is None:
+            finished: AskResult = self.task.result()
+            return finished
+        return None
+
+    def __str__(self) -> str:
+        finished = self._finished()
+        return str(finished) if finished is not None else repr(self)
+
     def __repr__(self) -> str:
-        state = "done" if self.task.done() else "running"
-        return f"<%%ask in session {self.session.name!r}: {state}>"
+        finished = self._finished()
+        if finished is not None:
+            return repr(finished)
+        return f"<%%ask in session {self.session.name!r}: {self._state()}>"
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        finished = self._finished()
+        if finished is not None:
+            return finished._repr_mimebundle_(include, exclude)
+        state = self._state()
+        note = (
+            "running in the background; the answer shows here when it ends"
+            if state == "running"
+            else state
+        )
+        markdown = f"*%%ask in session `{self.session.name}`: {safe_markdown(note)}*"
+        return {"text/plain": repr(self), "text/markdown": markdown}, {}
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        data, meta = self._repr_mimebundle_()
+        if _in_voila() and not self.task.done():
+            # Voila's page ignores display updates: an Output widget's outputs can change
+            import ipywidgets
+
+            out = ipywidgets.Output()
+            out.outputs = (_display_data(data, meta),)
+            display(out)  # type: ignore[no-untyped-call]
+            self._displays.append(out)
+            return
+        # a display id, so the output can be replaced when the run ends (see _refresh)
+        handle = display(data, metadata=meta, raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        if handle is not None and not self.task.done():
+            self._displays.append(handle)
+
+    def _refresh(self, task: asyncio.Task[Any]) -> None:
+        """The run ended: every place showing this handle now shows its result."""
+        data, meta = self._repr_mimebundle_()
+        for shown in self._displays:
+            if hasattr(shown, "outputs"):  # the Output widget of a Voila page
+                shown.outputs = (_display_data(data, meta),)
+            else:
+                shown.update(data, metadata=meta, raw=True)
+        self._displays.clear()
+
+
+def _display_data(data: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    """A display_data output (the form an Output widget's ``outputs`` hold)."""
+    return {"output_type": "display_data", "data": data, "metadata": metadata}
 
 
 def cost_summary_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -499,8 +617,9 @@ class A3sMagics(Magics):
 
         if not args.background and _in_voila():
             # Voila shows a page only after every cell ran, so an awaiting cell's approval
-            # card could never be clicked: the run goes on in the background instead
-            args.background = True
+            # card could never be clicked: once the run needs a human it goes on in the
+            # background (the cell's value is then its handle)
+            return await self._until_a_human_is_needed(session, go())
         if args.background:
             task = asyncio.ensure_future(go())
             handle = AskHandle(task, session)
@@ -551,6 +670,36 @@ class A3sMagics(Magics):
             prepare=prepare,
             display=show,
         )
+
+    async def _until_a_human_is_needed(
+        self, session: Session, run: Coroutine[Any, Any, AskResult]
+    ) -> AskResult | AskHandle:
+        """Await the run until it ends (its result) or asks for a confirmation (a handle)."""
+        loop = asyncio.get_running_loop()
+        needed = asyncio.Event()
+
+        def on_event(event: Any) -> None:
+            if event.type == "confirmation_required":
+                loop.call_soon_threadsafe(needed.set)
+
+        unsubscribe = session.subscribe(on_event)
+        task = asyncio.ensure_future(run)
+        waiter = asyncio.ensure_future(needed.wait())
+        try:
+            with _interrupt_cancels(session):
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            session.cancel()
+            task.cancel()
+            raise
+        finally:
+            unsubscribe()
+            waiter.cancel()
+        if task.done():
+            return task.result()
+        handle = AskHandle(task, session)
+        self.background.append(handle)
+        return handle
 
     def _provenance(self) -> dict[str, Any]:
         shell = self.shell

@@ -93,12 +93,19 @@ Look at the files in my workspace and write notes about them.
 
 The answer is the cell's value, so `_` holds it in the next cell: its text, its token usage and
 its cost (`None` for the scripted model, which has no price).
+
+In Voila, which shows the page only once every cell has run, a run that needs your approval goes
+on in the background: `_` is then its handle, which becomes the result (the same `.text`,
+`.usage` and `.cost_usd`) when the run ends, and `await _` waits for it.
 """),
     code("""
 answer = _
-print(answer.text)
-print("tokens:", answer.usage.total_tokens, "(estimated)" if answer.usage.estimated else "")
-print("cost:", answer.cost_usd)
+if answer.done():
+    print(answer.text)
+    print("tokens:", answer.usage.total_tokens, "(estimated)" if answer.usage.estimated else "")
+    print("cost:", answer.cost_usd)
+else:  # Voila: the run waits for your approval above, in the background
+    print("Still running: approve or deny above; the answer then shows there.")
 """),
     code("""
 notes = ws / "notes.md"

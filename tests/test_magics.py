@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from a3s_notebook.magics import AskHandle, AskResult, RunStillGoingError
+
 from .llm_server import llm_server_fixture  # noqa: F401  (provides `llm_server`)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,16 +286,105 @@ def test_a_local_server_session_with_a_named_key_and_a_request_timeout(
     assert "local-server-key-123" not in Path(session._store.path(session.id)).read_text()
 
 
-def test_in_voila_an_ask_cell_runs_in_the_background(
+def test_in_voila_an_ask_cell_waits_unless_the_run_needs_a_human(
     ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Voila renders only after every cell ran: an awaiting cell's card could not be clicked
+    # Voila renders only after every cell ran: an awaiting cell's card could not be clicked,
+    # so a run that asks for an approval goes on in the background; one that does not is
+    # awaited, and the next cell reads its answer as in JupyterLab
     monkeypatch.setenv("VOILA_BASE_URL", "/")
     run(ip, "%a3s_session new v --model scripted/echo")
-    handle = run(ip, "%%ask\nin voila")
-    assert not hasattr(handle, "text") and "v" in repr(handle)
+    assert run(ip, "%%ask\nin voila").text == "Echo: in voila"
+    assert run(ip, "_.done() and (await _).text") == "Echo: in voila"
+
+    run(ip, "%a3s_session new w --model scripted/demo-fast --timeout 30")
+    handle = run(ip, "%%ask\nwrite notes")
+    assert isinstance(handle, AskHandle) and run(ip, "_") is handle
+    assert not handle.done() and repr(handle) == "<%%ask in session 'w': running>"
+    session = magics(ip).current
+    (pending,) = session.confirmations.pending_confirmation_details()
+    assert pending.tool_name == "write"
+    session.confirm(pending.tool_id, True)
     ip.user_ns["h"] = handle
-    assert run(ip, "await h").text == "Echo: in voila"
+    result = run(ip, "await h")
+    assert handle.text == result.text and "Done" in handle.text
+    assert (Path(session.config.workspace) / "notes.md").exists()
+
+
+def test_a_background_handle_becomes_its_result_and_updates_its_display(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[dict[str, Any]] = []
+
+    def publish(data: dict[str, Any], metadata: Any = None, **kw: Any) -> None:
+        published.append({"data": data, **kw})
+
+    monkeypatch.setattr(ip.display_pub, "publish", publish)
+    run(ip, "%a3s_session new bg --model scripted/echo")
+    handle = run(ip, "%%ask --background\nlater")
+    # while it runs: a handle that says so, and reading the answer is one clear error
+    assert repr(handle) == str(handle) == "<%%ask in session 'bg': running>"
+    for attribute in ("text", "usage", "cost_usd"):
+        with pytest.raises(RunStillGoingError, match=rf"\.{attribute}: the %%ask run in session"):
+            getattr(handle, attribute)
+    with pytest.raises(RunStillGoingError, match="still going; `await` the handle"):
+        handle.result()
+    # the cell's value is shown with a display id (the shell's displayhook calls
+    # _ipython_display_), so it can be replaced when the run ends
+    (shown,) = published
+    display_id = shown["transient"]["display_id"]
+    assert "running in the background" in shown["data"]["text/markdown"]
+
+    ip.user_ns["h"] = handle
+    result = run(ip, "await h")
+    assert isinstance(result, AskResult) and handle.result() is result
+    assert handle.done() and handle.text == str(handle) == repr(handle) == "Echo: later"
+    assert handle.usage == result.usage and handle.cost_usd == result.cost_usd
+    assert handle._repr_mimebundle_() == result._repr_mimebundle_()
+    update = published[-1]
+    assert update["update"] and update["transient"]["display_id"] == display_id
+    assert update["data"] == result._repr_mimebundle_()[0]
+    assert "Echo: later" in update["data"]["text/markdown"]
+    # a finished handle shows as its result, with nothing left to update
+    published.clear()
+    run(ip, "h")
+    assert [p["data"] for p in published] == [result._repr_mimebundle_()[0]]
+
+
+def test_in_voila_a_running_handle_shows_in_an_output_widget_that_becomes_the_answer(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Voila's page ignores display updates, so the handle shows in an Output widget
+    import ipywidgets
+
+    shown: list[Any] = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj))
+    monkeypatch.setenv("VOILA_BASE_URL", "/")
+    run(ip, "%a3s_session new o --model scripted/echo")
+    handle = run(ip, "%%ask --background\nlater")
+    (out,) = shown  # the cell's value, shown by the shell's displayhook
+    assert isinstance(out, ipywidgets.Output)
+    (running,) = out.outputs
+    assert "running in the background" in running["data"]["text/markdown"]
+    ip.user_ns["h"] = handle
+    result = run(ip, "await h")
+    (answer,) = out.outputs
+    assert answer == {
+        "output_type": "display_data",
+        "data": result._repr_mimebundle_()[0],
+        "metadata": result._repr_mimebundle_()[1],
+    }
+
+
+def test_a_failed_or_cancelled_background_run_says_so(ip: InteractiveShell) -> None:
+    run(ip, "%a3s_session new c --model scripted/demo-fast --timeout 30")
+    handle = run(ip, "%%ask --background\nwrite notes")
+    ip.user_ns["h"] = handle
+    ip.run_cell("import asyncio\nawait asyncio.sleep(0)")  # let the run start
+    handle.task.cancel()
+    ip.run_cell("try:\n    await h\nexcept BaseException:\n    pass")
+    assert repr(handle) == "<%%ask in session 'c': cancelled>"
+    assert "cancelled" in handle._repr_mimebundle_()[0]["text/markdown"]
 
 
 def test_ask_waits_for_its_body_in_terminal_ipython(ip: Any) -> None:
