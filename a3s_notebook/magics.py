@@ -1509,7 +1509,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   rules [--remove RULE]
   tasks               the agent's task list
   queue               the lane queue: lanes, metrics, external tasks, dead letters
-  cost [--by model|day|session] [--all]
+  cost [--by model|day|session] [--raw] [--all]   calls, tokens, cost per model, a total
   export PATH         .md (transcript, approvals, cost) or .jsonl
   kernel-tools [on|off]  inspect/python/notebook_read/notebook_edit/propose_cell
   tools [add NAME | remove NAME]   the agent's tools; add a function from your variables
@@ -1521,7 +1521,7 @@ _HELP = """%a3s_session SUBCOMMAND [options]   (each subcommand takes --help)
   help
 
 %%ask [-s SESSION] [-m MODEL] [--background] [--quiet] [-f markdown|text] [--tools FN1,FN2]
-      [--plan]
+      [--plan] [--thinking BUDGET]
   the cell body is the prompt; {name} is filled from your variables;
   -m A,B,C runs it on each model side by side"""
 

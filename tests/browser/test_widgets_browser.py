@@ -21,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "images" / "session-view.png"
+SCREENSHOT_DARK = ROOT / "docs" / "images" / "session-view-dark.png"
 
 SETUP = """\
 import asyncio, pathlib, tempfile
@@ -181,3 +182,6 @@ def test_approve_click_runs_the_tool_in_jupyterlab(
     assert sum(rgb) < 3 * 100, f"expected a dark background, got {bg}"
     screenshot(bpage, artifacts / "session-view-jupyterlab-dark-done.png")
     (artifacts / "session-view-jupyterlab-dark-waiting.png").write_bytes(waiting)
+    if os.environ.get("A3S_UPDATE_SCREENSHOT"):
+        SCREENSHOT_DARK.parent.mkdir(parents=True, exist_ok=True)
+        SCREENSHOT_DARK.write_bytes(waiting)
