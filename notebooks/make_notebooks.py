@@ -879,7 +879,7 @@ run_batch(prompts, models=models, folder="/shared/a3s/batch", client=client)
 tokens, cost and latency. The cell's value holds the runs (`.frame()` for a table).
 """),
     code("""
-%a3s_session new compare --model scripted/echo --workspace .a3s/nb08/ws
+%a3s_session new compare --model scripted/echo --workspace .a3s/nb08/ws --create
 %a3s_session allow write
 """),
     code("""
@@ -938,6 +938,17 @@ _UNCLEAN = re.compile(
 )
 
 
+def _failed(cell: nbformat.NotebookNode) -> str | None:
+    """What a cell printed as a failure: an error, or text on stderr (a magic's one-line
+    error, a traceback); a notebook must never ship or hide one."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return f"{output.get('ename')}: {output.get('evalue')}"
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return str(output.get("text", "")).strip()[:200]
+    return None
+
+
 def _unclean(cell: nbformat.NotebookNode) -> str | None:
     for output in cell.get("outputs", []):
         text = str(output)
@@ -955,8 +966,11 @@ def execute(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(HERE)}}).execute()
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
+            failed = _failed(cell)
+            if failed:
+                raise SystemExit(f"{path.name}: cell {i} failed: {failed}")
             cell.metadata.pop("execution", None)
             if _unclean(cell):
                 if CHECK in cell.metadata.get("tags", []):
@@ -972,7 +986,7 @@ def check() -> int:
     for name in NOTEBOOKS:
         nb = nbformat.read(HERE / name, as_version=4)
         for i, cell in enumerate(nb.cells):
-            found = _unclean(cell) if cell.cell_type == "code" else None
+            found = (_unclean(cell) or _failed(cell)) if cell.cell_type == "code" else None
             if found:
                 print(f"notebooks/{name}: cell {i} output holds {found!r}: regenerate with "
                       "python notebooks/make_notebooks.py")
