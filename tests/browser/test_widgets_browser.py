@@ -171,6 +171,8 @@ def test_approve_click_runs_the_tool_in_jupyterlab(
     settings = tmp_path / "lab-env/config/lab/user-settings/@jupyterlab/apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "themes.jupyterlab-settings").write_text(f'{{"theme": "{theme}"}}')
+    # tall enough that the whole view fits in the notebook panel (for its screenshot)
+    bpage.set_viewport_size({"width": 1180, "height": 2000})
     bpage.goto(jupyterlab(notebook))
     expect(bpage.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=90_000)
     bpage.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
