@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import regex  # type: ignore[import-untyped]  # the package ships no type information
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from a3s_notebook.engine._hosts import normalize_host
 from a3s_notebook.engine._secrets import SecretMatch, SecretRegistry
 from a3s_notebook.engine.errors import friendly_validation_error
 from a3s_notebook.engine.web import fetch_host
@@ -526,8 +527,6 @@ _URL = re.compile(
     r"(?i)\b[a-z][a-z0-9+.\-]{1,15}://[^\s'\"<>`|;&(){}\\]*(?:\\[^\s][^\s'\"<>`|;&(){}\\]*)*"
 )
 _NETLOC_OK = re.compile(r"[A-Za-z0-9.\-_~%!$&'*+,;=:@\[\]]*")
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 # simple commands: split at operators, and once more inside `...` and $(...)
 _SPLIT = re.compile(r"\|\||&&|[;|&\n()]")
 _SPLIT_SUBSTITUTIONS = re.compile(r"\|\||&&|[;|&\n()`]|\$\(")
@@ -586,33 +585,6 @@ _VALUE_OPTIONS["mosh"] = _VALUE_OPTIONS["autossh"] = _VALUE_OPTIONS["sftp"] = _V
 _DESTINATION_OPTIONS = frozenset({"-x", "--proxy", "--url", "-J", "--preproxy"})
 
 
-def _idna(host: str) -> str | None:
-    try:
-        return host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return None
-
-
-def _normalize_host(host: str) -> str | None:
-    """A host as the whitelist compares it: lower case, no trailing dot, IPs canonical;
-    None when it is not a plausible host name or IP address."""
-    host = host.strip().rstrip(".").lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host:
-        return None
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    if not host.isascii():
-        converted = _idna(host)
-        if converted is None:
-            return None
-        host = converted
-    return host if _HOSTNAME.fullmatch(host) else None
-
-
 def _normalize_whitelist_entry(entry: str) -> str | None:
     text = entry.strip()
     if "://" in text:
@@ -625,7 +597,7 @@ def _normalize_whitelist_entry(entry: str) -> str | None:
         if text.count(":") == 1:  # host:port
             text = text.split(":", 1)[0]
     text = text.lstrip("*").lstrip(".")
-    return _normalize_host(text)
+    return normalize_host(text)
 
 
 def _is_ip(host: str) -> bool:
@@ -661,7 +633,7 @@ def _url_destination(url: str) -> _Destination:
         host = hostport[: hostport.find("]") + 1]
     else:
         host = hostport.split(":", 1)[0]
-    normalized = _normalize_host(host)
+    normalized = normalize_host(host)
     return _Destination(host[:60], normalized)
 
 
@@ -677,7 +649,7 @@ def _bare_destination(token: str) -> _Destination | None:
         host = hostpart[: hostpart.find("]") + 1]
     else:
         host = hostpart.split(":", 1)[0]
-    normalized = _normalize_host(host)
+    normalized = normalize_host(host)
     if normalized is None:
         return None
     if not (_is_ip(normalized) or normalized == "localhost" or "." in normalized):
@@ -749,7 +721,7 @@ def _command_destinations(command: str) -> Iterator[_Destination]:
                 dest = _bare_destination(word) or _plain_host(word)
             elif name in _SCP_LIKE and (target := _SCP_TARGET.match(word)):
                 host = target.group(1)
-                dest = _Destination(host[:60], _normalize_host(host))
+                dest = _Destination(host[:60], normalize_host(host))
             else:
                 dest = None
             if dest is not None:
@@ -765,7 +737,7 @@ def _plain_host(word: str) -> _Destination | None:
     host = word.rpartition("@")[2].split(":", 1)[0]
     if not host:
         return None
-    return _Destination(host[:60], _normalize_host(host))
+    return _Destination(host[:60], normalize_host(host))
 
 
 # --- the guard ----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from a3s_notebook.engine._hosts import normalize_host
 from a3s_notebook.engine.errors import friendly_validation_error
 
 __all__ = [
@@ -43,28 +44,6 @@ __all__ = [
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 """The largest response body ``web_fetch`` reads (5 MB, as the reference)."""
-
-_HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*")
-
-
-def normalize_host(host: str) -> str | None:
-    """A host as the rules compare it: lower case, no trailing dot, no brackets, IDNA
-    (``xn--``) for non-ASCII names, IP addresses canonical; None when it is not a host."""
-    host = host.strip().rstrip(".").lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host:
-        return None
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii").lower()
-        except UnicodeError:
-            return None
-    return host if _HOSTNAME.fullmatch(host) else None
 
 
 def fetch_host(url: str) -> str | None:
