@@ -55,6 +55,7 @@ MODULES = [
     ("5", "start-up", "bench_startup.py"),
     ("6", "cost analysis", "bench_costs.py"),
     ("7", "the live path", "bench_view.py"),
+    ("8", "the page keeps up", "bench_page.py"),
 ]
 
 MAIN_PACKAGES = [
