@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
@@ -48,6 +48,7 @@ class MemoryTable(SessionWidget):
     refreshed on every ``memory_*`` event. Hidden while the session's memory is off."""
 
     _esm = asset("memory_table")
+    _events: ClassVar[frozenset[str] | None] = _REFRESH
 
     memories = traitlets.List(traitlets.Dict()).tag(sync=True)
     """``[{id, content, type, importance, relevance, tags, access_count}]``"""
