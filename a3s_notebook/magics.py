@@ -1089,15 +1089,16 @@ class A3sMagics(Magics):
 
         self._parser(
             "list",
-            "List the sessions of this kernel and of the session folder (stored sessions "
-            "are listed from their files' first lines: none is restored until used).",
+            "List the sessions of this kernel and of the session folder, last used first "
+            "(stored sessions are listed from their logs' headers and title changes: none "
+            "is restored until used).",
         ).parse_args(args)
         rows = []
         for info in self.manager.stored_sessions():
             row: dict[str, Any] = {
                 "current": "*" if self.current is not None and info.id == self.current.id else "",
                 "name": info.name,
-                "title": "",
+                "title": info.title or "",
                 "id": info.id,
                 "model": info.model,
                 "state": "stored",

@@ -308,7 +308,11 @@ async def test_cancel_one() -> None:
     response = await fut
     assert (response.approved, response.reason) == (False, "Confirmation cancelled")
     assert not other.done()
-    assert rec.types == ["confirmation_required", "confirmation_required", "confirmations_cancelled"]
+    assert rec.types == [
+        "confirmation_required",
+        "confirmation_required",
+        "confirmations_cancelled",
+    ]
 
 
 async def test_cancel_all() -> None:

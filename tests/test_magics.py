@@ -531,6 +531,8 @@ def test_a_missing_workspace_is_an_error_unless_asked_to_create_it(
     assert "in ./nosuch-folder; created the folder ./nosuch-folder" in out
     assert (tmp_path / "nosuch-folder").is_dir()
     assert magics(ip).current.workspace == (tmp_path / "nosuch-folder").resolve()
+
+
 def test_list_reads_headers_and_restores_only_what_is_used(
     ip: InteractiveShell, tmp_path: Path
 ) -> None:
@@ -539,11 +541,13 @@ def test_list_reads_headers_and_restores_only_what_is_used(
     with SessionManager(tmp_path / "sessions") as other:  # another kernel's sessions
         for sid, name in (("a1", "first"), ("b2", "second")):
             other.create_session(SessionConfig(name=name), model="scripted/echo", session_id=sid)
+        other.get_session("a1").update_config(title="Planning a trip")  # after its header
     # "first" was used last: it comes first
     os.utime(tmp_path / "sessions" / "a1.jsonl", (2_000_000_000, 2_000_000_000))
     os.utime(tmp_path / "sessions" / "b2.jsonl", (1_900_000_000, 1_900_000_000))
     listing = run(ip, "%a3s_session list")
     assert list(listing["name"]) == ["first", "second"]
+    assert list(listing["title"]) == ["Planning a trip", ""]
     assert str(listing["modified"][0]) == "2033-05-18 03:33:20+00:00"
     assert list(listing["state"]) == ["stored", "stored"]
     assert listing["messages"].isna().all() and str(listing["cost_usd"].dtype) == "Float64"

@@ -358,3 +358,68 @@ def test_a_damaged_first_line_is_skipped_by_the_listing(tmp_path: Path) -> None:
     (tmp_path / "s" / "headless.jsonl").write_bytes(b'{"type":"agent_start","prompt":"x"}\n')
     listed = SessionManager(tmp_path / "s").stored_sessions()
     assert [(i.id, i.created_at) for i in listed] == [("one", s.created_at)]
+
+
+async def test_listing_shows_titles_renames_and_model_switches_of_stored_sessions(
+    make_session: Any, manager: SessionManager
+) -> None:
+    s = make_session([turn("hi"), turn("again")], session_id="talk")
+    await s.send_async('say "config_changed" and "model_changed" in a message')
+    s.update_config(title="A chat about logs", name="Renamed")
+    manager.configure("talk", model="scripted/echo")
+    manager.close()
+    folder = folder_of(manager)
+
+    def listed() -> Any:
+        fresh = SessionManager(folder)
+        (info,) = fresh.stored_sessions()
+        assert fresh.session_count() == 0  # nothing was restored to list it
+        fresh.close()
+        return info
+
+    info = listed()
+    assert (info.name, info.title, info.model) == ("Renamed", "A chat about logs", "scripted/echo")
+    restored = SessionManager(folder)
+    r = restored.restore_session("talk")
+    assert (r.name, r.config.title, r.model_name) == (info.name, info.title, info.model)
+    restored.close()
+
+    # the index remembers how far it read: the next listing reads only what was appended
+    log = folder / "talk.jsonl"
+    index = folder / ".a3s" / "index" / "talk.json"
+    assert json.loads(index.read_text())["offset"] == log.stat().st_size
+    again = SessionManager(folder)
+    again.get_session("talk").update_config(title="Second title")
+    again.close()
+    assert listed().title == "Second title"
+    assert json.loads(index.read_text())["offset"] == log.stat().st_size
+
+    # an unfinished last line is left for the next listing, then read when it is whole
+    line = b'{"type":"config_changed","config":{"name":"Torn","title":"Late"}}'
+    with log.open("ab") as fh:
+        fh.write(line[:30])
+    assert listed().title == "Second title"
+    with log.open("ab") as fh:
+        fh.write(line[30:] + b"\n")
+    assert (listed().name, listed().title) == ("Torn", "Late")
+
+    # a log rewritten under the index (not appended to) is scanned again from the start
+    kept = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(ln for ln in kept if b'"Late"' not in ln) + b"garbage\n")
+    assert (listed().name, listed().title) == ("Renamed", "Second title")
+    index.write_text("{not json")  # a damaged index is rebuilt
+    assert listed().title == "Second title" and json.loads(index.read_text())["offset"]
+    # found by its current name, restoring only that session
+    other = SessionManager(folder)
+    with pytest.warns(SessionFileWarning, match="garbage|unreadable"):
+        assert other.find("Renamed").id == "talk" and other.session_count() == 1
+    other.close()
+
+
+def test_a_folder_where_the_index_cannot_be_written_is_listed_all_same(tmp_path: Path) -> None:
+    manager = SessionManager(tmp_path / "s")
+    manager.create_session(session_id="one").update_config(title="Kept")
+    manager.close()
+    (tmp_path / "s" / ".a3s").write_text("a file where the index folder would go")
+    (info,) = SessionManager(tmp_path / "s").stored_sessions()
+    assert info.title == "Kept"

@@ -10,7 +10,9 @@ from a3s_notebook.llm.types import Done, Message, TextDelta, ToolUseBlock, compl
 
 
 async def test_replay_streams_text_and_tool_calls() -> None:
-    client = ScriptedClient([ScriptedTurn(text="hello there world", tool_calls=[{"name": "ls", "args": {"path": "."}}])])
+    client = ScriptedClient(
+        [ScriptedTurn(text="hello there world", tool_calls=[{"name": "ls", "args": {"path": "."}}])]
+    )
     events = [e async for e in client.stream([Message.user("hi")])]
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert text == "hello there world"
@@ -60,7 +62,9 @@ def test_demo_quotes_the_denial_reason() -> None:
         ]
         history.append(Message(role="assistant", content=list(blocks)))
         results = [
-            Message.tool_result(b.id, "Tool 'write' execution was rejected by user. Reason: not today", True)
+            Message.tool_result(
+                b.id, "Tool 'write' execution was rejected by user. Reason: not today", True
+            )
             if b.name == "write"
             else Message.tool_result(b.id, "ok")
             for b in blocks

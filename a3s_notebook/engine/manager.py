@@ -347,8 +347,10 @@ class SessionManager:
         """Every session of this manager and its store, oldest first, restoring none.
 
         A session in memory is listed with its live values (``open=True``); a stored one
-        from its log's first line and file (see :mod:`a3s_notebook.engine._index`): a
-        thousand long sessions list in milliseconds, and only what is opened is restored.
+        from its log's first line and its later title, name and model changes, found by a
+        byte search and kept in an index (see :mod:`a3s_notebook.engine._index`): once
+        indexed, a thousand long sessions list in milliseconds, and only what is opened is
+        restored.
         """
         infos = {i.id: i for i in stored_session_infos(self.store)}
         for s in self._sessions.values():
@@ -363,6 +365,7 @@ class SessionManager:
                 workspace=s.config.workspace or None,
                 parent_id=s.config.parent_id,
                 open=True,
+                title=s.config.title,
             )
         return sorted(infos.values(), key=lambda i: (i.created_at or 0.0, i.id))
 
