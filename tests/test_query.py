@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -369,6 +370,11 @@ async def test_listing_shows_titles_renames_and_model_switches_of_stored_session
     manager.configure("talk", model="scripted/echo")
     manager.close()
     folder = folder_of(manager)
+    log, index = folder / "talk.jsonl", folder / ".a3s" / "index" / "talk.json"
+    # its writer left the index at close: a listing reads none of the log again
+    assert json.loads(index.read_text())["offset"] == log.stat().st_size
+    assert json.loads(index.read_text())["title"] == "A chat about logs"
+    index.unlink()  # and without it, the listing scans the log
 
     def listed() -> Any:
         fresh = SessionManager(folder)
@@ -385,12 +391,9 @@ async def test_listing_shows_titles_renames_and_model_switches_of_stored_session
     restored.close()
 
     # the index remembers how far it read: the next listing reads only what was appended
-    log = folder / "talk.jsonl"
-    index = folder / ".a3s" / "index" / "talk.json"
     assert json.loads(index.read_text())["offset"] == log.stat().st_size
-    again = SessionManager(folder)
-    again.get_session("talk").update_config(title="Second title")
-    again.close()
+    with log.open("ab") as fh:  # another kernel's writer, still open
+        fh.write(b'{"type":"config_changed","config":{"name":"Renamed","title":"Second title"}}\n')
     assert listed().title == "Second title"
     assert json.loads(index.read_text())["offset"] == log.stat().st_size
 
@@ -420,6 +423,7 @@ def test_a_folder_where_the_index_cannot_be_written_is_listed_all_same(tmp_path:
     manager = SessionManager(tmp_path / "s")
     manager.create_session(session_id="one").update_config(title="Kept")
     manager.close()
+    shutil.rmtree(tmp_path / "s" / ".a3s")  # the index its writer left at close
     (tmp_path / "s" / ".a3s").write_text("a file where the index folder would go")
     (info,) = SessionManager(tmp_path / "s").stored_sessions()
     assert info.title == "Kept"

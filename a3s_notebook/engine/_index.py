@@ -26,7 +26,7 @@ from typing import Any
 
 from a3s_notebook.engine.store import FileSessionStore, SessionStore
 
-__all__ = ["SessionInfo", "read_header", "read_info", "stored_session_infos"]
+__all__ = ["SessionInfo", "index_path", "read_header", "read_info", "stored_session_infos"]
 
 _CHUNK = 1 << 16
 _MAX_SCAN = 1 << 22
@@ -186,6 +186,11 @@ def _tail_at(path: Path, offset: int) -> bytes:
         return fh.read(min(offset, _TAIL))
 
 
+def index_path(log: Path) -> Path:
+    """Where a listing keeps what it read of ``log``."""
+    return log.parent / INDEX_DIR / f"{log.stem}.json"
+
+
 def read_info(path: str | Path, session_id: str | None = None) -> SessionInfo | None:
     """The session a log holds as it is now (its header and later title, name and model
     changes), reading only what was appended since the last listing; None without a
@@ -194,7 +199,7 @@ def read_info(path: str | Path, session_id: str | None = None) -> SessionInfo | 
     header = read_header(path, session_id)
     if header is None:
         return None
-    index = path.parent / INDEX_DIR / f"{path.stem}.json"
+    index = index_path(path)
     info, start = header, 0
     with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
         doc = json.loads(index.read_text(encoding="utf-8"))

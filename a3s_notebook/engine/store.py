@@ -461,6 +461,8 @@ class _WriterLock:
 class _Writer:
     lock: _WriterLock
     count: int
+    wrote: bool = False
+    """Whether a line was appended while this writer was open."""
 
 
 def _release_all(writers: dict[str, _Writer]) -> None:
@@ -573,7 +575,15 @@ class FileSessionStore:
             writer.count -= 1
             if writer.count <= 0:
                 del self._writers[session_id]
-                writer.lock.release()
+                try:
+                    if writer.wrote:
+                        # the listing's index brought up to date while nothing else
+                        # writes: a folder of closed sessions lists without scanning a log
+                        from a3s_notebook.engine._index import read_info
+
+                        read_info(self.path(session_id), session_id)
+                finally:
+                    writer.lock.release()
 
     def close_all(self) -> None:
         """Let go of every session this store writes."""
@@ -615,6 +625,8 @@ class FileSessionStore:
         path = self.path(session_id)
         with self._lock, self._writing(session_id):
             self._append_bytes(path, data)
+            if (writer := self._writers.get(session_id)) is not None:
+                writer.wrote = True
 
     def _append_bytes(self, path: Path, data: bytes) -> None:
         # the caller holds the writer lock, so nobody else creates the file in between
@@ -707,6 +719,10 @@ class FileSessionStore:
                 path.unlink(missing_ok=True)
             except OSError as exc:
                 raise StoreError(f"could not delete {path}: {exc}") from exc
+            from a3s_notebook.engine._index import index_path
+
+            with contextlib.suppress(OSError):  # derived: a stale one would be rebuilt anyway
+                index_path(path).unlink(missing_ok=True)
 
     def rename(self, session_id: str, new_id: str) -> None:
         """Keep a session under another id: the new file is written atomically first.
