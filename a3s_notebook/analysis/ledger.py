@@ -199,8 +199,10 @@ class Segment:
 
 
 def _read_segment(cache: Path) -> Segment | None:
+    import orjson
+
     try:
-        doc = json.loads((cache / _MANIFEST).read_text(encoding="utf-8"))
+        doc = orjson.loads((cache / _MANIFEST).read_bytes())
     except (OSError, ValueError):
         return None
     if not isinstance(doc, dict) or doc.get("version") != _VERSION:
@@ -314,30 +316,37 @@ def _scan(root: Path, con: Any) -> Ledger:
     cache = root / LEDGER_DIR
     segment = _read_segment(cache)
     merged = segment.entries if segment is not None else {}
-    for log in sorted(root.glob("*.jsonl")):
-        where = cache / "logs" / log.stem
+    # names and os.stat rather than Paths: with ten thousand logs, pathlib's own work was
+    # a third of an unchanged folder's read
+    base = str(root)
+    with os.scandir(base) as listing:
+        names = sorted(e.name for e in listing if e.name.endswith(".jsonl"))
+    for name in names:
+        stem = name[: -len(".jsonl")]
         try:
-            info = log.stat()
+            info: os.stat_result | None = os.stat(os.path.join(base, name))
         except OSError:
             info = None
         entry = None
         if info is not None and stat.S_ISREG(info.st_mode) and info.st_size:
             stamp = _stamp_name(info)
-            doc = merged.get(log.stem)
+            doc = merged.get(stem)
             if doc is not None and doc.get("stamp") == stamp:
-                entry = Entry(log.stem, doc, None, in_segment=True)
+                entry = Entry(stem, doc, None, in_segment=True)
             else:
-                entry = _read_entry(log.stem, where, stamp)
+                entry = _read_entry(stem, cache / "logs" / stem, stamp)
+        log = os.path.join(base, name)
         if entry is None:
-            data, why = _file_problem(log)
+            where = cache / "logs" / stem
+            data, why = _file_problem(Path(log))
             if data is None:
-                skipped_files[log.name] = why or "unreadable"
+                skipped_files[name] = why or "unreadable"
                 notes.append(f"{log}: skipped: {why}")
                 continue
             # the stamp of the bytes read: a log that grows meanwhile is rebuilt next time
             stamp = _stamp_name(info) if info is not None else "unstamped"
             try:
-                entry = _build(log, data, where, stamp, con)
+                entry = _build(Path(log), data, where, stamp, con)
             except FileNotFoundError:
                 raise  # a ledger file replaced by another process: read_ledger starts again
             except OSError as exc:
