@@ -410,25 +410,47 @@ def load_calls(folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
 def _calls_raw(con: Any, ledger: Ledger) -> pd.DataFrame | None:
     if ledger.rows is None:
         return None
-    cols = ", ".join(
-        'to_json("tool_names") AS "tool_names"' if c == "tool_names" else f'"{c}"' for c in COLUMNS
-    )
+    # Text columns come back as ENUMs (pandas categoricals): a million Python strings made
+    # one by one were two thirds of the read, and these columns hold few distinct values
+    # (sessions, models, cells, the lists of tool names as JSON text)
+    cols = []
+    for i, (name, dtype) in enumerate(COLUMNS.items()):
+        if dtype not in ("string", "object"):
+            cols.append(f'"{name}"')
+            continue
+        value = f'"{name}"' if dtype == "string" else f'to_json("{name}")::VARCHAR'
+        con.execute(
+            f'CREATE TYPE "_a3s_text{i}" AS ENUM '
+            f"(SELECT DISTINCT {value} FROM ({ledger.rows}) WHERE {value} IS NOT NULL)"
+        )
+        cols.append(f'{value}::"_a3s_text{i}" AS "{name}"')
     # the rows in log order, files sorted by name (as load_sessions gives them): the
     # segment is stored in that order (a scan keeps it), loose files need a sort
     order = " ORDER BY session_id || '.jsonl', _row" if ledger.loose else ""
-    raw: pd.DataFrame = con.execute(f"SELECT {cols} FROM ({ledger.rows}){order}").df()
+    raw: pd.DataFrame = con.execute(f"SELECT {', '.join(cols)} FROM ({ledger.rows}){order}").df()
     return raw
 
 
+def _codes(col: pd.Series) -> tuple[np.ndarray, list[Any]]:  # type: ignore[type-arg]
+    """A text column as codes into its distinct values (-1: missing)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(), list(col.cat.categories)
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    return codes, list(uniques)
+
+
 def _typed(raw: pd.DataFrame) -> pd.DataFrame:
-    """DuckDB's frame with the calls frame's dtypes (see ``COLUMNS``)."""
+    """DuckDB's frame with the calls frame's dtypes (see ``COLUMNS``); text columns may be
+    categoricals or plain strings."""
     import orjson
 
     data: dict[str, Any] = {}
     for name, dtype in COLUMNS.items():
         col = raw[name]
         if dtype == "string":
-            data[name] = col.astype("string").array
+            codes, uniques = _codes(col)
+            values = pd.array(np.array(uniques, dtype=object), dtype="string")
+            data[name] = values.take(codes, allow_fill=True)  # -1: <NA>
         elif dtype == "Int64":
             data[name] = col.astype("Int64").array
         elif dtype == "Float64":
@@ -439,7 +461,7 @@ def _typed(raw: pd.DataFrame) -> pd.DataFrame:
         elif name == "timestamp":
             data[name] = pd.to_datetime(col, utc=True).dt.as_unit("ns").array
         else:  # tool_names: few distinct lists, each row its own list object
-            codes, uniques = pd.factorize(col, use_na_sentinel=True)
+            codes, uniques = _codes(col)
             lists = np.empty(len(uniques) + 1, dtype=object)
             for i, u in enumerate(uniques):
                 lists[i] = orjson.loads(u)
