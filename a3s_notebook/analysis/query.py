@@ -120,9 +120,9 @@ def query(sql: str, folder: str | Path = ".a3s/sessions") -> pd.DataFrame:
     def run(con: Any, ledger: Ledger) -> pd.DataFrame:
         calls = calls_relation_sql(ledger) or _empty_select(TABLES["calls"])
         con.execute(f"CREATE VIEW calls AS {calls}")
+        rows = [row for row in (e.session for e in ledger.entries) if row]
         sessions = _frame(
-            [tuple(e.session[c] for c in _SESSION_COLUMNS) for e in ledger.entries if e.session],
-            _SESSION_COLUMNS,
+            [tuple(row[c] for c in _SESSION_COLUMNS) for row in rows], _SESSION_COLUMNS
         )
         _register(con, "sessions", sessions)
         wanted = {
