@@ -26,7 +26,6 @@ import ipaddress
 import re
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from a3s_notebook.engine._hosts import normalize_host
@@ -50,6 +49,8 @@ def fetch_host(url: str) -> str | None:
     """The normalised host ``web_fetch`` would contact for ``url``, or None when the URL is
     not an ``http``/``https`` URL with a host and no credentials (the tool's own parser, so
     a rule and the request can never disagree about the host)."""
+    import httpx  # here: a session that never reaches the web does not pay for the import
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
