@@ -93,6 +93,8 @@ class ContextUsage(BaseModel):
     fraction 0..1, not 0..100.
     """
 
+    model_config = ConfigDict(defer_build=True)
+
     used_tokens: int = 0
     max_tokens: int = DEFAULT_MAX_TOKENS
     percent: float = 0.0
@@ -111,7 +113,7 @@ class SessionConfig(BaseModel):
     are refused with a suggestion.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
     name: str = ""
     workspace: str = ""

@@ -64,7 +64,7 @@ class ConfirmationPolicy(BaseModel):
     this policy only says how that confirmation is carried out.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
     enabled: bool = False
     """Whether HITL is on. Off by default; sessions turn it on (see ``enabled_policy``)."""
@@ -143,7 +143,7 @@ class ConfirmationPolicy(BaseModel):
 class ConfirmationResponse(BaseModel):
     """The outcome of one confirmation."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     approved: bool
     """Whether the tool call may run."""
@@ -158,6 +158,8 @@ class ConfirmationResponse(BaseModel):
 
 class PendingConfirmationInfo(BaseModel):
     """A snapshot of one pending confirmation, for status displays."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tool_id: str
     tool_name: str

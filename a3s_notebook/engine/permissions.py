@@ -576,7 +576,7 @@ class PermissionRule(BaseModel):
     :meth:`parse` raises that error directly.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     rule: str
     """The rule text, stripped of surrounding whitespace."""
@@ -1326,7 +1326,7 @@ class PermissionPolicy(BaseModel):
         policy = PermissionPolicy().allow_rule("Bash(cargo:*)").deny_rule("Bash(rm -rf:*)")
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
     deny: list[PermissionRule] = Field(default_factory=list)
     """Rules that refuse a call outright (checked first)."""

@@ -139,7 +139,7 @@ def _compile(pattern: str, flags: int = 0) -> regex.Pattern[str]:
 class ClassificationRule(BaseModel):
     """A kind of sensitive data: a regular expression and how sensitive a match is."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str
     pattern: str
@@ -271,7 +271,7 @@ def _pattern_label(pattern: str) -> str:
 class SecurityFeatures(BaseModel):
     """Which parts of the guard run (all on by default)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     output_sanitizer: bool = True
     taint_tracking: bool = True
@@ -285,7 +285,7 @@ class SecurityConfig(BaseModel):
     Bad values raise :class:`~a3s_notebook.engine.errors.ConfigError` naming the field.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
     enabled: bool = True
     classification_rules: list[ClassificationRule] = Field(
@@ -356,7 +356,7 @@ class GuardVerdict(BaseModel):
         where: ``prompt``, ``tool_call:<tool>`` or ``tool_output:<tool>``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     action: Literal["block", "flag", "redact"]
     rule: str
@@ -374,7 +374,7 @@ class Redaction(BaseModel):
         replacement: the text put in its place.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     rule: str
     secret: str | None = None
@@ -385,7 +385,7 @@ class Redaction(BaseModel):
 class AuditEntry(BaseModel):
     """One line of the guard's audit log; never holds a secret value."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     time: float
     action: Literal["block", "flag", "redact"]

@@ -70,7 +70,7 @@ class TaskPriority(StrEnum):
 class Task(BaseModel):
     """One item of the agent's task list."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     id: str
     content: str = Field(validation_alias=AliasChoices("content", "description"))
@@ -108,6 +108,8 @@ class Complexity(StrEnum):
 class ExecutionPlan(BaseModel):
     """A goal broken into steps."""
 
+    model_config = ConfigDict(defer_build=True)
+
     goal: str
     steps: list[Task] = Field(default_factory=list)
     complexity: Complexity = Complexity.MEDIUM
@@ -117,6 +119,8 @@ class ExecutionPlan(BaseModel):
 
 class AgentGoal(BaseModel):
     """A goal with success criteria and progress (0..1)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     description: str
     success_criteria: list[str] = Field(default_factory=list)

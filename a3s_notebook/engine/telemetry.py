@@ -36,7 +36,7 @@ class LlmCostRecord(BaseModel):
     and ``cache_write_tokens`` say how many of those hit or filled a prompt cache.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     session_id: str | None = None
     parent_id: str | None = None
@@ -75,6 +75,8 @@ class LlmCostRecord(BaseModel):
 
 class ToolStats(BaseModel):
     """Per-tool call statistics."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tool_name: str
     total_calls: int = 0

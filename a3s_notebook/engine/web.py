@@ -78,7 +78,7 @@ def is_public_address(address: str) -> bool:
 class WebFetchConfig(BaseModel):
     """Settings of the ``web_fetch`` tool (``SessionConfig.web_fetch``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     allow_private: list[str] = []
     """Hosts (``"localhost"``, ``"10.0.0.5"``) or host:port pairs (``"127.0.0.1:8888"``) that
@@ -199,7 +199,7 @@ class WebSearchConfig(BaseModel):
     Custom Search); ``title``, ``link`` and ``snippet`` name the fields of one result.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     url: str
     api_key_env: str | None = None

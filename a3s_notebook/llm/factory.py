@@ -425,7 +425,7 @@ class LlmConfigData(BaseModel):
     written by hand) are dropped on load.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     provider: str
     model: str

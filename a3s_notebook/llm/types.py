@@ -39,7 +39,7 @@ PARSE_ERROR_KEY = "__parse_error"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class TextBlock(_Model):
