@@ -1,8 +1,8 @@
 """The session engine: pure asyncio. Imports neither IPython nor ipywidgets.
 
-Its pydantic models (and the LLM layer's) are declared with ``defer_build=True``: a model's
-validator is built when the model is first used, so importing the engine (the first
-``%%ask``) does not pay for the many event, queue and guard models a session may never use.
+Its pydantic models (and the LLM layer's) build their validators on first use
+(:data:`a3s_notebook._deferred.DEFER_BUILD`), so importing the engine (the first ``%%ask``)
+does not pay for the many event, queue and guard models a session may never use.
 """
 
 from a3s_notebook.engine._index import SessionInfo

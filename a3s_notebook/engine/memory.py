@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.errors import StoreError
 from a3s_notebook.engine.events import (
     AgentEvent,
@@ -120,7 +121,7 @@ class MemoryItem(BaseModel):
     ``last_accessed`` grow each time a recall returns it.
     """
 
-    model_config = ConfigDict(defer_build=True)
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     content: str

@@ -145,6 +145,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine._diff import patch_targets
 from a3s_notebook.engine.web import fetch_host, normalize_host
 
@@ -574,7 +575,7 @@ class PermissionRule(BaseModel):
     :meth:`parse` raises that error directly.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=DEFER_BUILD)
 
     rule: str
     """The rule text, stripped of surrounding whitespace."""
@@ -1334,7 +1335,7 @@ class PermissionPolicy(BaseModel):
         policy = PermissionPolicy().allow_rule("Bash(cargo:*)").deny_rule("Bash(rm -rf:*)")
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=DEFER_BUILD)
 
     deny: list[PermissionRule] = Field(default_factory=list)
     """Rules that refuse a call outright (checked first)."""

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine._hosts import normalize_host
 from a3s_notebook.engine._secrets import SecretMatch, SecretRegistry
 from a3s_notebook.engine.errors import friendly_validation_error
@@ -145,7 +146,7 @@ def _compile(pattern: str, flags: int = 0) -> regex.Pattern[str]:
 class ClassificationRule(BaseModel):
     """A kind of sensitive data: a regular expression and how sensitive a match is."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=DEFER_BUILD)
 
     name: str
     pattern: str
@@ -277,7 +278,7 @@ def _pattern_label(pattern: str) -> str:
 class SecurityFeatures(BaseModel):
     """Which parts of the guard run (all on by default)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=DEFER_BUILD)
 
     output_sanitizer: bool = True
     taint_tracking: bool = True
@@ -291,7 +292,7 @@ class SecurityConfig(BaseModel):
     Bad values raise :class:`~a3s_notebook.engine.errors.ConfigError` naming the field.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=DEFER_BUILD)
 
     enabled: bool = True
     classification_rules: list[ClassificationRule] = Field(
@@ -362,7 +363,7 @@ class GuardVerdict(BaseModel):
         where: ``prompt``, ``tool_call:<tool>`` or ``tool_output:<tool>``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=DEFER_BUILD)
 
     action: Literal["block", "flag", "redact"]
     rule: str
@@ -380,7 +381,7 @@ class Redaction(BaseModel):
         replacement: the text put in its place.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=DEFER_BUILD)
 
     rule: str
     secret: str | None = None
@@ -391,7 +392,7 @@ class Redaction(BaseModel):
 class AuditEntry(BaseModel):
     """One line of the guard's audit log; never holds a secret value."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=DEFER_BUILD)
 
     time: float
     action: Literal["block", "flag", "redact"]

@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine._hosts import normalize_host
 from a3s_notebook.engine.errors import friendly_validation_error
 
@@ -78,7 +79,7 @@ def is_public_address(address: str) -> bool:
 class WebFetchConfig(BaseModel):
     """Settings of the ``web_fetch`` tool (``SessionConfig.web_fetch``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=DEFER_BUILD)
 
     allow_private: list[str] = []
     """Hosts (``"localhost"``, ``"10.0.0.5"``) or host:port pairs (``"127.0.0.1:8888"``) that
@@ -199,7 +200,7 @@ class WebSearchConfig(BaseModel):
     Custom Search); ``title``, ``link`` and ``snippet`` name the fields of one result.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=DEFER_BUILD)
 
     url: str
     api_key_env: str | None = None

@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.tasks import Task
 from a3s_notebook.llm.types import ToolDefinition
 
@@ -18,7 +19,7 @@ __all__ = ["Tool", "ToolContext", "ToolResult"]
 class ToolResult(BaseModel):
     """What a tool returns: its output text and an exit code (0 ok, 1 error)."""
 
-    model_config = ConfigDict(defer_build=True)
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     name: str
     output: str
