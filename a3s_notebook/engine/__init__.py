@@ -1,4 +1,9 @@
-"""The session engine: pure asyncio. Imports neither IPython nor ipywidgets."""
+"""The session engine: pure asyncio. Imports neither IPython nor ipywidgets.
+
+Its pydantic models (and the LLM layer's) build their validators on first use
+(:data:`a3s_notebook._deferred.DEFER_BUILD`), so importing the engine (the first ``%%ask``)
+does not pay for the many event, queue and guard models a session may never use.
+"""
 
 from a3s_notebook.engine._index import SessionInfo
 from a3s_notebook.engine.agent import AgentResult

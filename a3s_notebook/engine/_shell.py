@@ -54,10 +54,11 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import tree_sitter
-import tree_sitter_bash
+if TYPE_CHECKING:
+    # the parser is loaded on the first command parsed (_parser), not at import
+    import tree_sitter
 
 __all__ = [
     "CommandKind",
@@ -617,6 +618,9 @@ _local = threading.local()
 def _parser() -> tree_sitter.Parser:
     parser: tree_sitter.Parser | None = getattr(_local, "parser", None)
     if parser is None:
+        import tree_sitter
+        import tree_sitter_bash
+
         parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))
         _local.parser = parser
     return parser

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.errors import (
     ConfigError,
     InvalidSessionIdError,
@@ -93,6 +94,8 @@ class ContextUsage(BaseModel):
     fraction 0..1, not 0..100.
     """
 
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
+
     used_tokens: int = 0
     max_tokens: int = DEFAULT_MAX_TOKENS
     percent: float = 0.0
@@ -111,7 +114,7 @@ class SessionConfig(BaseModel):
     are refused with a suggestion.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=DEFER_BUILD)
 
     name: str = ""
     workspace: str = ""

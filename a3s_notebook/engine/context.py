@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.events import AgentEvent, ContextResolved, ContextResolving
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ class ContextDepth(StrEnum):
 class ContextQuery(BaseModel):
     """What the providers are asked: the prompt and the budget."""
 
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
+
     query: str
     context_types: list[ContextType] = Field(default_factory=lambda: [ContextType.RESOURCE])
     depth: ContextDepth = ContextDepth.OVERVIEW
@@ -97,6 +100,8 @@ class ContextQuery(BaseModel):
 class ContextItem(BaseModel):
     """One piece of context. ``token_count`` defaults to ``len(content) // 4``;
     ``relevance`` is clamped to 0..1."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     context_type: ContextType = ContextType.RESOURCE

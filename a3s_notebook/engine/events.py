@@ -6,12 +6,14 @@ types they do not know (:func:`parse_event` returns ``None``), so old readers su
 new writers.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: string annotations cost pydantic a
+# compile() per field, and this module defines 50 models at import
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.tasks import AgentGoal, ExecutionPlan, Task, TaskStatus
 from a3s_notebook.engine.telemetry import LlmCostRecord
 from a3s_notebook.llm.types import Message, TokenUsage
@@ -24,7 +26,7 @@ __all__ = [
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=DEFER_BUILD)
 
 
 class AgentStart(_Event):
@@ -587,7 +589,13 @@ AgentEvent = Annotated[
     Field(discriminator="type"),
 ]
 
-_ADAPTER: TypeAdapter[AgentEvent] = TypeAdapter(AgentEvent)
+
+@functools.cache
+def _adapter() -> TypeAdapter[AgentEvent]:
+    # built on the first parse, not at import: validating the union builds every event's
+    # schema, and a session that only writes events never needs it
+    return TypeAdapter(AgentEvent)
+
 
 EVENT_TYPES: frozenset[str] = frozenset(
     cls.model_fields["type"].default for cls in _Event.__subclasses__()
@@ -615,7 +623,7 @@ def parse_event(data: dict[str, Any] | str | bytes) -> AgentEvent | None:
         data = json.loads(data)
     if not isinstance(data, dict) or data.get("type") not in EVENT_TYPES:
         return None
-    return _ADAPTER.validate_python(data)
+    return _adapter().validate_python(data)
 
 
 def event_to_dict(event: AgentEvent) -> dict[str, Any]:

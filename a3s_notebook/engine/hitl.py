@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.events import (
     AgentEvent,
     ConfirmationReceived,
@@ -64,7 +65,7 @@ class ConfirmationPolicy(BaseModel):
     this policy only says how that confirmation is carried out.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=DEFER_BUILD)
 
     enabled: bool = False
     """Whether HITL is on. Off by default; sessions turn it on (see ``enabled_policy``)."""
@@ -143,7 +144,7 @@ class ConfirmationPolicy(BaseModel):
 class ConfirmationResponse(BaseModel):
     """The outcome of one confirmation."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=DEFER_BUILD)
 
     approved: bool
     """Whether the tool call may run."""
@@ -158,6 +159,8 @@ class ConfirmationResponse(BaseModel):
 
 class PendingConfirmationInfo(BaseModel):
     """A snapshot of one pending confirmation, for status displays."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     tool_id: str
     tool_name: str

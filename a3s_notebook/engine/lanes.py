@@ -44,6 +44,7 @@ from pydantic import (
     model_validator,
 )
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.errors import (
     CommandTimeoutError,
     ExternalTaskError,
@@ -131,7 +132,7 @@ class TaskHandlerMode(StrEnum):
 class LaneHandlerConfig(BaseModel):
     """A lane's handler mode and how long an external task may take."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=DEFER_BUILD)
 
     mode: TaskHandlerMode = TaskHandlerMode.INTERNAL
     timeout_ms: int = Field(default=60000, ge=1, alias="timeoutMs")
@@ -154,7 +155,7 @@ class RetryPolicy(BaseModel):
     or was not completed in time); a tool that returns an error result has not failed.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=DEFER_BUILD)
 
     strategy: Literal["exponential", "fixed", "none"] = "exponential"
     max_retries: int = Field(default=3, ge=0, alias="maxRetries")
@@ -186,7 +187,7 @@ _PERIOD_S = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0}
 class RateLimit(BaseModel):
     """A token bucket: at most ``max_operations`` commands per period, refilled evenly."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=DEFER_BUILD)
 
     limit_type: Literal["per_second", "per_minute", "per_hour", "unlimited"] = Field(
         alias="limitType"
@@ -212,7 +213,7 @@ class PriorityBoost(BaseModel):
     """Accepted for the reference's field names; only ``disabled`` is honoured (each lane
     has its own slots, so a boost across lanes would change nothing)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=DEFER_BUILD)
 
     strategy: Literal["standard", "aggressive", "disabled"] = "standard"
     deadline_ms: int | None = Field(default=None, alias="deadlineMs")
@@ -229,7 +230,7 @@ class SessionQueueConfig(BaseModel):
     path (quirk 6 fixed). Every field is honoured; the two the port cannot honour
     (``storage_path``, a ``priority_boost`` other than disabled) raise."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=DEFER_BUILD)
 
     control_max_concurrency: int = Field(default=2, ge=1, alias="controlMaxConcurrency")
     query_max_concurrency: int = Field(default=4, ge=1, alias="queryMaxConcurrency")
@@ -392,6 +393,8 @@ class ExternalTask(BaseModel):
     """A command handed to an external handler: complete it with
     ``session.complete_external_task(task.task_id, result)``."""
 
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
+
     task_id: str
     session_id: str
     lane: SessionLane
@@ -408,6 +411,8 @@ class ExternalTaskResult(BaseModel):
     """What an external handler reports. For a tool call, ``result`` is the tool's output:
     a string, or a dict with ``output`` (and ``exit_code``); anything else is shown as
     JSON."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     success: bool = True
     result: Any = None
@@ -433,6 +438,8 @@ pending for ``complete_external_task``; an exception fails it."""
 class DeadLetter(BaseModel):
     """A command that failed for good (all its retries used)."""
 
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
+
     command_id: str
     command_type: str
     lane_id: str
@@ -445,6 +452,8 @@ class DeadLetter(BaseModel):
 class LaneMetrics(BaseModel):
     """One lane's counts since the session started, and its latency percentiles (ms,
     from submission to the end, waiting included; None before the first command)."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     submitted: int = 0
     completed: int = 0
@@ -461,6 +470,8 @@ class LaneMetrics(BaseModel):
 class QueueMetrics(BaseModel):
     """The queue's metrics, keyed by lane name."""
 
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
+
     lanes: dict[str, LaneMetrics]
     dead_letters: int = 0
     external_pending: int = 0
@@ -468,6 +479,8 @@ class QueueMetrics(BaseModel):
 
 class LaneStatus(BaseModel):
     """One lane's load."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     lane: SessionLane
     pending: int
@@ -478,6 +491,8 @@ class LaneStatus(BaseModel):
 
 class QueueStats(BaseModel):
     """The whole queue's load, keyed by lane name."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     total_pending: int
     total_active: int

@@ -45,8 +45,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.errors import StoreError
 from a3s_notebook.engine.events import (
     AgentEvent,
@@ -119,6 +120,8 @@ class MemoryItem(BaseModel):
     does); ``timestamp`` is when it was stored (UTC); ``access_count`` and
     ``last_accessed`` grow each time a recall returns it.
     """
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     content: str

@@ -141,19 +141,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine._diff import patch_targets
-from a3s_notebook.engine._shell import (
-    ShellCommand,
-    SimpleCommand,
-    command_name,
-    parse_command,
-    split_words,
-)
 from a3s_notebook.engine.web import fetch_host, normalize_host
+
+if TYPE_CHECKING:
+    # the bash parser (tree-sitter) is imported by the functions that parse a command: a
+    # session whose rules and calls involve no bash never loads it
+    from a3s_notebook.engine._shell import ShellCommand, SimpleCommand
 
 __all__ = [
     "EDIT_FAMILY",
@@ -576,7 +575,7 @@ class PermissionRule(BaseModel):
     :meth:`parse` raises that error directly.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=DEFER_BUILD)
 
     rule: str
     """The rule text, stripped of surrounding whitespace."""
@@ -698,6 +697,8 @@ class _Call:
             text = argument_text(tool, args)
         call = cls(tool=tool, args=args, workspace=workspace, text=text)
         if tool == "bash":
+            from a3s_notebook.engine._shell import parse_command
+
             call.shell = parse_command(_str_field(args, "command"))
         elif tool in READ_FAMILY or tool in EDIT_FAMILY:
             call.family = "read" if tool in READ_FAMILY else "edit"
@@ -815,6 +816,8 @@ class _BashRule:
 
 
 def _rule_words(text: str) -> tuple[str, ...]:
+    from a3s_notebook.engine._shell import command_name, split_words
+
     words = split_words(text)
     if words is not None:
         return words
@@ -917,6 +920,8 @@ def _command_hit(rule: _BashRule, sc: SimpleCommand, *, deny_side: bool) -> _Hit
 def _ancestors(simple: Sequence[SimpleCommand], index: int) -> list[tuple[SimpleCommand, int]]:
     """The wrappers around ``simple[index]`` whose words end with its words, innermost first,
     each with the position of the wrapped command in the wrapper's argv."""
+    from a3s_notebook.engine._shell import command_name
+
     out: list[tuple[SimpleCommand, int]] = []
     current = simple[index]
     if not current.via:
@@ -982,6 +987,8 @@ def _embedded_hit(rule: _BashRule, shell: ShellCommand) -> _Hit:
     """MAYBE when a word carries a command the rule names: some programs run their
     arguments as commands (``ssh host 'rm x'``, ``git -c alias.x='!rm x'``,
     ``python -c "os.system('rm x')"``)."""
+    from a3s_notebook.engine._shell import parse_command
+
     budget = 65_536  # characters parsed again, so a crafted command cannot make this slow
     for word in shell.words:
         if len(word) > 4096:
@@ -1294,6 +1301,8 @@ def _covered(
     allow: Sequence[PermissionRule],
 ) -> list[str]:
     """The allow rules covering every judged simple command and every redirect write, or []."""
+    from a3s_notebook.engine._shell import ShellCommand
+
     used: list[str] = []
     judged = [i for i, sc in enumerate(shell.simple) if sc.kind in ("command", "privilege")]
     if not judged:
@@ -1326,7 +1335,7 @@ class PermissionPolicy(BaseModel):
         policy = PermissionPolicy().allow_rule("Bash(cargo:*)").deny_rule("Bash(rm -rf:*)")
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=DEFER_BUILD)
 
     deny: list[PermissionRule] = Field(default_factory=list)
     """Rules that refuse a call outright (checked first)."""
@@ -1734,6 +1743,8 @@ _LAUNCHER_CODE_FLAGS = frozenset({"-c", "-e", "--eval", "-p", "--print", "-r"})
 
 
 def _bash_suggestion(command: str) -> str | None:
+    from a3s_notebook.engine._shell import parse_command
+
     shell = parse_command(command)
     if not shell.certain:
         return None

@@ -23,6 +23,7 @@ session redacts its keys. Every verdict and redaction is appended to
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import itertools
@@ -36,16 +37,20 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import regex  # type: ignore[import-untyped]  # the package ships no type information
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine._hosts import normalize_host
 from a3s_notebook.engine._secrets import SecretMatch, SecretRegistry
 from a3s_notebook.engine.errors import friendly_validation_error
 from a3s_notebook.engine.web import fetch_host
+
+if TYPE_CHECKING:
+    # imported where a pattern is compiled: a session without the guard never needs it
+    import regex  # type: ignore[import-untyped]  # the package ships no type information
 
 __all__ = [
     "AUDIT_LOG_CAPACITY",
@@ -130,6 +135,8 @@ _LEVEL_RANK = {level: i for i, level in enumerate(SensitivityLevel)}
 
 
 def _compile(pattern: str, flags: int = 0) -> regex.Pattern[str]:
+    import regex
+
     try:
         return regex.compile(pattern, flags | regex.VERSION0)
     except regex.error as exc:
@@ -139,7 +146,7 @@ def _compile(pattern: str, flags: int = 0) -> regex.Pattern[str]:
 class ClassificationRule(BaseModel):
     """A kind of sensitive data: a regular expression and how sensitive a match is."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=DEFER_BUILD)
 
     name: str
     pattern: str
@@ -271,7 +278,7 @@ def _pattern_label(pattern: str) -> str:
 class SecurityFeatures(BaseModel):
     """Which parts of the guard run (all on by default)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=DEFER_BUILD)
 
     output_sanitizer: bool = True
     taint_tracking: bool = True
@@ -285,7 +292,7 @@ class SecurityConfig(BaseModel):
     Bad values raise :class:`~a3s_notebook.engine.errors.ConfigError` naming the field.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=DEFER_BUILD)
 
     enabled: bool = True
     classification_rules: list[ClassificationRule] = Field(
@@ -356,7 +363,7 @@ class GuardVerdict(BaseModel):
         where: ``prompt``, ``tool_call:<tool>`` or ``tool_output:<tool>``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=DEFER_BUILD)
 
     action: Literal["block", "flag", "redact"]
     rule: str
@@ -374,7 +381,7 @@ class Redaction(BaseModel):
         replacement: the text put in its place.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=DEFER_BUILD)
 
     rule: str
     secret: str | None = None
@@ -385,7 +392,7 @@ class Redaction(BaseModel):
 class AuditEntry(BaseModel):
     """One line of the guard's audit log; never holds a secret value."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=DEFER_BUILD)
 
     time: float
     action: Literal["block", "flag", "redact"]
@@ -406,98 +413,110 @@ class Classification:
 
 # --- the injection detector ------------------------------------------------------------------
 
-_I = regex.IGNORECASE | regex.VERSION0
-
-_INJECTION: list[tuple[str, list[regex.Pattern[str]]]] = [
+# (name, [(pattern, ignore case)]); compiled on the guard's first check (_injection)
+_INJECTION_SOURCES: list[tuple[str, list[tuple[str, bool]]]] = [
     (
         "ignore_instructions",
         [
-            regex.compile(
+            (
                 r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}?"
                 r"\b(?:previous|prior|above|earlier|preceding|all|your|system|original)\b"
                 r"[^.\n]{0,30}?\b(?:instructions?|prompts?|rules|directives?|guidelines|"
                 r"guardrails)\b",
-                _I,
+                True,
             ),
-            regex.compile(
+            (
                 r"\bdo\s+not\s+follow\s+(?:your|the|any)\s+(?:previous\s+)?(?:instructions|rules)\b",
-                _I,
+                True,
             ),
         ],
     ),
     (
         "system_prompt_extract",
         [
-            regex.compile(
+            (
                 r"\b(?:reveal|show|print|display|output|repeat|tell|give|leak|dump|list|"
                 r"write\s+out|what\s+(?:is|are|was|were))\b[^.\n]{0,20}?\b(?:your|the)\s+"
                 r"(?:full\s+|exact\s+|complete\s+|original\s+|initial\s+|hidden\s+|secret\s+)*"
                 r"(?:system\s+(?:prompt|message|instructions)|initial\s+(?:prompt|instructions)"
                 r"|hidden\s+(?:prompt|instructions)|developer\s+(?:prompt|message))",
-                _I,
+                True,
             ),
-            regex.compile(
-                r"\brepeat\s+(?:everything|all|the\s+(?:text|words))\s+(?:above|before)\b", _I
-            ),
+            (r"\brepeat\s+(?:everything|all|the\s+(?:text|words))\s+(?:above|before)\b", True),
         ],
     ),
     (
         "role_confusion",
         [
-            regex.compile(r"\byou\s+are\s+(?:now|no\s+longer)\s+(?:a|an|the|my|in|acting)\b", _I),
-            regex.compile(
+            (r"\byou\s+are\s+(?:now|no\s+longer)\s+(?:a|an|the|my|in|acting)\b", True),
+            (
                 r"\bfrom\s+now\s+on,?\s+you\s+(?:are|will\s+be)\s+(?:a|an|no\s+longer|free|"
                 r"not\s+bound|unrestricted)\b",
-                _I,
+                True,
             ),
-            regex.compile(r"\bpretend\s+(?:to\s+be|you\s+are|that\s+you\s+are)\b", _I),
-            regex.compile(r"(?m)^[ \t]*(?:system|assistant|developer)[ \t]*:[ \t]*\S", _I),
+            (r"\bpretend\s+(?:to\s+be|you\s+are|that\s+you\s+are)\b", True),
+            (r"(?m)^[ \t]*(?:system|assistant|developer)[ \t]*:[ \t]*\S", True),
         ],
     ),
     (
         "delimiter_injection",
         [
-            regex.compile(r"<\|(?:im_start|im_end|endoftext|system|user|assistant|eot_id)\|>", _I),
-            regex.compile(r"\[/?(?:INST|SYS)\]|<</?SYS>>"),
-            regex.compile(r"</?(?:system|instructions?|system[_-]prompt)>", _I),
-            regex.compile(r"(?m)^[ \t]*#{2,}\s*(?:system|new\s+instructions?)\b", _I),
-            regex.compile(
-                r"[-=]{3,}\s*(?:begin|end|start)\s+(?:of\s+)?(?:system|instructions?)\b", _I
-            ),
+            (r"<\|(?:im_start|im_end|endoftext|system|user|assistant|eot_id)\|>", True),
+            (r"\[/?(?:INST|SYS)\]|<</?SYS>>", False),
+            (r"</?(?:system|instructions?|system[_-]prompt)>", True),
+            (r"(?m)^[ \t]*#{2,}\s*(?:system|new\s+instructions?)\b", True),
+            (r"[-=]{3,}\s*(?:begin|end|start)\s+(?:of\s+)?(?:system|instructions?)\b", True),
         ],
     ),
     (
         "encoded_instruction",
         [
-            regex.compile(
+            (
                 r"\b(?:base64|hex|rot13|decode[sd]?)\b[^\n]{0,60}?(?<![A-Za-z0-9+/])"
                 r"([A-Za-z0-9+/]{20,}+={0,2})",
-                _I,
+                True,
             )
         ],
     ),
     (
         "jailbreak_attempt",
         [
-            regex.compile(r"\bDAN\b"),
-            regex.compile(r"\bdo\s+anything\s+now\b", _I),
-            regex.compile(
+            (r"\bDAN\b", False),
+            (r"\bdo\s+anything\s+now\b", True),
+            (
                 r"\b(?:you|chatgpt|gpt|assistant|ai|model|llm|act\s+as|pretend)\b[^.\n]{0,40}?"
                 r"\bdeveloper\s+mode\b|\bdeveloper\s+mode\b[^.\n]{0,40}?\b(?:no\s+(?:restrictions|"
                 r"filters|rules|limits)|uncensored|unfiltered|without\s+(?:restrictions|filters|"
                 r"rules|limits))\b",
-                _I,
+                True,
             ),
-            regex.compile(
+            (
                 r"\bbypass(?:ing)?\s+(?:your\s+|the\s+|all\s+|any\s+|its\s+)?(?:own\s+)?"
                 r"(?:safety|filters?|restrictions?|guardrails?|content\s+polic(?:y|ies))",
-                _I,
+                True,
             ),
         ],
     ),
 ]
 
-INJECTION_PATTERN_NAMES: tuple[str, ...] = tuple(name for name, _ in _INJECTION)
+INJECTION_PATTERN_NAMES: tuple[str, ...] = tuple(name for name, _ in _INJECTION_SOURCES)
+
+
+@functools.cache
+def _injection() -> list[tuple[str, list[regex.Pattern[str]]]]:
+    import regex
+
+    flags = regex.IGNORECASE | regex.VERSION0
+    return [
+        (
+            name,
+            [
+                regex.compile(p, flags) if ignore_case else regex.compile(p)
+                for p, ignore_case in patterns
+            ],
+        )
+        for name, patterns in _INJECTION_SOURCES
+    ]
 
 
 def _looks_encoded(run: str) -> bool:
@@ -511,7 +530,7 @@ def _looks_encoded(run: str) -> bool:
 
 def detect_injection(text: str) -> str | None:
     """The name of the first injection pattern found in ``text``, or None."""
-    for name, patterns in _INJECTION:
+    for name, patterns in _injection():
         for pattern in patterns:
             if name == "encoded_instruction":
                 if any(_looks_encoded(m.group(1)) for m in pattern.finditer(text)):

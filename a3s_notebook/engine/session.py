@@ -81,14 +81,6 @@ from a3s_notebook.engine.lanes import (
     SessionQueueConfig,
     TaskHandlerMode,
 )
-from a3s_notebook.engine.memory import (
-    MEMORY_FILE,
-    AgentMemory,
-    FileMemoryStore,
-    InMemoryMemoryStore,
-    MemoryItem,
-    MemoryStore,
-)
 from a3s_notebook.engine.permissions import PermissionPolicy
 from a3s_notebook.engine.security import SecurityGuard
 from a3s_notebook.engine.skills import Skill, find_skills, load_skill_file, resolve_tool
@@ -109,6 +101,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from a3s_notebook.engine.manager import SessionManager
+    from a3s_notebook.engine.memory import AgentMemory, MemoryItem, MemoryStore
     from a3s_notebook.engine.subagents import SubagentRunner
 
 __all__ = ["Session"]
@@ -1428,6 +1421,9 @@ class Session:
         self.memory = None
         if want is None:
             return
+        # imported here: a session without memory never loads the memory stores
+        from a3s_notebook.engine.memory import AgentMemory
+
         self.memory = AgentMemory(self._memory_store(want), emit=self._emit)
         # the spec puts the memory provider first
         self._context_providers = [
@@ -1438,6 +1434,8 @@ class Session:
             self.tools.register(tool)
 
     def _memory_store(self, kind: str) -> MemoryStore:
+        from a3s_notebook.engine.memory import MEMORY_FILE, FileMemoryStore, InMemoryMemoryStore
+
         if kind == "memory":
             return InMemoryMemoryStore()
         try:

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
+
 __all__ = ["AgentGoal", "Complexity", "ExecutionPlan", "Task", "TaskPriority", "TaskStatus"]
 
 
@@ -70,7 +72,7 @@ class TaskPriority(StrEnum):
 class Task(BaseModel):
     """One item of the agent's task list."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=DEFER_BUILD)
 
     id: str
     content: str = Field(validation_alias=AliasChoices("content", "description"))
@@ -108,6 +110,8 @@ class Complexity(StrEnum):
 class ExecutionPlan(BaseModel):
     """A goal broken into steps."""
 
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
+
     goal: str
     steps: list[Task] = Field(default_factory=list)
     complexity: Complexity = Complexity.MEDIUM
@@ -117,6 +121,8 @@ class ExecutionPlan(BaseModel):
 
 class AgentGoal(BaseModel):
     """A goal with success criteria and progress (0..1)."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     description: str
     success_criteria: list[str] = Field(default_factory=list)

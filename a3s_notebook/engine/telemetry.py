@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from a3s_notebook._deferred import DEFER_BUILD
+
 __all__ = ["NO_PRICE_SCRIPTED", "LlmCostRecord", "ToolMetrics", "ToolStats", "is_scripted_model"]
 
 
@@ -36,7 +38,7 @@ class LlmCostRecord(BaseModel):
     and ``cache_write_tokens`` say how many of those hit or filled a prompt cache.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=DEFER_BUILD)
 
     session_id: str | None = None
     parent_id: str | None = None
@@ -75,6 +77,8 @@ class LlmCostRecord(BaseModel):
 
 class ToolStats(BaseModel):
     """Per-tool call statistics."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     tool_name: str
     total_calls: int = 0

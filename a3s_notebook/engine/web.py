@@ -26,9 +26,9 @@ import ipaddress
 import re
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine._hosts import normalize_host
 from a3s_notebook.engine.errors import friendly_validation_error
 
@@ -50,6 +50,8 @@ def fetch_host(url: str) -> str | None:
     """The normalised host ``web_fetch`` would contact for ``url``, or None when the URL is
     not an ``http``/``https`` URL with a host and no credentials (the tool's own parser, so
     a rule and the request can never disagree about the host)."""
+    import httpx  # here: a session that never reaches the web does not pay for the import
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
@@ -77,7 +79,7 @@ def is_public_address(address: str) -> bool:
 class WebFetchConfig(BaseModel):
     """Settings of the ``web_fetch`` tool (``SessionConfig.web_fetch``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=DEFER_BUILD)
 
     allow_private: list[str] = []
     """Hosts (``"localhost"``, ``"10.0.0.5"``) or host:port pairs (``"127.0.0.1:8888"``) that
@@ -198,7 +200,7 @@ class WebSearchConfig(BaseModel):
     Custom Search); ``title``, ``link`` and ``snippet`` name the fields of one result.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=DEFER_BUILD)
 
     url: str
     api_key_env: str | None = None

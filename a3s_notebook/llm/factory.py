@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.llm._retry import RetryConfig, check_timeout
 from a3s_notebook.llm._urls import (
     DEFAULT_ANTHROPIC_BASE_URL,
@@ -425,7 +426,7 @@ class LlmConfigData(BaseModel):
     written by hand) are dropped on load.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=DEFER_BUILD)
 
     provider: str
     model: str

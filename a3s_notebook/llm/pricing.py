@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from a3s_notebook._deferred import DEFER_BUILD
+
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, TieredPrices
     from genai_prices.types import ModelPrice as GenaiModelPrice
@@ -88,7 +90,7 @@ class ModelPrice(BaseModel):
     the tiers.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=DEFER_BUILD)
 
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from a3s_notebook._deferred import DEFER_BUILD
+
 __all__ = [
     "ContentBlock",
     "Done",
@@ -39,7 +41,7 @@ PARSE_ERROR_KEY = "__parse_error"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=DEFER_BUILD)
 
 
 class TextBlock(_Model):

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from a3s_notebook._deferred import DEFER_BUILD
 from a3s_notebook.engine.tasks import Task
 from a3s_notebook.llm.types import ToolDefinition
 
@@ -17,6 +18,8 @@ __all__ = ["Tool", "ToolContext", "ToolResult"]
 
 class ToolResult(BaseModel):
     """What a tool returns: its output text and an exit code (0 ok, 1 error)."""
+
+    model_config = ConfigDict(defer_build=DEFER_BUILD)
 
     name: str
     output: str

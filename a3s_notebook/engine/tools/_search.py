@@ -34,8 +34,6 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import regex  # type: ignore[import-untyped]  # the package ships no type information
-
 from a3s_notebook.engine.tools._access import DENIED_REASON, ReadGate
 from a3s_notebook.engine.tools._base import ToolContext, ToolResult
 from a3s_notebook.engine.tools._common import (
@@ -156,6 +154,9 @@ def _refuse(action: str, given: str) -> ToolFailure:
 
 def compile_pattern(pattern: str, ignore_case: bool) -> Any:
     """The compiled ``regex`` pattern, or a :class:`ToolFailure` that says what is wrong."""
+    # imported here: a session that never greps does not pay for the import
+    import regex  # type: ignore[import-untyped]  # the package ships no type information
+
     try:
         return regex.compile(pattern, regex.IGNORECASE if ignore_case else 0)
     except regex.error as exc:

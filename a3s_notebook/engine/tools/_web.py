@@ -16,10 +16,8 @@ import json
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from a3s_notebook.engine.tools._base import ToolContext, ToolResult
 from a3s_notebook.engine.tools._common import (
@@ -38,6 +36,11 @@ from a3s_notebook.engine.web import (
     is_public_address,
     normalize_host,
 )
+
+if TYPE_CHECKING:
+    # imported where a fetch or a search runs: every session registers web_fetch, and most
+    # never call it, so building the registry must not import the HTTP client
+    import httpx
 
 __all__ = ["Resolver", "WebFetchTool", "WebSearchTool", "install_web_tools"]
 
@@ -131,6 +134,8 @@ class WebFetchTool(BuiltinTool):
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         """Fetch the page."""
+        import httpx
+
         url = get_str(args, "url").strip()
         fmt = get_str(args, "format", "markdown").lower()
         if fmt not in _FORMATS:
@@ -145,6 +150,8 @@ class WebFetchTool(BuiltinTool):
             raise ToolFailure(f"Failed to fetch {url}: {exc or type(exc).__name__}") from None
 
     async def _fetch(self, url: str, fmt: str) -> ToolResult:
+        import httpx
+
         current = _parse_url(url)
         host = normalize_host(current.host) or current.host
         async with httpx.AsyncClient(
@@ -258,6 +265,8 @@ class WebFetchTool(BuiltinTool):
 
 
 def _parse_url(url: str) -> httpx.URL:
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -386,6 +395,8 @@ class WebSearchTool(BuiltinTool):
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         """Run the search."""
+        import httpx
+
         query = get_str(args, "query").strip()
         if not query:
             raise ToolFailure("Argument 'query' must not be empty")
@@ -446,6 +457,8 @@ class WebSearchTool(BuiltinTool):
         return key
 
     async def _get(self, url: str, headers: dict[str, str], where: str) -> Any:
+        import httpx
+
         async with (
             httpx.AsyncClient(
                 transport=self._transport, trust_env=False, follow_redirects=False, timeout=None
@@ -469,6 +482,8 @@ class WebSearchTool(BuiltinTool):
 
 
 def _backend(template: str) -> str:
+    import httpx
+
     probe = template.replace("{query}", "q").replace("{limit}", "1").replace("{key}", "k")
     url = httpx.URL(probe)
     return f"{url.scheme}://{url.netloc.decode('ascii')}"
