@@ -144,13 +144,17 @@ def _rounds_session(folder: Path, rounds: int, **config: Any) -> Any:
 def _time_widgets(session: Any, meter: _Meter) -> None:
     """Call the session's widget subscribers through one timed subscriber.
 
-    The clock is the thread's CPU time, read once per event: the machine may be shared,
-    and CPU time does not count the time other processes run.
+    Those are the widgets' own and the SessionView's (its display refresh, and in a tree
+    where the view dispatches the events to its parts, all of them): the view's cost is
+    every one of them. The clock is the thread's CPU time, read once per event: the
+    machine may be shared, and CPU time does not count the time other processes run.
     """
+    from a3s_notebook.widgets import SessionView
     from a3s_notebook.widgets._base import SessionWidget
 
     subs = session._subscribers
-    widgets = [cb for cb in subs if isinstance(getattr(cb, "__self__", None), SessionWidget)]
+    ours = (SessionWidget, SessionView)
+    widgets = [cb for cb in subs if isinstance(getattr(cb, "__self__", None), ours)]
     for cb in widgets:
         subs.remove(cb)
 

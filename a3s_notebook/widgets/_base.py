@@ -19,7 +19,7 @@ from a3s_notebook.widgets._static import check_assets
 
 if TYPE_CHECKING:
     from a3s_notebook.engine.events import AgentEvent
-    from a3s_notebook.engine.session import Session
+    from a3s_notebook.engine.session import Session, Subscriber
 
 check_assets()
 
@@ -32,6 +32,12 @@ MAX_ERRORS = 10
 
 _RUN_ENDS = frozenset({"agent_end", "error"})
 """Events that end a run (a failed run ends with ``error``)."""
+
+_RUN_BOUNDS = _RUN_ENDS | {"agent_start"}
+"""Events every widget sees, whatever its ``_events``: they start and end ``_in_run``."""
+
+_LATER = object()
+"""The throttled value of a trait set by ``_set_later``: computed when it is applied."""
 
 
 def now_ms() -> float:
@@ -78,6 +84,7 @@ class SessionWidget(anywidget.AnyWidget):
         self._unsubscribe: Callable[[], None] | None = None
         self._in_run = False
         self._soon = LatestValues(self._apply_soon, lock=self._lock)
+        self._computes: dict[str, Callable[[], Any]] = {}  # see _set_later
         # a typo in a keyword would otherwise only warn (lonboard does the same)
         known = type(self).class_trait_names()
         unknown = sorted(k for k in kwargs if k not in known)
@@ -99,12 +106,19 @@ class SessionWidget(anywidget.AnyWidget):
 
     def attach(self, session: Session) -> SessionWidget:
         """Follow ``session`` (detaching from the previous one); returns the widget."""
+        self._attach(session, session.subscribe)
+        return self
+
+    def _attach(
+        self, session: Session, subscribe: Callable[[Subscriber], Callable[[], None]]
+    ) -> None:
+        """Attach, receiving the events through ``subscribe`` (the session's own, or a
+        SessionView's, which hands each event only to the parts that want it)."""
         self.detach()
         with self._lock:
             self._session = session
             self._guarded("attach", lambda: self._reset(session))
-            self._unsubscribe = session.subscribe(self._on_event)
-        return self
+            self._unsubscribe = subscribe(self._on_event)
 
     def detach(self) -> None:
         """Stop following the session. The widget keeps showing what it has."""
@@ -156,13 +170,31 @@ class SessionWidget(anywidget.AnyWidget):
             self._soon.flush()  # an older value waiting must not land after this one
             setattr(self, name, value)
 
+    def _set_later(self, name: str, compute: Callable[[], Any]) -> None:
+        """``_set_soon(name, compute())``, but during a run ``compute`` runs only when the
+        value is applied: a value that changes at many events (a panel's sums) is then
+        built about 20 times a second, not at every event."""
+        if self._in_run and self._replay_ms is None:
+            self._computes[name] = compute
+            self._soon.put(name, _LATER)
+        else:
+            self._soon.flush()
+            setattr(self, name, compute())
+
     def _pending(self, name: str, current: Any) -> Any:
         """The value ``name`` will have once the throttled values are applied."""
-        return self._soon.peek(name, current)
+        value = self._soon.peek(name, current)
+        return self._computes[name]() if value is _LATER else value
 
     def _apply_soon(self, values: dict[str, Any]) -> None:
         with self.hold_sync():
             for name, value in values.items():
+                if value is _LATER:
+                    try:
+                        value = self._computes.pop(name)()
+                    except Exception as exc:  # a timer applies it: show the error here
+                        self._report(f"update {name}", exc)
+                        continue
                 setattr(self, name, value)
 
     # --- hooks for subclasses ----------------------------------------------------------
@@ -187,17 +219,26 @@ class SessionWidget(anywidget.AnyWidget):
 
     # --- plumbing ------------------------------------------------------------------------
 
+    def _wants(self, event_type: str) -> bool:
+        """Whether ``_on_event`` does anything with an event of this type."""
+        wanted = self._events
+        return wanted is None or event_type in wanted or event_type in _RUN_BOUNDS
+
     def _on_event(self, event: AgentEvent) -> None:
         t = event.type
         wanted = self._events
-        if wanted is not None and t not in wanted and t != "agent_start" and t not in _RUN_ENDS:
+        if wanted is not None and t not in wanted and t not in _RUN_BOUNDS:
             return
         with self._lock:
             if t == "agent_start":
                 self._in_run = True
             elif t in _RUN_ENDS:
                 self._in_run = False  # the handlers see the run as over
-            self._guarded(f"event {t}", lambda: self._handle_event(event))
+            # _guarded, inlined: this runs for every event
+            try:
+                self._handle_event(event)
+            except Exception as exc:
+                self._report(f"event {t}", exc)
             if t in _RUN_ENDS:
                 self._guarded("run end", self._soon.flush)
 

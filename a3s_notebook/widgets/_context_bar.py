@@ -65,24 +65,25 @@ class ContextBar(SessionWidget):
             self._publish()
 
     def _publish(self) -> None:
+        # during a run the trait is set at most so often, and the value built only then
+        # (the run's end sets the last value)
+        self._set_later("context", self._value)
+
+    def _value(self) -> dict[str, Any]:
         config = self._session.config if self._session is not None else None
         used = self._measured + self._since
-        # during a run the trait is set at most so often (the run's end sets the last value)
-        self._set_soon(
-            "context",
-            {
-                "used_tokens": used,
-                "max_tokens": self._max,
-                "percent": used / self._max if self._max else 0.0,
-                "turns": self._turns,
-                "threshold": config.auto_compact_threshold if config is not None else 0.8,
-                "auto_compact": bool(config.auto_compact) if config is not None else False,
-                "compactions": self._compactions,
-                "last_compaction": self._last_compaction,
-                "measured_tokens": self._measured,
-                "estimated": self._since > 0 or self._measured_estimated,
-            },
-        )
+        return {
+            "used_tokens": used,
+            "max_tokens": self._max,
+            "percent": used / self._max if self._max else 0.0,
+            "turns": self._turns,
+            "threshold": config.auto_compact_threshold if config is not None else 0.8,
+            "auto_compact": bool(config.auto_compact) if config is not None else False,
+            "compactions": self._compactions,
+            "last_compaction": self._last_compaction,
+            "measured_tokens": self._measured,
+            "estimated": self._since > 0 or self._measured_estimated,
+        }
 
     def _measure(self, used: int) -> None:
         """A new measured figure: the estimate of what came after the old one is void."""

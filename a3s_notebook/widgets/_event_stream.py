@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
@@ -27,7 +27,7 @@ from a3s_notebook.engine.events import MessageAdded
 from a3s_notebook.widgets._base import SessionWidget, now_ms
 from a3s_notebook.widgets._coalesce import DeltaCoalescer, Part
 from a3s_notebook.widgets._static import asset
-from a3s_notebook.widgets._status import IDLE, next_status
+from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS, next_status
 from a3s_notebook.widgets._text import args_summary, clip, duration, md_escape, num, pct
 
 if TYPE_CHECKING:
@@ -92,6 +92,18 @@ _BOUNDARIES = _BOUNDARIES | {
     "command_dead_lettered",
     "queue_alert",
 }
+
+_EVENTS = (
+    _BOUNDARIES
+    | STATUS_EVENTS
+    | {
+        "text_delta",
+        "reasoning_delta",
+        "tool_output_delta",
+        "message_added",
+    }
+)
+"""What ``_handle_event`` reacts to (the usage and context events are the others' job)."""
 
 
 def clip_output(text: str) -> tuple[str, bool]:
@@ -178,6 +190,7 @@ class EventStream(SessionWidget):
     """
 
     _esm = asset("event_stream")
+    _events: ClassVar[frozenset[str] | None] = _EVENTS
 
     # lists of row dicts; the element type is not declared, because traitlets would
     # validate every row of the list at each assignment (a millisecond per 200 rows)
@@ -405,7 +418,9 @@ class EventStream(SessionWidget):
 
     def _handle_event(self, event: AgentEvent) -> None:
         t = event.type
-        status = next_status(event, self._pending("status", self.status))
+        status = (
+            next_status(event, self._pending("status", self.status)) if t in STATUS_EVENTS else None
+        )
         if t == "text_delta" or t == "reasoning_delta":
             self._stream("text" if t == "text_delta" else "reasoning", event.text)  # type: ignore[union-attr]
             if status is not None:

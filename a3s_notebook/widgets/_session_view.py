@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
     from a3s_notebook.engine.events import AgentEvent
-    from a3s_notebook.engine.session import Session
+    from a3s_notebook.engine.session import Session, Subscriber
 
 __all__ = ["SessionHeader", "SessionView"]
 
@@ -164,6 +165,11 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
         self._session: Session | None = None
         self._handles: list[DisplayHandle] = []
         self._unsubscribe: Callable[[], None] | None = None
+        # the parts' handlers, in subscription order, and per event type the ones that want
+        # it: the view subscribes once and hands an event only to those (a part that does
+        # not want it would cost a call and a lookup, for each of the seven parts)
+        self._receivers: list[tuple[SessionWidget, Subscriber]] = []
+        self._routes: dict[str, tuple[Subscriber, ...]] = {}
         if session is not None:
             self.attach(session)
 
@@ -187,19 +193,38 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
 
     def attach(self, session: Session) -> SessionView:
         """Show ``session`` in every part (detaching from the previous one)."""
-        for part in self.parts:
-            part.attach(session)
         self._stop_refreshing()
+        for part in self.parts:
+            part._attach(session, functools.partial(self._route, part))
         self._session = session
-        # subscribed after the parts, so a refresh sees the event already applied
         self._unsubscribe = session.subscribe(self._on_event)
         return self
 
+    def _route(self, part: SessionWidget, callback: Subscriber) -> Callable[[], None]:
+        """Deliver the events ``part`` wants to ``callback``; returns the undo (what a
+        part's ``detach`` or a later ``attach`` of its own calls)."""
+        entry = (part, callback)
+        self._receivers = [*self._receivers, entry]
+        self._routes = {}  # a new dict: a dispatch under way keeps the old routes
+
+        def unroute() -> None:
+            if entry in self._receivers:
+                self._receivers = [e for e in self._receivers if e is not entry]
+                self._routes = {}
+
+        return unroute
+
+    def _targets(self, event_type: str) -> tuple[Subscriber, ...]:
+        routes = self._routes
+        targets = tuple(cb for part, cb in self._receivers if part._wants(event_type))
+        routes[event_type] = targets
+        return targets
+
     def detach(self) -> None:
         """Stop following the session in every part."""
+        self._stop_refreshing()
         for part in self.parts:
             part.detach()
-        self._stop_refreshing()
         self._session = None
 
     def show(self) -> DisplayHandle:
@@ -226,7 +251,18 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
             handle.update(self)  # type: ignore[no-untyped-call]
 
     def _on_event(self, event: AgentEvent) -> None:
-        if event.type in REFRESH_ON and self._handles:
+        t = event.type
+        targets = self._routes.get(t)
+        if targets is None:
+            targets = self._targets(t)
+        for callback in targets:
+            try:
+                callback(event)
+            except Exception:
+                # what the session does for each subscriber: one part must not stop the others
+                logger.exception("SessionView: a part failed on %s", t)
+        # after the parts, so a refresh sees the event already applied
+        if t in REFRESH_ON and self._handles:
             try:
                 self.refresh()
             except Exception:  # the display is a convenience: never break the run
