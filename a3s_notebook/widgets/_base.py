@@ -16,6 +16,7 @@ import traitlets
 
 from a3s_notebook.widgets._coalesce import LatestValues
 from a3s_notebook.widgets._static import check_assets
+from a3s_notebook.widgets._status import IDLE, next_status
 
 if TYPE_CHECKING:
     from a3s_notebook.engine.events import AgentEvent
@@ -85,6 +86,7 @@ class SessionWidget(anywidget.AnyWidget):
         self._in_run = False
         self._soon = LatestValues(self._apply_soon, lock=self._lock)
         self._computes: dict[str, Callable[[], Any]] = {}  # see _set_later
+        self._status_now: dict[str, Any] = IDLE  # see _follow_status
         # a typo in a keyword would otherwise only warn (lonboard does the same)
         known = type(self).class_trait_names()
         unknown = sorted(k for k in kwargs if k not in known)
@@ -175,16 +177,27 @@ class SessionWidget(anywidget.AnyWidget):
         value is applied: a value that changes at many events (a panel's sums) is then
         built about 20 times a second, not at every event."""
         if self._in_run and self._replay_ms is None:
+            due = name in self._computes  # then its timed apply is already due
             self._computes[name] = compute
-            self._soon.put(name, _LATER)
+            if not due:
+                self._soon.put(name, _LATER)
         else:
             self._soon.flush()
             setattr(self, name, compute())
 
-    def _pending(self, name: str, current: Any) -> Any:
-        """The value ``name`` will have once the throttled values are applied."""
-        value = self._soon.peek(name, current)
-        return self._computes[name]() if value is _LATER else value
+    def _reset_status(self) -> None:
+        """Set the ``status`` trait (of a widget that has one) to idle."""
+        self._status_now = dict(IDLE)
+        self.set_trait("status", self._status_now)  # the subclass's trait
+
+    def _follow_status(self, event: AgentEvent) -> None:
+        """Move the ``status`` trait on after ``event`` (see ``next_status``), throttled
+        like ``_set_soon``. The status it moves on from is kept here, not read back from
+        the trait and the values waiting, because it is needed at every status event."""
+        status = next_status(event, self._status_now)
+        if status is not None:
+            self._status_now = status
+            self._set_soon("status", status)
 
     def _apply_soon(self, values: dict[str, Any]) -> None:
         with self.hold_sync():

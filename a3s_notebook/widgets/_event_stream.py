@@ -17,7 +17,6 @@ so the front end swaps its live text for the row without a flicker.
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
@@ -27,7 +26,7 @@ from a3s_notebook.engine.events import MessageAdded
 from a3s_notebook.widgets._base import SessionWidget, now_ms
 from a3s_notebook.widgets._coalesce import DeltaCoalescer, Part
 from a3s_notebook.widgets._static import asset
-from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS, next_status
+from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS
 from a3s_notebook.widgets._text import args_summary, clip, duration, md_escape, num, pct
 
 if TYPE_CHECKING:
@@ -104,6 +103,9 @@ _EVENTS = (
     }
 )
 """What ``_handle_event`` reacts to (the usage and context events are the others' job)."""
+
+_HANDLERS = {t: f"_on_{t}" for t in _BOUNDARIES}
+"""The method that makes a boundary's row, if the stream has one."""
 
 
 def clip_output(text: str) -> tuple[str, bool]:
@@ -302,10 +304,13 @@ class EventStream(SessionWidget):
         if not self._ops:
             return
         if self._in_run:
-            # at most ~20 "rows" messages a second, with the status (see _set_soon)
+            # at most ~20 "rows" messages a second, with the status (see _set_soon);
+            # rows already waiting mean the send that takes them is already due
+            due = bool(self._unsent)
             self._unsent.extend(self._ops)
             self._ops = []
-            self._soon.put(_ROW_OPS, True)
+            if not due:
+                self._soon.put(_ROW_OPS, True)
         else:
             self._soon.flush()  # what a run left queued goes first, in order
             self._rev += 1
@@ -313,11 +318,13 @@ class EventStream(SessionWidget):
 
     def _apply_soon(self, values: dict[str, Any]) -> None:
         if values.pop(_ROW_OPS, None):
-            self._coalescer.flush()  # a segment's last text before the row that ends it
             ops, self._unsent = self._unsent, []
-            if ops:
-                self._rev += 1
-                self.send({"kind": "rows", "rev": self._rev, "ops": ops})
+            try:
+                self._coalescer.flush()  # a segment's last text before the row that ends it
+            finally:
+                if ops:
+                    self._rev += 1
+                    self.send({"kind": "rows", "rev": self._rev, "ops": ops})
         super()._apply_soon(values)
 
     def _sync_traits(self) -> None:
@@ -407,7 +414,7 @@ class EventStream(SessionWidget):
             self._archived = len(self._all)
         with self.hold_sync():
             self._sync_traits()
-            self.status = dict(IDLE)
+            self._reset_status()
 
     def _on_detach(self) -> None:
         self._commit_live()
@@ -418,13 +425,9 @@ class EventStream(SessionWidget):
 
     def _handle_event(self, event: AgentEvent) -> None:
         t = event.type
-        status = (
-            next_status(event, self._pending("status", self.status)) if t in STATUS_EVENTS else None
-        )
         if t == "text_delta" or t == "reasoning_delta":
             self._stream("text" if t == "text_delta" else "reasoning", event.text)  # type: ignore[union-attr]
-            if status is not None:
-                self._set_soon("status", status)
+            self._follow_status(event)
             return
         if isinstance(event, MessageAdded):
             if event.message.role == "assistant":
@@ -436,19 +439,24 @@ class EventStream(SessionWidget):
                 self._outputs.setdefault(row_id, []).append(event.delta)  # type: ignore[union-attr]
                 self._coalescer.add(row_id, "output", event.delta)  # type: ignore[union-attr]
             return
-        if t not in _BOUNDARIES and status is None:
-            return
-        # during a run nothing here syncs a trait at once: hold_sync would cost more than
-        # the event (ipywidgets sends an empty state when it ends)
-        with nullcontext() if self._in_run else self.hold_sync():
-            if t in _BOUNDARIES:
-                self._commit_live()
-                handler = getattr(self, f"_on_{t}", None)
-                if handler is not None:
-                    handler(event)
-                self._sync_rows()
-            if status is not None:
-                self._set_soon("status", status)
+        if t not in _BOUNDARIES:
+            return  # (every status event but the deltas is a boundary)
+        if self._in_run:
+            # during a run nothing here syncs a trait at once: hold_sync would cost more
+            # than the event (ipywidgets sends an empty state when it ends)
+            self._boundary(t, event)
+        else:
+            with self.hold_sync():
+                self._boundary(t, event)
+
+    def _boundary(self, t: str, event: AgentEvent) -> None:
+        self._commit_live()
+        handler = getattr(self, _HANDLERS[t], None)
+        if handler is not None:
+            handler(event)
+        self._sync_rows()
+        if t in STATUS_EVENTS:
+            self._follow_status(event)
 
     # --- one method per event type --------------------------------------------------------
 

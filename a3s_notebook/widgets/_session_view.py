@@ -17,7 +17,7 @@ from a3s_notebook.widgets._context_bar import ContextBar
 from a3s_notebook.widgets._event_stream import EventStream
 from a3s_notebook.widgets._memory_table import MemoryTable
 from a3s_notebook.widgets._static import asset
-from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS, next_status, status_text
+from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS, status_text
 from a3s_notebook.widgets._task_table import TaskTable
 from a3s_notebook.widgets._text import md_escape
 from a3s_notebook.widgets._usage_panel import UsagePanel
@@ -96,7 +96,7 @@ class SessionHeader(SessionWidget):
     def _reset(self, session: Session) -> None:
         with self.hold_sync():
             self.info = model_info(session)
-            self.status = dict(IDLE)
+            self._reset_status()
 
     def _handle_event(self, event: AgentEvent) -> None:
         if (
@@ -104,9 +104,7 @@ class SessionHeader(SessionWidget):
             and self._session is not None
         ):
             self._set_soon("info", model_info(self._session))
-        status = next_status(event, self._pending("status", self.status))
-        if status is not None:
-            self._set_soon("status", status)
+        self._follow_status(event)
 
     def _markdown(self) -> str:
         i = self.info
