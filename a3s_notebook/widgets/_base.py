@@ -197,7 +197,10 @@ class SessionWidget(anywidget.AnyWidget):
         status = next_status(event, self._status_now)
         if status is not None:
             self._status_now = status
-            self._set_soon("status", status)
+            if self._in_run and self._replay_ms is None:
+                self._soon.put("status", status)  # _set_soon, inlined (most events)
+            else:
+                self._set_soon("status", status)
 
     def _apply_soon(self, values: dict[str, Any]) -> None:
         with self.hold_sync():
@@ -239,20 +242,20 @@ class SessionWidget(anywidget.AnyWidget):
 
     def _on_event(self, event: AgentEvent) -> None:
         t = event.type
-        wanted = self._events
-        if wanted is not None and t not in wanted and t not in _RUN_BOUNDS:
-            return
+        bound = t in _RUN_BOUNDS
+        if not bound:
+            wanted = self._events
+            if wanted is not None and t not in wanted:
+                return
         with self._lock:
-            if t == "agent_start":
-                self._in_run = True
-            elif t in _RUN_ENDS:
-                self._in_run = False  # the handlers see the run as over
+            if bound:
+                self._in_run = t == "agent_start"  # the handlers see a run's end as over
             # _guarded, inlined: this runs for every event
             try:
                 self._handle_event(event)
             except Exception as exc:
                 self._report(f"event {t}", exc)
-            if t in _RUN_ENDS:
+            if bound and t != "agent_start":
                 self._guarded("run end", self._soon.flush)
 
     def _dispatch(self, _widget: Any, content: Any, _buffers: Any) -> None:

@@ -239,12 +239,15 @@ class EventStream(SessionWidget):
         return f"r{self._next}"
 
     def _append(self, row: dict[str, Any]) -> str:
-        row.setdefault("id", self._new_id())
-        row.setdefault("ts", self._now())
-        self._index[row["id"]] = len(self._all)
+        row_id = row.get("id")
+        if row_id is None:
+            row_id = row["id"] = self._new_id()
+        if "ts" not in row:
+            row["ts"] = self._now()
+        self._index[row_id] = len(self._all)
         self._all.append(row)
         self._ops.append({"op": "append", "row": row})
-        return str(row["id"])
+        return str(row_id)
 
     def _insert(self, pos: int, row: dict[str, Any]) -> str:
         """Put a row before position ``pos`` (a turn's text that arrived after its tools)."""
