@@ -724,7 +724,9 @@ def test_a_part_that_fails_in_a_view_does_not_stop_the_others(
     assert view.events_widget.transcript()[-1]["kind"] == "end"
 
 
-def test_a_value_set_later_is_built_when_it_is_applied_and_its_error_shown() -> None:
+def test_a_value_set_later_is_built_when_it_is_applied_and_its_error_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     sim = SimClock()
     bar = ContextBar()
     bar._soon = LatestValues(
@@ -732,13 +734,13 @@ def test_a_value_set_later_is_built_when_it_is_applied_and_its_error_shown() -> 
     )
     bar._on_event(AgentStart(prompt="go"))
     built: list[int] = []
-    original = bar._value
+    original = ContextBar._value
 
-    def value() -> dict[str, Any]:
-        built.append(bar._measured)
-        return original()
+    def value(w: ContextBar) -> dict[str, Any]:
+        built.append(w._measured)
+        return original(w)
 
-    bar._value = value  # type: ignore[method-assign]
+    monkeypatch.setattr(ContextBar, "_value", value)
     bar._measure(1)
     bar._publish()  # the first change after a quiet interval: applied at once
     for used in range(2, 50):
@@ -747,14 +749,13 @@ def test_a_value_set_later_is_built_when_it_is_applied_and_its_error_shown() -> 
     assert built == [1] and bar.context["used_tokens"] == 1
     sim.advance(1.0)
     assert built == [1, 49] and bar.context["used_tokens"] == 49
-    bar._value = original  # type: ignore[method-assign]
 
-    def broken() -> dict[str, Any]:
+    def broken(w: ContextBar) -> dict[str, Any]:
         raise RuntimeError("no context")
 
     bar._measure(50)
     bar._publish()  # applied at once
-    bar._value = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(ContextBar, "_value", broken)
     bar._publish()
     assert bar.errors == []
     sim.advance(1.0)  # applied by the timer, outside any handler: the error shows anyway

@@ -85,7 +85,7 @@ class SessionWidget(anywidget.AnyWidget):
         self._unsubscribe: Callable[[], None] | None = None
         self._in_run = False
         self._soon = LatestValues(self._apply_soon, lock=self._lock)
-        self._computes: dict[str, Callable[[], Any]] = {}  # see _set_later
+        self._computes: dict[str, Callable[[Any], Any]] = {}  # see _set_later
         self._status_now: dict[str, Any] = IDLE  # see _follow_status
         # a typo in a keyword would otherwise only warn (lonboard does the same)
         known = type(self).class_trait_names()
@@ -172,10 +172,11 @@ class SessionWidget(anywidget.AnyWidget):
             self._soon.flush()  # an older value waiting must not land after this one
             setattr(self, name, value)
 
-    def _set_later(self, name: str, compute: Callable[[], Any]) -> None:
-        """``_set_soon(name, compute())``, but during a run ``compute`` runs only when the
-        value is applied: a value that changes at many events (a panel's sums) is then
-        built about 20 times a second, not at every event."""
+    def _set_later(self, name: str, compute: Callable[[Any], Any]) -> None:
+        """``_set_soon(name, compute(self))``, but during a run ``compute`` runs only when
+        the value is applied: a value that changes at many events (a panel's sums) is then
+        built about 20 times a second, not at every event. ``compute`` is a function of the
+        widget (a method of the class, so that no closure is made per event)."""
         if self._in_run and self._replay_ms is None:
             due = name in self._computes  # then its timed apply is already due
             self._computes[name] = compute
@@ -183,7 +184,7 @@ class SessionWidget(anywidget.AnyWidget):
                 self._soon.put(name, _LATER)
         else:
             self._soon.flush()
-            setattr(self, name, compute())
+            setattr(self, name, compute(self))
 
     def _reset_status(self) -> None:
         """Set the ``status`` trait (of a widget that has one) to idle."""
@@ -207,7 +208,7 @@ class SessionWidget(anywidget.AnyWidget):
             for name, value in values.items():
                 if value is _LATER:
                     try:
-                        value = self._computes.pop(name)()
+                        value = self._computes.pop(name)(self)
                     except Exception as exc:  # a timer applies it: show the error here
                         self._report(f"update {name}", exc)
                         continue

@@ -67,7 +67,7 @@ class ContextBar(SessionWidget):
     def _publish(self) -> None:
         # during a run the trait is set at most so often, and the value built only then
         # (the run's end sets the last value)
-        self._set_later("context", self._value)
+        self._set_later("context", type(self)._value)
 
     def _value(self) -> dict[str, Any]:
         config = self._session.config if self._session is not None else None

@@ -126,7 +126,13 @@ def clip_value(value: Any, limit: int = ARG_STRING_MAX) -> Any:
             return value
         return f"{value[:limit]}… ({len(value) - limit:,} more characters)"
     if isinstance(value, dict):
-        return {str(k): clip_value(v, limit) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            # numbers and short strings (most arguments) as they are, without a call
+            if isinstance(v, (dict, list, tuple)) or (isinstance(v, str) and len(v) > limit):
+                v = clip_value(v, limit)
+            out[str(k)] = v
+        return out
     if isinstance(value, (list, tuple)):
         return [clip_value(v, limit) for v in value]
     return value

@@ -213,13 +213,14 @@ class UsagePanel(SessionWidget):
             self.usage = usage_summary([], None)
 
     def _refresh(self) -> None:
-        session = self._session
-        assert session is not None
         # the sums are brought up to date when the value is applied (at most about 20
         # times a second during a run): they add only the records not seen yet
-        self._set_later(
-            "usage", lambda: self._totals.update(session.cost_records).summary(session.config)
-        )
+        self._set_later("usage", type(self)._value)
+
+    def _value(self) -> dict[str, Any]:
+        session = self._session
+        assert session is not None  # a detach applies what waits before it lets go
+        return self._totals.update(session.cost_records).summary(session.config)
 
     def _reset(self, session: Session) -> None:
         # another session's ledger may be the same length
