@@ -40,6 +40,10 @@ notebook saved while an approval waits, or after the run, holds the work so far 
 every event: each rewrite re-sends the whole Markdown)."""
 
 
+_INFO_EVENTS = frozenset({"state_changed", "goal_extracted", "goal_progress", "goal_achieved"})
+"""Events that change what the header's ``info`` shows."""
+
+
 def model_info(session: Session) -> dict[str, Any]:
     """The header's identity fields."""
     model = session.model_name
@@ -71,12 +75,7 @@ class SessionHeader(SessionWidget):
     such), a state badge, and what the agent is doing."""
 
     _esm = asset("session_header")
-    _events: ClassVar[frozenset[str] | None] = STATUS_EVENTS | {
-        "state_changed",
-        "goal_extracted",
-        "goal_progress",
-        "goal_achieved",
-    }
+    _events: ClassVar[frozenset[str] | None] = STATUS_EVENTS | _INFO_EVENTS
 
     info = traitlets.Dict().tag(sync=True)
     status = traitlets.Dict(IDLE).tag(sync=True)
@@ -99,10 +98,7 @@ class SessionHeader(SessionWidget):
             self._reset_status()
 
     def _handle_event(self, event: AgentEvent) -> None:
-        if (
-            event.type in ("state_changed", "goal_extracted", "goal_progress", "goal_achieved")
-            and self._session is not None
-        ):
+        if event.type in _INFO_EVENTS and self._session is not None:
             self._set_soon("info", model_info(self._session))
         self._follow_status(event)
 
