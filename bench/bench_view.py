@@ -5,13 +5,14 @@ package as it was before this benchmark was added, extracted from git into
 ``bench/_work/``; ``--baseline-ref`` picks another commit):
 
 * the SessionView's cost per event and bytes per event over a run of 100 and of 1,000
-  tool rounds (scripted model, a real ``SessionView`` whose messages go to a recording
-  ``Widget._send`` that JSON-encodes them as a comm would). The cost is the CPU time of
-  the thread spent in the widgets' event handlers, in their timed sends (throttled
-  traits, coalesced deltas) and in the view's ``detach`` at the run's end (what ``%%ask``
-  does), over the session's events; CPU time, because the machine may be shared. The
-  bytes are every custom message and trait sync, over the summed JSON size of the
-  events themselves;
+  tool rounds (both measured over 1,000 rounds, ten runs of 100 or one of 1,000, the
+  two sizes taking turns; the best of three such samples; scripted model, a real
+  ``SessionView`` whose messages go to a recording ``Widget._send`` that JSON-encodes
+  them as a comm would). The cost is the CPU time of the thread spent in the widgets'
+  event handlers, in their timed sends (throttled traits, coalesced deltas) and in the
+  view's ``detach`` at the run's end (what ``%%ask`` does), over the session's events;
+  CPU time, because the machine may be shared. The bytes are every custom message and
+  trait sync, over the summed JSON size of the events themselves;
 * the same cost per event in the 1st and the 200th ``%%ask`` cell of one session, run by
   the real magics in an IPython shell that looks like a kernel (so each cell displays a
   new SessionView, as in Jupyter);
@@ -144,13 +145,17 @@ def _rounds_session(folder: Path, rounds: int, **config: Any) -> Any:
 def _time_widgets(session: Any, meter: _Meter) -> None:
     """Call the session's widget subscribers through one timed subscriber.
 
-    The clock is the thread's CPU time, read once per event: the machine may be shared,
-    and CPU time does not count the time other processes run.
+    Those are the widgets' own and the SessionView's (its display refresh, and in a tree
+    where the view dispatches the events to its parts, all of them): the view's cost is
+    every one of them. The clock is the thread's CPU time, read once per event: the
+    machine may be shared, and CPU time does not count the time other processes run.
     """
+    from a3s_notebook.widgets import SessionView
     from a3s_notebook.widgets._base import SessionWidget
 
     subs = session._subscribers
-    widgets = [cb for cb in subs if isinstance(getattr(cb, "__self__", None), SessionWidget)]
+    ours = (SessionWidget, SessionView)
+    widgets = [cb for cb in subs if isinstance(getattr(cb, "__self__", None), ours)]
     for cb in widgets:
         subs.remove(cb)
 
@@ -194,16 +199,13 @@ def _clock_cost() -> float:
     return (time.thread_time() - start) / n
 
 
-def child_view(rounds: int, repeat: int = 3) -> dict[str, Any]:
-    """A SessionView over one run of ``rounds`` tool rounds; the best of ``repeat`` runs."""
+def _view_sample(rounds: int, runs: int, meter: _Meter) -> dict[str, Any]:
+    """``runs`` runs of ``rounds`` tool rounds, each with a new SessionView; the cost is
+    the sum over them, the other figures (events, messages, bytes in all) are per run."""
     from a3s_notebook.widgets import SessionView
 
-    meter = _Meter()
-    meter.install(time_handlers=False)
-    meter.clock_cost = _clock_cost()
-    _time_timers(meter)
-    best: dict[str, Any] = {}
-    for _ in range(repeat):
+    seconds, count, event_bytes, sent, messages = 0.0, 0, 0, 0, 0
+    for _ in range(runs):
         folder = Path(tempfile.mkdtemp(prefix="view-", dir=WORK_DIR))
         try:
             session = _rounds_session(folder, rounds)
@@ -217,18 +219,48 @@ def child_view(rounds: int, repeat: int = 3) -> dict[str, Any]:
             view.detach()  # what %%ask does once the run is over (the old magics did not)
             meter.seconds += time.thread_time() - start
             meter.on = False
-            result = {
-                "events": events.count,
-                "us_per_event": meter.seconds * 1e6 / events.count,
-                "bytes_per_event": meter.bytes / events.count,
-                "event_bytes": events.bytes / events.count,
-                "messages": meter.messages,
-                "total_bytes": meter.bytes,
-            }
-            if not best or result["us_per_event"] < best["us_per_event"]:
-                best = result
+            seconds += meter.seconds
+            count += events.count
+            event_bytes += events.bytes
+            sent += meter.bytes
+            messages += meter.messages
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "events": count // runs,
+        "runs": runs,
+        "us_per_event": seconds * 1e6 / count,
+        "bytes_per_event": sent / count,
+        "event_bytes": event_bytes / count,
+        "messages": messages // runs,
+        "total_bytes": sent // runs,
+    }
+
+
+def child_views(sizes: list[int], repeat: int = 3) -> list[dict[str, Any]]:
+    """A SessionView over runs of each size (tool rounds); per size, the best of
+    ``repeat`` samples.
+
+    A sample is as many runs as make the largest size (one run of 1,000 rounds, ten of
+    100), so every size is measured over the same amount of work, and the sizes' samples
+    take turns, so they share the same moments of a shared machine's load. (Measured one
+    size after the other, in separate processes, with one run per sample, the best of
+    three short runs dodged the load more easily than the best of three long ones, and
+    the load moved between the two: the growth figure showed a growth that was not there,
+    1.37 once on a tree where the interleaved figures are flat.)
+    """
+    meter = _Meter()
+    meter.install(time_handlers=False)
+    meter.clock_cost = _clock_cost()
+    _time_timers(meter)
+    _view_sample(20, 1, meter)  # warm-up: imports, first validators
+    largest = max(sizes)
+    best: list[dict[str, Any]] = [{} for _ in sizes]
+    for _ in range(repeat):
+        for i, rounds in enumerate(sizes):
+            result = _view_sample(rounds, max(1, -(-largest // rounds)), meter)
+            if not best[i] or result["us_per_event"] < best[i]["us_per_event"]:
+                best[i] = result
     return best
 
 
@@ -336,12 +368,12 @@ def child_first_ask() -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def child(what: str, n: int) -> None:
+def child(what: str, n: int, *more: int) -> None:
     """Run one figure and print it (the ``--child`` mode)."""
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    if what == "view":
-        child_view(20, repeat=1)  # warm-up: imports, first validators
-        result = child_view(n)
+    result: Any
+    if what == "views":
+        result = child_views([n, *more])
     elif what == "cells":
         result = child_cells(n)
     elif what == "budget":
@@ -398,12 +430,12 @@ def baseline_tree(ref: str | None) -> tuple[Path | None, str]:
     return target, sha
 
 
-def run_child(tree: Path, what: str, n: int = 0) -> dict[str, Any]:
+def run_child(tree: Path, what: str, *n: int) -> Any:
     """One figure in a fresh process importing the package from ``tree``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(BENCH_DIR)])}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", what, str(n)]
-    result: dict[str, Any] = run_marked(cmd, timeout=900, env=env)
-    return result
+    sizes = [str(x) for x in n] or ["0"]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", what, *sizes]
+    return run_marked(cmd, timeout=900, env=env)
 
 
 def ratio(base: float | None, ours: float) -> float | None:
@@ -421,10 +453,10 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="measure this tree only")
     parser.add_argument("--cells", type=int, default=200, help="%%%%ask cells in one session")
     parser.add_argument("--baseline-python", default="", help="(unused; for run.py)")
-    parser.add_argument("--child", nargs=2, metavar=("WHAT", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", metavar="WHAT N", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], *(int(x) for x in args.child[1:]))
         return
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     small, large = (20, 100) if args.quick else (100, 1000)
@@ -438,9 +470,10 @@ def main() -> None:
             why = f"baseline: the package at {why}"
     figures: dict[str, dict[str, Any]] = {}
     for name, tree in trees.items():
+        view_small, view_large = run_child(tree, "views", small, large)
         figures[name] = {
-            "view_small": run_child(tree, "view", small),
-            "view_large": run_child(tree, "view", large),
+            "view_small": view_small,
+            "view_large": view_large,
             "cells": run_child(tree, "cells", cells),
             "budget_small": run_child(tree, "budget", small),
             "budget_large": run_child(tree, "budget", large),
@@ -462,6 +495,9 @@ def make_rows(
     for key, n in (("view_small", small), ("view_large", large)):
         f = ours[key]
         last = key == "view_large"
+        counted = f"{f['events']:,} events a run"
+        if f.get("runs", 1) > 1:
+            counted += f", a sample is {f['runs']} runs"
         rows.append(
             row(
                 BENCH,
@@ -472,7 +508,7 @@ def make_rows(
                 ratio=ratio(b(key, "us_per_event"), f["us_per_event"]),
                 target=f"< {PER_EVENT_US:g} us",
                 met=f["us_per_event"] < PER_EVENT_US,
-                note=f"{f['events']:,} events; {why}" if last else f"{f['events']:,} events",
+                note=f"{counted}; {why}" if last else counted,
             )
         )
         limit = BYTES_FACTOR * f["event_bytes"]

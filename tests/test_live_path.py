@@ -293,7 +293,7 @@ def test_a_finished_ask_view_detaches_and_keeps_its_rows(
     widget_subscribers = [
         cb
         for cb in session._subscribers
-        if isinstance(getattr(cb, "__self__", None), SessionWidget)
+        if isinstance(getattr(cb, "__self__", None), (SessionWidget, SessionView))
     ]
     assert widget_subscribers == []
     assert all(v.session is None and all(p.session is None for p in v.parts) for v in views)

@@ -57,7 +57,7 @@ from a3s_notebook.widgets import (
 )
 from a3s_notebook.widgets._approvals import NOT_PENDING, diff_for
 from a3s_notebook.widgets._base import SessionWidget
-from a3s_notebook.widgets._coalesce import DeltaCoalescer
+from a3s_notebook.widgets._coalesce import DeltaCoalescer, LatestValues
 from a3s_notebook.widgets._event_stream import ARCHIVE_CHUNK
 from a3s_notebook.widgets._memory_table import MemoryTable
 from a3s_notebook.widgets._session_view import SessionHeader
@@ -660,6 +660,107 @@ def test_detach_stops_following(demo: Callable[..., Session]) -> None:
     assert bar.context["used_tokens"] == 0 and bar.session is None
     bar.attach(session)
     assert bar.context["used_tokens"] == 5000
+
+
+def test_a_view_subscribes_once_and_hands_each_part_only_its_events(
+    make_session: Callable[..., Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = make_session(
+        [ScriptedTurn(text="hi", tool_calls=[{"name": "ls"}]), "done"], allow=["ls"]
+    )
+    before = len(session._subscribers)
+    view = SessionView(session)
+    assert len(session._subscribers) == before + 1
+    seen: dict[str, list[str]] = {}
+    for part in view.parts:
+        name = type(part).__name__
+        seen[name] = []
+        original = part._handle_event
+
+        def spy(event: Any, name: str = name, original: Any = original) -> None:
+            seen[name].append(event.type)
+            original(event)
+
+        monkeypatch.setattr(part, "_handle_event", spy)
+    everything: list[str] = []
+    session.subscribe(lambda e: everything.append(e.type))
+    session.send("go")
+    assert {"usage_recorded", "context_usage", "tool_end", "text_delta"} <= set(everything)
+    for part in view.parts:
+        # what the part's own subscription would have handed to _handle_event, in order
+        wanted = [t for t in everything if part._wants(t)]
+        assert seen[type(part).__name__] == wanted, type(part).__name__
+    assert "usage_recorded" not in seen["EventStream"] and "tool_end" in seen["EventStream"]
+    assert seen["TaskTable"] == ["agent_start", "agent_end"]
+    # a part detached or attached on its own leaves the view's dispatch
+    view.usage_widget.detach()
+    other = make_session(["elsewhere"])
+    view.tasks_widget.attach(other)
+    seen["UsagePanel"].clear()
+    seen["TaskTable"].clear()
+    session.send("again")
+    assert seen["UsagePanel"] == [] and seen["TaskTable"] == []
+    other.send("there")
+    assert seen["TaskTable"] == ["agent_start", "agent_end"]
+    view.detach()
+    assert len(session._subscribers) == before + 1  # only ours is left
+    assert all(p.session is None for p in view.parts if p is not view.tasks_widget)
+
+
+def test_a_part_that_fails_in_a_view_does_not_stop_the_others(
+    make_session: Callable[..., Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = make_session(["fine"])
+    view = SessionView(session)
+
+    def broken(event: Any) -> None:
+        raise RuntimeError("dispatch bug")
+
+    # outside the part's guard: what the view's dispatch itself must survive
+    monkeypatch.setattr(view.header, "_on_event", broken)
+    view.attach(session)
+    assert session.send("go").text == "fine"
+    assert view.usage_widget.usage["calls"] == 1
+    assert view.events_widget.transcript()[-1]["kind"] == "end"
+
+
+def test_a_value_set_later_is_built_when_it_is_applied_and_its_error_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = SimClock()
+    bar = ContextBar()
+    bar._soon = LatestValues(
+        bar._apply_soon, clock=sim.clock, schedule=sim.schedule, lock=bar._lock
+    )
+    bar._on_event(AgentStart(prompt="go"))
+    built: list[int] = []
+    original = ContextBar._value
+
+    def value(w: ContextBar) -> dict[str, Any]:
+        built.append(w._measured)
+        return original(w)
+
+    monkeypatch.setattr(ContextBar, "_value", value)
+    bar._measure(1)
+    bar._publish()  # the first change after a quiet interval: applied at once
+    for used in range(2, 50):
+        bar._measure(used)
+        bar._publish()  # within the interval: waits, and only the last is built
+    assert built == [1] and bar.context["used_tokens"] == 1
+    sim.advance(1.0)
+    assert built == [1, 49] and bar.context["used_tokens"] == 49
+
+    def broken(w: ContextBar) -> dict[str, Any]:
+        raise RuntimeError("no context")
+
+    bar._measure(50)
+    bar._publish()  # applied at once
+    monkeypatch.setattr(ContextBar, "_value", broken)
+    bar._publish()
+    assert bar.errors == []
+    sim.advance(1.0)  # applied by the timer, outside any handler: the error shows anyway
+    assert bar.context["used_tokens"] == 50
+    assert len(bar.errors) == 1 and "update context" in bar.errors[0]
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -300,8 +300,18 @@ class ApprovalCards(SessionWidget):
 
     def _handle_event(self, event: AgentEvent) -> None:
         t = event.type
-        if t == "confirmation_required":
+        if t == "tool_end":  # at every tool call: most often there is no card at all
             ev: Any = event
+            card = self._card(ev.id) if self.cards else None
+            if card is not None and card["status"] == "pending":
+                self._set_card(
+                    ev.id,
+                    status="cancelled",
+                    decided_at=self._now(),
+                    notice=self._decision_note(ev.id),
+                )
+        elif t == "confirmation_required":
+            ev = event
             self._add_card(
                 self._new_card(
                     ev.tool_id,
@@ -341,16 +351,6 @@ class ApprovalCards(SessionWidget):
                     action_taken=ev.action_taken,
                     decided_at=self._now(),
                     notice=self._decision_note(ev.tool_id),
-                )
-        elif t == "tool_end":
-            ev = event
-            card = self._card(ev.id)
-            if card is not None and card["status"] == "pending":
-                self._set_card(
-                    ev.id,
-                    status="cancelled",
-                    decided_at=self._now(),
-                    notice=self._decision_note(ev.id),
                 )
         elif t == "confirmations_cancelled":
             for tool_id in event.tool_ids:  # type: ignore[union-attr]

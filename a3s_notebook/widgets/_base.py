@@ -16,10 +16,11 @@ import traitlets
 
 from a3s_notebook.widgets._coalesce import LatestValues
 from a3s_notebook.widgets._static import check_assets
+from a3s_notebook.widgets._status import IDLE, next_status
 
 if TYPE_CHECKING:
     from a3s_notebook.engine.events import AgentEvent
-    from a3s_notebook.engine.session import Session
+    from a3s_notebook.engine.session import Session, Subscriber
 
 check_assets()
 
@@ -32,6 +33,12 @@ MAX_ERRORS = 10
 
 _RUN_ENDS = frozenset({"agent_end", "error"})
 """Events that end a run (a failed run ends with ``error``)."""
+
+_RUN_BOUNDS = _RUN_ENDS | {"agent_start"}
+"""Events every widget sees, whatever its ``_events``: they start and end ``_in_run``."""
+
+_LATER = object()
+"""The throttled value of a trait set by ``_set_later``: computed when it is applied."""
 
 
 def now_ms() -> float:
@@ -78,6 +85,8 @@ class SessionWidget(anywidget.AnyWidget):
         self._unsubscribe: Callable[[], None] | None = None
         self._in_run = False
         self._soon = LatestValues(self._apply_soon, lock=self._lock)
+        self._computes: dict[str, Callable[[Any], Any]] = {}  # see _set_later
+        self._status_now: dict[str, Any] = IDLE  # see _follow_status
         # a typo in a keyword would otherwise only warn (lonboard does the same)
         known = type(self).class_trait_names()
         unknown = sorted(k for k in kwargs if k not in known)
@@ -99,12 +108,19 @@ class SessionWidget(anywidget.AnyWidget):
 
     def attach(self, session: Session) -> SessionWidget:
         """Follow ``session`` (detaching from the previous one); returns the widget."""
+        self._attach(session, session.subscribe)
+        return self
+
+    def _attach(
+        self, session: Session, subscribe: Callable[[Subscriber], Callable[[], None]]
+    ) -> None:
+        """Attach, receiving the events through ``subscribe`` (the session's own, or a
+        SessionView's, which hands each event only to the parts that want it)."""
         self.detach()
         with self._lock:
             self._session = session
             self._guarded("attach", lambda: self._reset(session))
-            self._unsubscribe = session.subscribe(self._on_event)
-        return self
+            self._unsubscribe = subscribe(self._on_event)
 
     def detach(self) -> None:
         """Stop following the session. The widget keeps showing what it has."""
@@ -156,13 +172,46 @@ class SessionWidget(anywidget.AnyWidget):
             self._soon.flush()  # an older value waiting must not land after this one
             setattr(self, name, value)
 
-    def _pending(self, name: str, current: Any) -> Any:
-        """The value ``name`` will have once the throttled values are applied."""
-        return self._soon.peek(name, current)
+    def _set_later(self, name: str, compute: Callable[[Any], Any]) -> None:
+        """``_set_soon(name, compute(self))``, but during a run ``compute`` runs only when
+        the value is applied: a value that changes at many events (a panel's sums) is then
+        built about 20 times a second, not at every event. ``compute`` is a function of the
+        widget (a method of the class, so that no closure is made per event)."""
+        if self._in_run and self._replay_ms is None:
+            due = name in self._computes  # then its timed apply is already due
+            self._computes[name] = compute
+            if not due:
+                self._soon.put(name, _LATER)
+        else:
+            self._soon.flush()
+            setattr(self, name, compute(self))
+
+    def _reset_status(self) -> None:
+        """Set the ``status`` trait (of a widget that has one) to idle."""
+        self._status_now = dict(IDLE)
+        self.set_trait("status", self._status_now)  # the subclass's trait
+
+    def _follow_status(self, event: AgentEvent) -> None:
+        """Move the ``status`` trait on after ``event`` (see ``next_status``), throttled
+        like ``_set_soon``. The status it moves on from is kept here, not read back from
+        the trait and the values waiting, because it is needed at every status event."""
+        status = next_status(event, self._status_now)
+        if status is not None:
+            self._status_now = status
+            if self._in_run and self._replay_ms is None:
+                self._soon.put("status", status)  # _set_soon, inlined (most events)
+            else:
+                self._set_soon("status", status)
 
     def _apply_soon(self, values: dict[str, Any]) -> None:
         with self.hold_sync():
             for name, value in values.items():
+                if value is _LATER:
+                    try:
+                        value = self._computes.pop(name)(self)
+                    except Exception as exc:  # a timer applies it: show the error here
+                        self._report(f"update {name}", exc)
+                        continue
                 setattr(self, name, value)
 
     # --- hooks for subclasses ----------------------------------------------------------
@@ -187,18 +236,27 @@ class SessionWidget(anywidget.AnyWidget):
 
     # --- plumbing ------------------------------------------------------------------------
 
+    def _wants(self, event_type: str) -> bool:
+        """Whether ``_on_event`` does anything with an event of this type."""
+        wanted = self._events
+        return wanted is None or event_type in wanted or event_type in _RUN_BOUNDS
+
     def _on_event(self, event: AgentEvent) -> None:
         t = event.type
-        wanted = self._events
-        if wanted is not None and t not in wanted and t != "agent_start" and t not in _RUN_ENDS:
-            return
+        bound = t in _RUN_BOUNDS
+        if not bound:
+            wanted = self._events
+            if wanted is not None and t not in wanted:
+                return
         with self._lock:
-            if t == "agent_start":
-                self._in_run = True
-            elif t in _RUN_ENDS:
-                self._in_run = False  # the handlers see the run as over
-            self._guarded(f"event {t}", lambda: self._handle_event(event))
-            if t in _RUN_ENDS:
+            if bound:
+                self._in_run = t == "agent_start"  # the handlers see a run's end as over
+            # _guarded, inlined: this runs for every event
+            try:
+                self._handle_event(event)
+            except Exception as exc:
+                self._report(f"event {t}", exc)
+            if bound and t != "agent_start":
                 self._guarded("run end", self._soon.flush)
 
     def _dispatch(self, _widget: Any, content: Any, _buffers: Any) -> None:

@@ -65,24 +65,25 @@ class ContextBar(SessionWidget):
             self._publish()
 
     def _publish(self) -> None:
+        # during a run the trait is set at most so often, and the value built only then
+        # (the run's end sets the last value)
+        self._set_later("context", type(self)._value)
+
+    def _value(self) -> dict[str, Any]:
         config = self._session.config if self._session is not None else None
         used = self._measured + self._since
-        # during a run the trait is set at most so often (the run's end sets the last value)
-        self._set_soon(
-            "context",
-            {
-                "used_tokens": used,
-                "max_tokens": self._max,
-                "percent": used / self._max if self._max else 0.0,
-                "turns": self._turns,
-                "threshold": config.auto_compact_threshold if config is not None else 0.8,
-                "auto_compact": bool(config.auto_compact) if config is not None else False,
-                "compactions": self._compactions,
-                "last_compaction": self._last_compaction,
-                "measured_tokens": self._measured,
-                "estimated": self._since > 0 or self._measured_estimated,
-            },
-        )
+        return {
+            "used_tokens": used,
+            "max_tokens": self._max,
+            "percent": used / self._max if self._max else 0.0,
+            "turns": self._turns,
+            "threshold": config.auto_compact_threshold if config is not None else 0.8,
+            "auto_compact": bool(config.auto_compact) if config is not None else False,
+            "compactions": self._compactions,
+            "last_compaction": self._last_compaction,
+            "measured_tokens": self._measured,
+            "estimated": self._since > 0 or self._measured_estimated,
+        }
 
     def _measure(self, used: int) -> None:
         """A new measured figure: the estimate of what came after the old one is void."""
@@ -117,8 +118,19 @@ class ContextBar(SessionWidget):
         self._publish()
 
     def _handle_event(self, event: AgentEvent) -> None:
-        if event.type == "usage_recorded":
-            record = event.record
+        t = event.type
+        ev: Any = event  # narrowed by hand: one string compare per type, not two
+        if t == "message_added":
+            message = ev.message
+            if message.role == "assistant" and self._answer is not None:
+                self._since += self._answer  # the model's own count of its answer
+                self._answer = None
+            else:
+                self._since += _tokens_of(message)
+            self._turns += 1
+            self._publish()
+        elif t == "usage_recorded":
+            record = ev.record
             own = record.parent_id is None or (
                 self._session is not None and record.session_id == self._session.id
             )
@@ -127,31 +139,22 @@ class ContextBar(SessionWidget):
                 self._measured_estimated = record.estimated
                 self._answer = record.completion_tokens
                 self._publish()
-        elif event.type == "message_added":
-            message = event.message
-            if message.role == "assistant" and self._answer is not None:
-                self._since += self._answer  # the model's own count of its answer
-                self._answer = None
-            else:
-                self._since += _tokens_of(message)
-            self._turns += 1
-            self._publish()
-        elif event.type == "context_usage":
-            self._max, self._turns = event.max_tokens, event.turns
-            if event.used_tokens != self._measured:
+        elif t == "context_usage":
+            self._max, self._turns = ev.max_tokens, ev.turns
+            if ev.used_tokens != self._measured:
                 # a compaction, a clear, a restore: a new figure from the engine
-                self._measure(event.used_tokens)
+                self._measure(ev.used_tokens)
                 self._measured_estimated = False
             self._publish()
-        elif event.type == "context_compacted":
+        elif t == "context_compacted":
             self._compactions += 1
             self._last_compaction = {
-                "before_messages": event.before_messages,
-                "after_messages": event.after_messages,
-                "percent_before": event.percent_before,
+                "before_messages": ev.before_messages,
+                "after_messages": ev.after_messages,
+                "percent_before": ev.percent_before,
             }
             self._from_session()
-        elif event.type in ("agent_end", "turn_end") and self._session is not None:
+        elif (t == "turn_end" or t == "agent_end") and self._session is not None:
             # the turn count (messages in the context) moves without a usage event
             self._turns = self._session.context_usage.turns
             self._publish()

@@ -17,8 +17,7 @@ so the front end swaps its live text for the row without a flicker.
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import traitlets
 
@@ -27,7 +26,7 @@ from a3s_notebook.engine.events import MessageAdded
 from a3s_notebook.widgets._base import SessionWidget, now_ms
 from a3s_notebook.widgets._coalesce import DeltaCoalescer, Part
 from a3s_notebook.widgets._static import asset
-from a3s_notebook.widgets._status import IDLE, next_status
+from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS
 from a3s_notebook.widgets._text import args_summary, clip, duration, md_escape, num, pct
 
 if TYPE_CHECKING:
@@ -93,6 +92,21 @@ _BOUNDARIES = _BOUNDARIES | {
     "queue_alert",
 }
 
+_EVENTS = (
+    _BOUNDARIES
+    | STATUS_EVENTS
+    | {
+        "text_delta",
+        "reasoning_delta",
+        "tool_output_delta",
+        "message_added",
+    }
+)
+"""What ``_handle_event`` reacts to (the usage and context events are the others' job)."""
+
+_HANDLERS = {t: f"_on_{t}" for t in _BOUNDARIES}
+"""The method that makes a boundary's row, if the stream has one."""
+
 
 def clip_output(text: str) -> tuple[str, bool]:
     """Cut a long output in the middle; returns (text, truncated)."""
@@ -112,7 +126,13 @@ def clip_value(value: Any, limit: int = ARG_STRING_MAX) -> Any:
             return value
         return f"{value[:limit]}… ({len(value) - limit:,} more characters)"
     if isinstance(value, dict):
-        return {str(k): clip_value(v, limit) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            # numbers and short strings (most arguments) as they are, without a call
+            if isinstance(v, (dict, list, tuple)) or (isinstance(v, str) and len(v) > limit):
+                v = clip_value(v, limit)
+            out[str(k)] = v
+        return out
     if isinstance(value, (list, tuple)):
         return [clip_value(v, limit) for v in value]
     return value
@@ -178,6 +198,7 @@ class EventStream(SessionWidget):
     """
 
     _esm = asset("event_stream")
+    _events: ClassVar[frozenset[str] | None] = _EVENTS
 
     # lists of row dicts; the element type is not declared, because traitlets would
     # validate every row of the list at each assignment (a millisecond per 200 rows)
@@ -224,12 +245,15 @@ class EventStream(SessionWidget):
         return f"r{self._next}"
 
     def _append(self, row: dict[str, Any]) -> str:
-        row.setdefault("id", self._new_id())
-        row.setdefault("ts", self._now())
-        self._index[row["id"]] = len(self._all)
+        row_id = row.get("id")
+        if row_id is None:
+            row_id = row["id"] = self._new_id()
+        if "ts" not in row:
+            row["ts"] = self._now()
+        self._index[row_id] = len(self._all)
         self._all.append(row)
         self._ops.append({"op": "append", "row": row})
-        return str(row["id"])
+        return str(row_id)
 
     def _insert(self, pos: int, row: dict[str, Any]) -> str:
         """Put a row before position ``pos`` (a turn's text that arrived after its tools)."""
@@ -289,10 +313,13 @@ class EventStream(SessionWidget):
         if not self._ops:
             return
         if self._in_run:
-            # at most ~20 "rows" messages a second, with the status (see _set_soon)
+            # at most ~20 "rows" messages a second, with the status (see _set_soon);
+            # rows already waiting mean the send that takes them is already due
+            due = bool(self._unsent)
             self._unsent.extend(self._ops)
             self._ops = []
-            self._soon.put(_ROW_OPS, True)
+            if not due:
+                self._soon.put(_ROW_OPS, True)
         else:
             self._soon.flush()  # what a run left queued goes first, in order
             self._rev += 1
@@ -300,11 +327,13 @@ class EventStream(SessionWidget):
 
     def _apply_soon(self, values: dict[str, Any]) -> None:
         if values.pop(_ROW_OPS, None):
-            self._coalescer.flush()  # a segment's last text before the row that ends it
             ops, self._unsent = self._unsent, []
-            if ops:
-                self._rev += 1
-                self.send({"kind": "rows", "rev": self._rev, "ops": ops})
+            try:
+                self._coalescer.flush()  # a segment's last text before the row that ends it
+            finally:
+                if ops:
+                    self._rev += 1
+                    self.send({"kind": "rows", "rev": self._rev, "ops": ops})
         super()._apply_soon(values)
 
     def _sync_traits(self) -> None:
@@ -394,7 +423,7 @@ class EventStream(SessionWidget):
             self._archived = len(self._all)
         with self.hold_sync():
             self._sync_traits()
-            self.status = dict(IDLE)
+            self._reset_status()
 
     def _on_detach(self) -> None:
         self._commit_live()
@@ -405,11 +434,9 @@ class EventStream(SessionWidget):
 
     def _handle_event(self, event: AgentEvent) -> None:
         t = event.type
-        status = next_status(event, self._pending("status", self.status))
         if t == "text_delta" or t == "reasoning_delta":
             self._stream("text" if t == "text_delta" else "reasoning", event.text)  # type: ignore[union-attr]
-            if status is not None:
-                self._set_soon("status", status)
+            self._follow_status(event)
             return
         if isinstance(event, MessageAdded):
             if event.message.role == "assistant":
@@ -421,19 +448,24 @@ class EventStream(SessionWidget):
                 self._outputs.setdefault(row_id, []).append(event.delta)  # type: ignore[union-attr]
                 self._coalescer.add(row_id, "output", event.delta)  # type: ignore[union-attr]
             return
-        if t not in _BOUNDARIES and status is None:
-            return
-        # during a run nothing here syncs a trait at once: hold_sync would cost more than
-        # the event (ipywidgets sends an empty state when it ends)
-        with nullcontext() if self._in_run else self.hold_sync():
-            if t in _BOUNDARIES:
-                self._commit_live()
-                handler = getattr(self, f"_on_{t}", None)
-                if handler is not None:
-                    handler(event)
-                self._sync_rows()
-            if status is not None:
-                self._set_soon("status", status)
+        if t not in _BOUNDARIES:
+            return  # (every status event but the deltas is a boundary)
+        if self._in_run:
+            # during a run nothing here syncs a trait at once: hold_sync would cost more
+            # than the event (ipywidgets sends an empty state when it ends)
+            self._boundary(t, event)
+        else:
+            with self.hold_sync():
+                self._boundary(t, event)
+
+    def _boundary(self, t: str, event: AgentEvent) -> None:
+        self._commit_live()
+        handler = getattr(self, _HANDLERS[t], None)
+        if handler is not None:
+            handler(event)
+        self._sync_rows()
+        if t in STATUS_EVENTS:
+            self._follow_status(event)
 
     # --- one method per event type --------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,7 +17,7 @@ from a3s_notebook.widgets._context_bar import ContextBar
 from a3s_notebook.widgets._event_stream import EventStream
 from a3s_notebook.widgets._memory_table import MemoryTable
 from a3s_notebook.widgets._static import asset
-from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS, next_status, status_text
+from a3s_notebook.widgets._status import IDLE, STATUS_EVENTS, status_text
 from a3s_notebook.widgets._task_table import TaskTable
 from a3s_notebook.widgets._text import md_escape
 from a3s_notebook.widgets._usage_panel import UsagePanel
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from IPython.display import DisplayHandle
 
     from a3s_notebook.engine.events import AgentEvent
-    from a3s_notebook.engine.session import Session
+    from a3s_notebook.engine.session import Session, Subscriber
 
 __all__ = ["SessionHeader", "SessionView"]
 
@@ -37,6 +38,10 @@ REFRESH_ON = frozenset(
 """Events after which :meth:`SessionView.show` rewrites the display's saved text: a
 notebook saved while an approval waits, or after the run, holds the work so far (not
 every event: each rewrite re-sends the whole Markdown)."""
+
+
+_INFO_EVENTS = frozenset({"state_changed", "goal_extracted", "goal_progress", "goal_achieved"})
+"""Events that change what the header's ``info`` shows."""
 
 
 def model_info(session: Session) -> dict[str, Any]:
@@ -70,12 +75,7 @@ class SessionHeader(SessionWidget):
     such), a state badge, and what the agent is doing."""
 
     _esm = asset("session_header")
-    _events: ClassVar[frozenset[str] | None] = STATUS_EVENTS | {
-        "state_changed",
-        "goal_extracted",
-        "goal_progress",
-        "goal_achieved",
-    }
+    _events: ClassVar[frozenset[str] | None] = STATUS_EVENTS | _INFO_EVENTS
 
     info = traitlets.Dict().tag(sync=True)
     status = traitlets.Dict(IDLE).tag(sync=True)
@@ -95,17 +95,12 @@ class SessionHeader(SessionWidget):
     def _reset(self, session: Session) -> None:
         with self.hold_sync():
             self.info = model_info(session)
-            self.status = dict(IDLE)
+            self._reset_status()
 
     def _handle_event(self, event: AgentEvent) -> None:
-        if (
-            event.type in ("state_changed", "goal_extracted", "goal_progress", "goal_achieved")
-            and self._session is not None
-        ):
+        if event.type in _INFO_EVENTS and self._session is not None:
             self._set_soon("info", model_info(self._session))
-        status = next_status(event, self._pending("status", self.status))
-        if status is not None:
-            self._set_soon("status", status)
+        self._follow_status(event)
 
     def _markdown(self) -> str:
         i = self.info
@@ -164,6 +159,11 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
         self._session: Session | None = None
         self._handles: list[DisplayHandle] = []
         self._unsubscribe: Callable[[], None] | None = None
+        # the parts' handlers, in subscription order, and per event type the ones that want
+        # it: the view subscribes once and hands an event only to those (a part that does
+        # not want it would cost a call and a lookup, for each of the seven parts)
+        self._receivers: list[tuple[SessionWidget, Subscriber]] = []
+        self._routes: dict[str, tuple[Subscriber, ...]] = {}
         if session is not None:
             self.attach(session)
 
@@ -187,19 +187,38 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
 
     def attach(self, session: Session) -> SessionView:
         """Show ``session`` in every part (detaching from the previous one)."""
-        for part in self.parts:
-            part.attach(session)
         self._stop_refreshing()
+        for part in self.parts:
+            part._attach(session, functools.partial(self._route, part))
         self._session = session
-        # subscribed after the parts, so a refresh sees the event already applied
         self._unsubscribe = session.subscribe(self._on_event)
         return self
 
+    def _route(self, part: SessionWidget, callback: Subscriber) -> Callable[[], None]:
+        """Deliver the events ``part`` wants to ``callback``; returns the undo (what a
+        part's ``detach`` or a later ``attach`` of its own calls)."""
+        entry = (part, callback)
+        self._receivers = [*self._receivers, entry]
+        self._routes = {}  # a new dict: a dispatch under way keeps the old routes
+
+        def unroute() -> None:
+            if entry in self._receivers:
+                self._receivers = [e for e in self._receivers if e is not entry]
+                self._routes = {}
+
+        return unroute
+
+    def _targets(self, event_type: str) -> tuple[Subscriber, ...]:
+        routes = self._routes
+        targets = tuple(cb for part, cb in self._receivers if part._wants(event_type))
+        routes[event_type] = targets
+        return targets
+
     def detach(self) -> None:
         """Stop following the session in every part."""
+        self._stop_refreshing()
         for part in self.parts:
             part.detach()
-        self._stop_refreshing()
         self._session = None
 
     def show(self) -> DisplayHandle:
@@ -226,7 +245,18 @@ class SessionView(ipywidgets.VBox):  # type: ignore[misc]
             handle.update(self)  # type: ignore[no-untyped-call]
 
     def _on_event(self, event: AgentEvent) -> None:
-        if event.type in REFRESH_ON and self._handles:
+        t = event.type
+        targets = self._routes.get(t)
+        if targets is None:
+            targets = self._targets(t)
+        for callback in targets:
+            try:
+                callback(event)
+            except Exception:
+                # what the session does for each subscriber: one part must not stop the others
+                logger.exception("SessionView: a part failed on %s", t)
+        # after the parts, so a refresh sees the event already applied
+        if t in REFRESH_ON and self._handles:
             try:
                 self.refresh()
             except Exception:  # the display is a convenience: never break the run

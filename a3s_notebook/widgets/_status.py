@@ -30,32 +30,41 @@ STATUS_EVENTS = frozenset(
 
 
 def next_status(event: AgentEvent, current: dict[str, Any]) -> dict[str, Any] | None:
-    """The status after ``event``, or None when it does not change (deltas stay cheap)."""
+    """The status after ``event``, or None when it does not change (deltas stay cheap).
+
+    A status has no None values: a missing turn or detail is left out."""
     t = event.type
-    turn = current.get("turn")
-    new: dict[str, Any] | None = None
-    if t == "agent_start":
-        new = {"phase": "running"}
+    if t == "text_delta" or t == "reasoning_delta":
+        if current.get("phase") == "writing":
+            return None  # the common case (a delta per token): nothing to build
+        new: dict[str, Any] = {"phase": "writing"}
+        turn = current.get("turn")
     elif t == "turn_start":
-        new = {"phase": "thinking", "turn": event.turn}  # type: ignore[union-attr]
-    elif t in ("text_delta", "reasoning_delta"):
-        if current.get("phase") != "writing":
-            new = {"phase": "writing", "turn": turn}
+        new = {"phase": "thinking"}
+        turn = event.turn  # type: ignore[union-attr]
     elif t == "tool_start":
-        new = {"phase": "tool", "detail": event.name, "turn": turn}  # type: ignore[union-attr]
+        new = {"phase": "tool", "detail": event.name}  # type: ignore[union-attr]
+        turn = current.get("turn")
     elif t == "confirmation_required":
-        new = {"phase": "waiting", "detail": event.tool_name, "turn": turn}  # type: ignore[union-attr]
+        new = {"phase": "waiting", "detail": event.tool_name}  # type: ignore[union-attr]
+        turn = current.get("turn")
     elif t in ("confirmation_received", "confirmation_timeout"):
-        new = {"phase": "tool", "turn": turn}
+        new = {"phase": "tool"}
+        turn = current.get("turn")
+    elif t == "agent_start":
+        new, turn = {"phase": "running"}, None
     elif t == "agent_end":
-        new = {"phase": "done"}
+        new, turn = {"phase": "done"}, None
     elif t == "error":
-        new = {"phase": "error", "detail": str(getattr(event, "message", ""))[:120]}
+        new, turn = {"phase": "error", "detail": str(getattr(event, "message", ""))[:120]}, None
     elif t == "budget_exceeded":
-        new = {"phase": "error", "detail": "budget reached"}
-    if new is None:
+        new, turn = {"phase": "error", "detail": "budget reached"}, None
+    else:
         return None
-    new = {k: v for k, v in new.items() if v is not None}
+    if new.get("detail", "") is None:
+        del new["detail"]
+    if turn is not None:
+        new["turn"] = turn
     return None if new == current else new
 
 

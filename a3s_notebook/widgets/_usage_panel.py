@@ -213,9 +213,14 @@ class UsagePanel(SessionWidget):
             self.usage = usage_summary([], None)
 
     def _refresh(self) -> None:
-        assert self._session is not None
-        totals = self._totals.update(self._session.cost_records)
-        self._set_soon("usage", totals.summary(self._session.config))
+        # the sums are brought up to date when the value is applied (at most about 20
+        # times a second during a run): they add only the records not seen yet
+        self._set_later("usage", type(self)._value)
+
+    def _value(self) -> dict[str, Any]:
+        session = self._session
+        assert session is not None  # a detach applies what waits before it lets go
+        return self._totals.update(session.cost_records).summary(session.config)
 
     def _reset(self, session: Session) -> None:
         # another session's ledger may be the same length
