@@ -427,6 +427,11 @@ def baseline_tree(ref: str | None) -> tuple[Path | None, str]:
     static = ROOT / "a3s_notebook" / "static"
     if static.is_dir():  # build output, not in git; the Python-side figures do not use it
         shutil.copytree(static, target / "a3s_notebook" / "static", dirs_exist_ok=True)
+        # the baseline reads one stylesheet for every widget (today's build writes one per
+        # widget): the joined sheets stand in for it
+        joined = target / "a3s_notebook" / "static" / "widgets.css"
+        if not joined.exists():
+            joined.write_text("\n".join(f.read_text() for f in sorted(static.glob("*.css"))))
     return target, sha
 
 
