@@ -140,6 +140,20 @@ def rounds(n: int) -> list[ScriptedTurn | str]:
 # --- the row protocol -------------------------------------------------------------------------
 
 
+def run_fresh(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (nothing imported yet); it must print ``ok``."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(ROOT),
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
 def test_row_messages_rebuild_exactly_the_rows_and_the_traits_sync_once_per_run(
     make_session: Callable[..., Session],
 ) -> None:
@@ -468,16 +482,7 @@ create_client("openai/gpt-4o-mini", api_key="k")
 assert "openai" in sys.modules
 print("ok")
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=str(ROOT),
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    run_fresh(code)
 
 
 def test_a_scripted_session_loads_optional_parts_only_when_used(tmp_path: Path) -> None:
@@ -507,16 +512,7 @@ assert session.remember("tea at four").content == "tea at four"
 assert "a3s_notebook.engine.memory" in sys.modules
 print("ok")
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=str(ROOT),
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    run_fresh(code)
 
 
 def test_models_first_used_by_many_threads_at_once_validate_correctly() -> None:
@@ -556,16 +552,7 @@ for t in threads:
 assert not failures, failures
 print("ok")
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=str(ROOT),
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+    run_fresh(code)
 
 
 def test_detach_mid_run_puts_every_row_into_the_traits() -> None:
