@@ -14,6 +14,18 @@ reloaded page connects, restores the widgets from the kernel, and a subshell con
 (JupyterLab: *New Subshell Console for Notebook*) can run ``%a3s_session pending`` to show
 the waiting approval and decide it.
 
+The kernel wraps each answer in a ``busy`` / ``idle`` status with the request as parent, as
+ipykernel does for every request (a client's request is done on its reply *and* that
+``idle``). A page ignores both, though: JupyterLab and Notebook 7 skip a status whose parent
+is one of the server's ``untracked_message_types``, which by default (jupyter_server) lists
+``kernel_info_request`` and ``comm_info_request``. A reloaded page starts with the kernel's
+status "unknown", so it learns that the kernel is busy only from a status for another
+request. The ``idle`` therefore goes through the kernel's current ``_publish_status``: while
+``%%ask`` runs, that of ``kernel_stays_busy`` (a3s_notebook/_kernel_status.py), which
+follows it with ``busy`` for the cell, so the reloaded page shows "Busy" at once. (Before,
+it did only once the page sent another request, like the debugger's ``debug_request``, and
+without one it said "Unknown" until the cell ended.)
+
 It relies on ipykernel 7's internals (the main shell's lock, ``dispatch_shell(...,
 concurrent=True)``, the stream the shell channel thread feeds); with another ipykernel
 it changes nothing and says so (returns False).
@@ -45,6 +57,20 @@ def _main_shell_stream(kernel: Any) -> Any:
     return getattr(kernel, "shell_stream", None)
 
 
+def _shell_parent(kernel: Any) -> tuple[Any, dict[str, Any]] | None:
+    """The identities and message of the shell's parent request (the awaiting cell), as
+    ipykernel keeps them for output that has no context of its own; None if unknown."""
+    context = getattr(kernel, "_shell_context", None)
+    parent_var = getattr(kernel, "_shell_parent", None)
+    ident_var = getattr(kernel, "_shell_parent_ident", None)
+    if not isinstance(context, contextvars.Context) or parent_var is None or ident_var is None:
+        return None
+    parent = context.get(parent_var)
+    if not isinstance(parent, dict):
+        return None
+    return context.get(ident_var, b""), parent
+
+
 def answer_info_requests_at_once(kernel: Any) -> bool:
     """Make ``kernel`` (an ipykernel 7 kernel) answer ``kernel_info`` and ``comm_info``
     requests while a cell awaits, instead of after it. True when installed (or already
@@ -67,7 +93,12 @@ def answer_info_requests_at_once(kernel: Any) -> bool:
     ):
         return False
     base = getattr(kernel, "_shell_context", None)
-    publish = getattr(kernel, "_publish_status", None)
+
+    def publish(status: str, request: dict[str, Any]) -> None:
+        # looked up now: while %%ask runs, its hook follows an idle with busy for the cell
+        publish_status = getattr(kernel, "_publish_status", None)
+        if publish_status is not None:
+            publish_status(status, "shell", parent=request)
 
     def info_request(msg: Any) -> dict[str, Any] | None:
         """The request's header (as a parent for its status), if it is an info request."""
@@ -86,24 +117,24 @@ def answer_info_requests_at_once(kernel: Any) -> bool:
             if inspect.isawaitable(result):
                 await result
             return
+        cell = _shell_parent(kernel)
         # a context of its own: the reply's parent header must not leak into the awaiting
         # cell's outputs (ipykernel does the same for comm messages)
         if isinstance(base, contextvars.Context):
             context = base.copy()
         else:
             context = contextvars.copy_context()
-        if publish is not None:
-            publish("busy", "shell", parent=request)
+        publish("busy", request)
         try:
             await asyncio.create_task(
                 dispatch(msg, subshell_id=None, concurrent=True), context=context
             )
         finally:
-            # a client's request is done on its reply *and* this idle status (JupyterLab
-            # waits for both); a status whose parent is an info request does not change
-            # the kernel state a page shows, so the page still sees the cell running
-            if publish is not None:
-                publish("idle", "shell", parent=request)
+            if cell is not None:
+                # dispatching made the request the parent of output that has no context of
+                # its own (a print from a thread the cell started): give it back
+                contextvars.copy_context().run(kernel.set_parent, cell[0], cell[1], "shell")
+            publish("idle", request)
 
     stream.on_recv(on_recv, copy=False)
     setattr(kernel, _MARK, True)

@@ -62,6 +62,19 @@ def wait_for_request(log: Path, timeout: float = 60) -> str:
     pytest.fail("the run never asked for approval")
 
 
+def statuses_until(client: Any, names: dict[str, str], last: tuple[str, str]) -> list[Any]:
+    """The (state, whose) of the status messages ``client`` hears, up to ``last``; whose is
+    ``names[parent msg_id]`` ("other" for any other parent)."""
+    seen: list[tuple[str, str]] = []
+    deadline = time.monotonic() + 30
+    while last not in seen:
+        msg = client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["msg_type"] == "status":
+            whose = names.get(msg["parent_header"].get("msg_id"), "other")
+            seen.append((msg["content"]["execution_state"], whose))
+    return seen
+
+
 def test_a_client_connecting_mid_approval_can_decide_it(
     kernel: tuple[KernelManager, Any], tmp_path: Path
 ) -> None:
@@ -85,18 +98,23 @@ def test_a_client_connecting_mid_approval_can_decide_it(
         reply = shell_reply(page, info)
         assert reply["content"]["status"] == "ok"
         assert "kernel subshells" in reply["content"]["supported_features"]
-        comms = shell_reply(page, page.comm_info(target_name="jupyter.widget"))
-        assert comms["content"]["status"] == "ok"
-        # the request's idle status (a client waits for it too) has the request as parent
-        deadline = time.monotonic() + 10
-        while True:
-            msg = page.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
-            if (
-                msg["msg_type"] == "status"
-                and msg["parent_header"].get("msg_id") == info
-                and msg["content"]["execution_state"] == "idle"
-            ):
-                break
+        # the request's busy and idle (a client waits for that too) have it as parent; a
+        # page ignores those (the server does not track info requests), so then the kernel
+        # says busy for the cell: the page shows Busy, not Unknown
+        names = {ask: "cell", info: "kernel_info"}
+        assert statuses_until(page, names, ("busy", "cell")) == [
+            ("busy", "kernel_info"),
+            ("idle", "kernel_info"),
+            ("busy", "cell"),
+        ]
+        comms = page.comm_info(target_name="jupyter.widget")
+        names[comms] = "comm_info"
+        assert shell_reply(page, comms)["content"]["status"] == "ok"
+        assert statuses_until(page, names, ("busy", "cell")) == [
+            ("busy", "comm_info"),
+            ("idle", "comm_info"),
+            ("busy", "cell"),
+        ]
 
         # a subshell runs code at once: `%a3s_session pending` shows the card
         create = message(page, "create_subshell_request", {})
@@ -171,3 +189,38 @@ def test_another_kernel_is_left_as_it_is() -> None:
     assert answer_info_requests_at_once(kernel) is False
     assert answer_info_requests_at_once(object()) is False
     assert not hasattr(kernel, "_a3s_info_requests_at_once")
+
+
+def test_a_cells_thread_keeps_its_output_after_a_client_connects(
+    kernel: tuple[KernelManager, Any], tmp_path: Path
+) -> None:
+    """Answering ``kernel_info`` mid-cell makes it the shell's parent; the kernel gives the
+    cell back its place, so a print from a thread the cell started still goes to the cell
+    (not to the info request, where no page shows it)."""
+    km, kc = kernel
+    run(kc, "%load_ext a3s_notebook")
+    cell = kc.execute(
+        "import asyncio, pathlib, threading, time\n"
+        "def later():\n"
+        "    while not pathlib.Path('print').exists(): time.sleep(0.02)\n"
+        "    print('from a thread of the cell')\n"
+        "threading.Thread(target=later).start()\n"
+        "while not pathlib.Path('done').exists(): await asyncio.sleep(0.02)\n"
+    )
+    statuses_until(kc, {cell: "cell"}, ("busy", "cell"))  # the cell runs
+    page = km.client()  # the reloaded page
+    page.start_channels()
+    try:
+        assert shell_reply(page, page.kernel_info())["content"]["status"] == "ok"
+    finally:
+        page.stop_channels()
+    (tmp_path / "print").touch()
+    deadline = time.monotonic() + 30
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["msg_type"] == "stream":
+            assert msg["content"]["text"] == "from a thread of the cell\n"
+            assert msg["parent_header"].get("msg_id") == cell
+            break
+    (tmp_path / "done").touch()
+    assert not collect(kc, cell)["error"]

@@ -202,6 +202,8 @@ def _lab_command(port: int, root: Path) -> list[str]:
         f"--ServerApp.root_dir={root}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        # window.jupyterapp: tests run all cells with a command and read the kernel's status
+        "--LabApp.expose_app_in_browser=True",
     ]
 
 

@@ -1,7 +1,9 @@
-"""Every example notebook (``notebooks/0*.ipynb``) in every browser host: Voila, Notebook 7.
+"""Every example notebook (``notebooks/0*.ipynb``) in every browser host: JupyterLab,
+Notebook 7, Voila.
 
 One server per host serves a copy of the ``notebooks`` folder (the notebooks write their
-workspaces beside themselves); each test opens one notebook, runs all its cells (Voila runs
+workspaces beside themselves; JupyterLab's is the server the other browser tests share, the
+copy in a folder of its own); each test opens one notebook, runs all its cells (Voila runs
 them itself), then checks what a user would notice:
 
 - no Python error in any output (an error output, a traceback or a one-line magic error);
@@ -14,7 +16,9 @@ background (nobody clicks; the approval times out after 1 s): the cell's output 
 from "running in the background" into the answer in place, and the next cell said
 "Still running" instead of failing on ``_.text``.
 
-JupyterLab runs the quickstart in tests/browser/test_magics_browser.py.
+JupyterLab and Notebook 7 run the cells the same way (``nb7_run_all``: the app's commands,
+through ``window.jupyterapp``), and the quickstart's approval times out there too (1 s).
+tests/browser/test_magics_browser.py clicks the approval cards in JupyterLab.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def check_console(errors: list[str]) -> None:
     assert not ours, f"console errors: {ours}"
 
 
-# --- Notebook 7 ------------------------------------------------------------------------
+# --- Notebook 7 (and JupyterLab: the same runner) --------------------------------------
 
 KERNEL = "window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel"
 CELLS = "window.jupyterapp.shell.currentWidget.content.widgets"
@@ -142,6 +146,33 @@ def test_notebook_runs_clean_in_notebook7(
         bpage.screenshot(path=str(artifacts / f"hosts-notebook7-{notebook.stem}.png"))
     finally:
         notebook7.shutdown_kernels()
+
+
+# --- JupyterLab ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_notebook_runs_clean_in_jupyterlab(
+    lab: Any, bpage: Any, notebook: Path, artifacts: Path
+) -> None:
+    """The Notebook 7 checks, in the JupyterLab server the other browser tests share (its
+    ``window.jupyterapp`` runs the cells the same way; ``lab`` ends the kernels after)."""
+    from playwright.sync_api import expect
+
+    root = lab.root / "notebooks"
+    root.mkdir(exist_ok=True)
+    serve_copy(root)
+    errors = console_errors(bpage)
+    bpage.goto(lab.url(root / notebook.name))
+    cells = nb7_run_all(bpage)
+    for i, outputs in enumerate(cells):
+        for output in outputs:
+            text = output_text(output)
+            assert not PYTHON_ERROR.search(text), f"cell {i}: {text[:2000]}"
+    if shows_widgets(notebook):
+        expect(bpage.locator("[class*='a3s-']").first).to_be_visible(timeout=30_000)
+    check_console(errors)
+    bpage.screenshot(path=str(artifacts / f"hosts-jupyterlab-{notebook.stem}.png"))
 
 
 def test_notebook7_tree_lists_the_notebooks(notebook7: Any, bpage: Any) -> None:

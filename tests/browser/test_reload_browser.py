@@ -9,6 +9,7 @@ ends in the kernel, writing the file.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import nbformat
 
 from tests.browser.test_magics_browser import (
+    KERNEL_IDLE,
     LS,
     magics_notebook,
     run_all,
@@ -25,6 +27,7 @@ from tests.browser.test_magics_browser import (
 
 SUBSHELL_CONSOLE = "New Subshell Console for Notebook"
 VIEW = "application/vnd.jupyter.widget-view+json"
+KERNEL_BUSY = "Python 3 (ipykernel) | Busy"
 
 
 class KernelFrames:
@@ -46,6 +49,24 @@ class KernelFrames:
             self.frames.append((index, raw))
 
         ws.on("framereceived", record)
+
+    def statuses(self, from_socket: int = 0) -> list[tuple[str, str]]:
+        """The (state, parent's msg_type) of the ``status`` messages heard so far."""
+        from jupyter_server.services.kernels.connection.base import deserialize_msg_from_ws_v1
+
+        found: list[tuple[str, str]] = []
+        for i, raw in list(self.frames):
+            if i < from_socket or b'"status"' not in raw:
+                continue
+            if raw.startswith(b"{"):  # the JSON protocol
+                msg = json.loads(raw)
+                header, parent, content = msg["header"], msg["parent_header"], msg["content"]
+            else:  # v1: header, parent header, metadata, content
+                _, parts = deserialize_msg_from_ws_v1(raw)
+                header, parent, _, content = (json.loads(part) for part in parts[:4])
+            if header.get("msg_type") == "status":
+                found.append((content["execution_state"], parent.get("msg_type", "")))
+        return found
 
     def wait_for(self, *parts: str, from_socket: int = 0, timeout_s: float = 60) -> None:
         """Until a frame on socket ``from_socket`` or a later one holds all of ``parts``."""
@@ -69,6 +90,19 @@ def reload_page(page: Any) -> KernelFrames:
     page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=60_000)
     frames.wait_for('"msg_type":"kernel_info_reply"')
     return frames
+
+
+# the notebook's kernel connection in JupyterLab's services (``window.jupyterapp``: the
+# server runs with ``--LabApp.expose_app_in_browser``)
+NOTEBOOK_KERNEL = (
+    "Array.from(window.jupyterapp.shell.widgets('main'))"
+    ".find(w => w.sessionContext?.path?.endsWith('.ipynb'))?.sessionContext.session?.kernel"
+)
+
+
+def wait_for_kernel_status(page: Any, status: str, timeout_ms: int = 60_000) -> None:
+    """Until the notebook's kernel connection has ``status`` (its ``kernel.status``)."""
+    page.wait_for_function(f"() => {NOTEBOOK_KERNEL}?.status === {status!r}", timeout=timeout_ms)
 
 
 def open_subshell_console(page: Any) -> None:
@@ -97,6 +131,24 @@ def test_reload_mid_approval_then_approve_from_a_subshell_console(
 
     # the %%ask cell's output is gone with the page, and its kernel is still busy on it
     expect(bpage.locator(".a3s-card")).to_have_count(0)
+    # ...which the page shows: the page ignores the status messages of its kernel_info
+    # request (the server does not track info requests), so the kernel followed that
+    # request's idle with busy for the cell, before the page's next request (the debugger's
+    # debug_request, whose idle the page ignores too)
+    wait_for_kernel_status(bpage, "busy")
+    expect(bpage.get_by_text(KERNEL_BUSY)).to_be_visible()
+    heard = frames.statuses()
+    deadline = time.monotonic() + 30
+    while ("busy", "execute_request") not in heard:  # the page has it: so will the test
+        assert time.monotonic() < deadline, heard
+        bpage.wait_for_timeout(100)
+        heard = frames.statuses()
+    after = heard.index(("idle", "kernel_info_request")) + 1
+    for state, parent in heard[after:]:
+        if (state, parent) == ("busy", "execute_request"):
+            break
+        # a request of the page's own may start meanwhile, but none ended before the busy
+        assert state != "idle", heard
     # the kernel answered kernel_info while the cell awaits: the page knows it supports
     # subshells, so the palette offers a subshell console
     console_socket = frames.sockets
@@ -124,6 +176,9 @@ def test_reload_mid_approval_then_approve_from_a_subshell_console(
     # the run in the notebook's cell went on and wrote the file
     wait_for_file(ws / "notes.md")
     assert (ws / "notes.md").read_text().startswith("# Notes")
+    # the cell (and the ones queued behind it) ended: the kernel is idle, the page says so
+    wait_for_kernel_status(bpage, "idle")
+    expect(bpage.get_by_text(KERNEL_IDLE)).to_be_visible()
     bpage.screenshot(path=str(artifacts / "reload-approved-from-console.png"), full_page=True)
 
 
