@@ -318,13 +318,13 @@ def _scan(root: Path, con: Any) -> Ledger:
     merged = segment.entries if segment is not None else {}
     # names and os.stat rather than Paths: with ten thousand logs, pathlib's own work was
     # a third of an unchanged folder's read
-    base = str(root)
-    with os.scandir(base) as listing:
-        names = sorted(e.name for e in listing if e.name.endswith(".jsonl"))
-    for name in names:
+    with os.scandir(root) as listing:
+        logs = sorted((e for e in listing if e.name.endswith(".jsonl")), key=lambda e: e.name)
+    for found_log in logs:
+        name, log = found_log.name, found_log.path
         stem = name[: -len(".jsonl")]
         try:
-            info: os.stat_result | None = os.stat(os.path.join(base, name))
+            info: os.stat_result | None = found_log.stat()
         except OSError:
             info = None
         entry = None
@@ -335,7 +335,6 @@ def _scan(root: Path, con: Any) -> Ledger:
                 entry = Entry(stem, doc, None, in_segment=True)
             else:
                 entry = _read_entry(stem, cache / "logs" / stem, stamp)
-        log = os.path.join(base, name)
         if entry is None:
             where = cache / "logs" / stem
             data, why = _file_problem(Path(log))
