@@ -102,9 +102,12 @@ def main() -> None:
         size = sum(len(line) for line in kept[1:])  # the header is per session, not per message
 
         def restore() -> None:
-            restored = SessionManager(restore_dir).restore_session(long.id)
-            if len(restored.messages) != large:
-                raise RuntimeError(f"restored {len(restored.messages)} of {large} messages")
+            # closed after each restore: a session file has one writer at a time, so the
+            # next repeat could not open it while this manager holds it
+            with SessionManager(restore_dir) as manager:
+                restored = manager.restore_session(long.id)
+                if len(restored.messages) != large:
+                    raise RuntimeError(f"restored {len(restored.messages)} of {large} messages")
 
         restore_time = median_time(restore, 1 if args.quick else 3)
     finally:
