@@ -125,24 +125,30 @@ def output_text(output: dict[str, Any]) -> str:
     return "".join(plain) if isinstance(plain, list) else str(plain)
 
 
+def run_all_clean(page: Any, url: str, notebook: Path) -> None:
+    """Open ``url``, run every cell through the app's commands, and check the notebook ran
+    clean: no error in any output, its widgets visible, nothing of ours on the console."""
+    from playwright.sync_api import expect
+
+    errors = console_errors(page)
+    page.goto(url)
+    cells = nb7_run_all(page)
+    for i, outputs in enumerate(cells):
+        for output in outputs:
+            text = output_text(output)
+            assert not PYTHON_ERROR.search(text), f"cell {i}: {text[:2000]}"
+    if shows_widgets(notebook):
+        expect(page.locator("[class*='a3s-']").first).to_be_visible(timeout=30_000)
+    check_console(errors)
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
 def test_notebook_runs_clean_in_notebook7(
     notebook7: Any, bpage: Any, notebook: Path, artifacts: Path
 ) -> None:
-    from playwright.sync_api import expect
-
     serve_copy(notebook7.root)
-    errors = console_errors(bpage)
     try:
-        bpage.goto(notebook7.url(notebook7.root / notebook.name))
-        cells = nb7_run_all(bpage)
-        for i, outputs in enumerate(cells):
-            for output in outputs:
-                text = output_text(output)
-                assert not PYTHON_ERROR.search(text), f"cell {i}: {text[:2000]}"
-        if shows_widgets(notebook):
-            expect(bpage.locator("[class*='a3s-']").first).to_be_visible(timeout=30_000)
-        check_console(errors)
+        run_all_clean(bpage, notebook7.url(notebook7.root / notebook.name), notebook)
         bpage.screenshot(path=str(artifacts / f"hosts-notebook7-{notebook.stem}.png"))
     finally:
         notebook7.shutdown_kernels()
@@ -157,21 +163,10 @@ def test_notebook_runs_clean_in_jupyterlab(
 ) -> None:
     """The Notebook 7 checks, in the JupyterLab server the other browser tests share (its
     ``window.jupyterapp`` runs the cells the same way; ``lab`` ends the kernels after)."""
-    from playwright.sync_api import expect
-
     root = lab.root / "notebooks"
     root.mkdir(exist_ok=True)
     serve_copy(root)
-    errors = console_errors(bpage)
-    bpage.goto(lab.url(root / notebook.name))
-    cells = nb7_run_all(bpage)
-    for i, outputs in enumerate(cells):
-        for output in outputs:
-            text = output_text(output)
-            assert not PYTHON_ERROR.search(text), f"cell {i}: {text[:2000]}"
-    if shows_widgets(notebook):
-        expect(bpage.locator("[class*='a3s-']").first).to_be_visible(timeout=30_000)
-    check_console(errors)
+    run_all_clean(bpage, lab.url(root / notebook.name), notebook)
     bpage.screenshot(path=str(artifacts / f"hosts-jupyterlab-{notebook.stem}.png"))
 
 
