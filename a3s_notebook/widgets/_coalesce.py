@@ -47,7 +47,57 @@ def default_scheduler(delay: float, callback: Callable[[], None]) -> Callable[[]
     return timer.cancel
 
 
-class DeltaCoalescer:
+class _Throttled:
+    """The timing both share: what is queued goes out at once when ``interval`` has passed
+    since the last send, else once, by one timer, when it has. Subclasses keep what waits
+    and send it in :meth:`_drain_locked`."""
+
+    def __init__(
+        self,
+        interval: float,
+        clock: Callable[[], float],
+        schedule: Scheduler,
+        lock: threading.RLock | None = None,
+    ) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._schedule = schedule
+        self._lock = lock if lock is not None else threading.RLock()
+        self._last = float("-inf")
+        self._cancel: Callable[[], None] | None = None
+        self._token = 0
+
+    def _queued_locked(self) -> None:
+        if self._cancel is not None:
+            return  # a send is already scheduled; it will carry this too
+        wait = self._last + self.interval - self._clock()
+        if wait <= 0:
+            self._drain_locked()
+        else:
+            self._token += 1
+            token = self._token
+            self._cancel = self._schedule(wait, lambda: self._on_timer(token))
+
+    def flush(self) -> None:
+        """Send what waits now (at a boundary) and cancel the pending timer."""
+        with self._lock:
+            if self._cancel is not None:
+                cancel, self._cancel = self._cancel, None
+                cancel()
+            self._drain_locked()
+
+    def _on_timer(self, token: int) -> None:
+        with self._lock:
+            if token != self._token or self._cancel is None:
+                return  # a timer that was cancelled while it was already firing
+            self._cancel = None
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
+        raise NotImplementedError
+
+
+class DeltaCoalescer(_Throttled):
     """Batch text deltas by segment and field; send at most one batch per ``interval``.
 
     Args:
@@ -68,15 +118,9 @@ class DeltaCoalescer:
         clock: Callable[[], float] = time.monotonic,
         schedule: Scheduler = default_scheduler,
     ) -> None:
+        super().__init__(interval, clock, schedule)
         self._send = send
-        self.interval = interval
-        self._clock = clock
-        self._schedule = schedule
-        self._lock = threading.RLock()
         self._parts: list[tuple[str, str, list[str]]] = []
-        self._last_sent = float("-inf")
-        self._cancel: Callable[[], None] | None = None
-        self._timer_token = 0
         self.messages_sent = 0
 
     def add(self, seg: str, field: str, text: str) -> None:
@@ -89,23 +133,7 @@ class DeltaCoalescer:
                 last[2].append(text)
             else:
                 self._parts.append((seg, field, [text]))
-            if self._cancel is not None:
-                return  # a send is already scheduled; it will carry this text too
-            wait = self._last_sent + self.interval - self._clock()
-            if wait <= 0:
-                self._flush_locked()
-            else:
-                self._timer_token += 1
-                token = self._timer_token
-                self._cancel = self._schedule(wait, lambda: self._on_timer(token))
-
-    def flush(self) -> None:
-        """Send what is queued now (at a boundary) and cancel the pending timer."""
-        with self._lock:
-            if self._cancel is not None:
-                cancel, self._cancel = self._cancel, None
-                cancel()
-            self._flush_locked()
+            self._queued_locked()
 
     @property
     def pending(self) -> bool:
@@ -113,24 +141,17 @@ class DeltaCoalescer:
         with self._lock:
             return bool(self._parts)
 
-    def _on_timer(self, token: int) -> None:
-        with self._lock:
-            if token != self._timer_token or self._cancel is None:
-                return  # a timer that was cancelled while it was already firing
-            self._cancel = None
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
+    def _drain_locked(self) -> None:
         if not self._parts:
             return
         batch = [{"seg": s, "field": f, "text": "".join(chunks)} for s, f, chunks in self._parts]
         self._parts = []
-        self._last_sent = self._clock()
+        self._last = self._clock()
         self.messages_sent += 1
         self._send(batch)
 
 
-class LatestValues:
+class LatestValues(_Throttled):
     """Keep only the latest value per name; apply them at most once per ``interval``.
 
     The first value after a quiet ``interval`` is applied at once (a slow run shows every
@@ -151,51 +172,22 @@ class LatestValues:
         schedule: Scheduler = default_scheduler,
         lock: threading.RLock | None = None,
     ) -> None:
+        super().__init__(interval, clock, schedule, lock)
         self._apply = apply
-        self.interval = interval
-        self._clock = clock
-        self._schedule = schedule
-        self._lock = lock if lock is not None else threading.RLock()
         self._values: dict[str, Any] = {}
-        self._last = float("-inf")
-        self._cancel: Callable[[], None] | None = None
-        self._token = 0
 
     def put(self, name: str, value: Any) -> None:
         """Set ``name`` to ``value``, now or at the next timed apply."""
         with self._lock:
             self._values[name] = value
-            if self._cancel is not None:
-                return
-            wait = self._last + self.interval - self._clock()
-            if wait <= 0:
-                self._apply_locked()
-            else:
-                self._token += 1
-                token = self._token
-                self._cancel = self._schedule(wait, lambda: self._on_timer(token))
-
-    def flush(self) -> None:
-        """Apply what waits now and cancel the timer."""
-        with self._lock:
-            if self._cancel is not None:
-                cancel, self._cancel = self._cancel, None
-                cancel()
-            self._apply_locked()
+            self._queued_locked()
 
     def peek(self, name: str, default: Any) -> Any:
         """The value waiting for ``name``, else ``default``."""
         with self._lock:
             return self._values.get(name, default)
 
-    def _on_timer(self, token: int) -> None:
-        with self._lock:
-            if token != self._token or self._cancel is None:
-                return
-            self._cancel = None
-            self._apply_locked()
-
-    def _apply_locked(self) -> None:
+    def _drain_locked(self) -> None:
         if not self._values:
             return
         values, self._values = self._values, {}
