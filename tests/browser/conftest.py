@@ -189,17 +189,24 @@ def voila(servers: list[Server], tmp_path: Path) -> Callable[[Path], str]:
     return start
 
 
-def _lab_command(port: int, root: Path) -> list[str]:
+def _server_command(app: str, port: int, root: Path) -> list[str]:
+    """A Jupyter server app on 127.0.0.1 with the tests' token, serving ``root``."""
     return [
         sys.executable,
         "-m",
-        "jupyterlab",
+        app,
         "--no-browser",
         "--allow-root",
         f"--port={port}",
         "--ServerApp.ip=127.0.0.1",
         f"--IdentityProvider.token={TOKEN}",
         f"--ServerApp.root_dir={root}",
+    ]
+
+
+def _lab_command(port: int, root: Path) -> list[str]:
+    return [
+        *_server_command("jupyterlab", port, root),
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         # window.jupyterapp: tests run all cells with a command and read the kernel's status
@@ -287,15 +294,7 @@ def lab(shared_lab: SharedLab) -> Iterator[SharedLab]:
 
 def _notebook7_command(port: int, root: Path) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "notebook",
-        "--no-browser",
-        "--allow-root",
-        f"--port={port}",
-        "--ServerApp.ip=127.0.0.1",
-        f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={root}",
+        *_server_command("notebook", port, root),
         # window.jupyterapp: the tests run all cells with a command (no menu differences)
         "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
